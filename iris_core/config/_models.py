@@ -1,0 +1,116 @@
+"""The validated configuration: frozen values that the rest of Iris reads and never changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+__all__ = ["GrantPermission", "IrisConfig", "Settings", "TeamConfig"]
+
+
+def _empty_env() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def _freeze(instance: object, name: str) -> None:
+    """Make a mapping field a read-only copy, so a value built by hand is as frozen as a loaded one."""
+    value = getattr(instance, name)
+    if not isinstance(value, MappingProxyType):
+        object.__setattr__(instance, name, MappingProxyType(dict(value)))
+
+
+class GrantPermission(StrEnum):
+    """What a team's Claude does when it wants to use a tool that needs permission."""
+
+    YES = "yes"
+    """Allow every tool use without asking."""
+    NO = "no"
+    """Deny every tool use that needs permission."""
+    ASK = "ask"
+    """Ask a person, and deny if no decision arrives within ``Settings.permission_timeout_ms``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Limits and addresses shared by every team (the ``settings:`` section).
+
+    Durations are integer milliseconds, as in the seeds' ``config.yaml``, so a value copied from there
+    means the same thing here.
+    """
+
+    max_processes: int = 10
+    """Claude processes alive at once across all pairs; a request beyond this waits for or evicts one."""
+    idle_timeout_ms: int = 300_000
+    """How long an idle process lives before it is stopped; 0 never stops one. A team may override it."""
+    spawn_timeout_ms: int = 20_000
+    """Deadline for a new Claude process to become ready before it is killed and reported broken."""
+    max_queued_messages: int = 16
+    """Turns that may wait behind a busy one, per pair; one more is refused rather than queued forever."""
+    permission_timeout_ms: int = 60_000
+    """How long an ``ask`` permission request waits for a decision before it is denied."""
+    shutdown_timeout_ms: int = 10_000
+    """Grace a process gets to exit on stop before it is sent SIGKILL; 0 kills it at once."""
+    log_buffer_size: int = 5_000
+    """Log records kept in memory for the debug APIs; older ones are dropped."""
+    host: str = "127.0.0.1"
+    """Address the gRPC server and the REST gateway listen on; loopback unless deliberately exposed."""
+    grpc_port: int = 50051
+    """gRPC port; 0 lets the operating system choose one."""
+    http_port: int = 1615
+    """REST gateway port; 0 lets the operating system choose one."""
+    env: Mapping[str, str] = field(default_factory=_empty_env)
+    """Extra environment for every Claude process; a team's own ``env`` wins on a clash."""
+
+    def __post_init__(self) -> None:
+        _freeze(self, "env")
+
+
+@dataclass(frozen=True, slots=True)
+class TeamConfig:
+    """One team: a project folder that a Claude Code process works in (an entry of ``teams:``)."""
+
+    name: str
+    """The team's name as written under ``teams:``; safe to use in file names and URLs."""
+    path: Path
+    """Absolute, resolved path of the team's project folder; it existed when the config was loaded."""
+    idle_timeout_ms: int = 300_000
+    """Effective idle timeout: the team's ``idleTimeout`` if set, else ``settings.idleTimeout``."""
+    description: str | None = None
+    """What the team does, shown to other teams choosing whom to ask."""
+    color: str | None = None
+    """Display colour as written, ``#RRGGBB`` or ``#RGB``."""
+    session_mcp_enabled: bool = False
+    """Whether this team's Claude gets the Iris MCP tools, so it can message other teams itself."""
+    session_mcp_path: str | None = None
+    """Where the seeds keep per-session MCP config inside the project; accepted and kept for them."""
+    grant_permission: GrantPermission = GrantPermission.ASK
+    """Policy for tool uses that need permission."""
+    model: str | None = None
+    """Model name passed to Claude Code; ``None`` leaves Claude Code's own default."""
+    env: Mapping[str, str] = field(default_factory=_empty_env)
+    """Extra environment for this team's Claude processes, applied over ``Settings.env``."""
+    allowed_tools: tuple[str, ...] = ()
+    """Tools this team's Claude may use without asking, in Claude Code's ``allowedTools`` syntax."""
+    disallowed_tools: tuple[str, ...] = ()
+    """Tools this team's Claude may never use, in Claude Code's ``disallowedTools`` syntax."""
+
+    def __post_init__(self) -> None:
+        _freeze(self, "env")
+
+
+@dataclass(frozen=True, slots=True)
+class IrisConfig:
+    """The whole validated configuration file."""
+
+    settings: Settings
+    """Limits and addresses shared by every team."""
+    teams: Mapping[str, TeamConfig]
+    """Teams by name, in the order the file lists them; read-only. A missing name raises ``KeyError``."""
+    source: Path
+    """Absolute path of the file this was loaded from; team paths were resolved against its folder."""
+
+    def __post_init__(self) -> None:
+        _freeze(self, "teams")

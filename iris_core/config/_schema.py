@@ -1,0 +1,226 @@
+"""The shape of ``config.yaml``: which keys exist, what each may hold, and how it becomes an ``IrisConfig``.
+
+Keys are the seeds' camelCase names, so a seeds config file loads unchanged as far as Iris supports it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from ._models import GrantPermission, IrisConfig, Settings, TeamConfig
+from ._reader import Reader, describe
+
+__all__ = ["parse_config"]
+
+_TOP_KEYS = ("settings", "teams")
+_SETTINGS_KEYS = (
+    "maxProcesses",
+    "idleTimeout",
+    "spawnTimeout",
+    "maxQueuedMessages",
+    "permissionTimeout",
+    "shutdownTimeout",
+    "logBufferSize",
+    "host",
+    "grpcPort",
+    "httpPort",
+    "env",
+)
+_TEAM_KEYS = (
+    "path",
+    "description",
+    "color",
+    "idleTimeout",
+    "sessionMcpEnabled",
+    "sessionMcpPath",
+    "grantPermission",
+    "model",
+    "env",
+    "allowedTools",
+    "disallowedTools",
+)
+_REFUSED_TEAM_KEYS = {
+    "remote": "remote teams are not supported yet; Iris runs Claude Code only on this machine, "
+    "so remove remote and give a local path",
+}
+_MAX_PORT = 65535
+_MAX_TEAM_NAME = 100
+_TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_COLOR = re.compile(r"#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})")
+_PERMISSION_BOOLEANS = {True: GrantPermission.YES, False: GrantPermission.NO}
+
+
+def parse_config(
+    data: object, *, source: str, base_dir: Path, environ: Mapping[str, str] | None = None
+) -> IrisConfig:
+    """Validate already-parsed YAML and build the configuration.
+
+    This is :func:`~iris_core.config.load_config` without the file, for tests and for callers that hold
+    the document already.
+
+    Args:
+        data: The document as ``yaml.safe_load`` returns it.
+        source: How to name the document in error messages, usually the path as the user wrote it; its
+            file name, placed in ``base_dir``, becomes ``IrisConfig.source``.
+        base_dir: Folder that relative team paths are resolved against: the config file's folder.
+        environ: Variables for ``${...}`` substitution; ``os.environ`` if omitted.
+
+    Raises:
+        ConfigurationError: anything is wrong; the message lists every problem, one per line.
+
+    """
+    reader = Reader(os.environ if environ is None else environ)
+    base_dir = base_dir.resolve()
+    settings = Settings()
+    teams: dict[str, TeamConfig] = {}
+    if data is None:
+        reader.add("", "the file is empty; it needs a teams: section listing at least one team")
+    elif not isinstance(data, Mapping):
+        reader.add("", f"expected a mapping with settings: and teams:, got {describe(data)}")
+    else:
+        reader.check_keys("", data, _TOP_KEYS, refused={})
+        settings = _settings(reader, data.get("settings"))
+        teams = _teams(reader, data.get("teams"), base_dir, settings)
+    reader.raise_if_any(source)
+    return IrisConfig(settings=settings, teams=MappingProxyType(teams), source=base_dir / Path(source).name)
+
+
+def _settings(reader: Reader, raw: object) -> Settings:
+    data = reader.mapping("settings", raw)
+    if data is None:
+        return Settings()
+    reader.check_keys("settings", data, _SETTINGS_KEYS, refused={})
+    default = Settings()
+
+    def integer(name: str, fallback: int, minimum: int, maximum: int | None = None) -> int:
+        return reader.integer(f"settings.{name}", data.get(name), fallback, minimum=minimum, maximum=maximum)
+
+    settings = Settings(
+        max_processes=integer("maxProcesses", default.max_processes, 1),
+        idle_timeout_ms=integer("idleTimeout", default.idle_timeout_ms, 0),
+        spawn_timeout_ms=integer("spawnTimeout", default.spawn_timeout_ms, 1),
+        max_queued_messages=integer("maxQueuedMessages", default.max_queued_messages, 1),
+        permission_timeout_ms=integer("permissionTimeout", default.permission_timeout_ms, 1),
+        shutdown_timeout_ms=integer("shutdownTimeout", default.shutdown_timeout_ms, 0),
+        log_buffer_size=integer("logBufferSize", default.log_buffer_size, 1),
+        host=reader.string("settings.host", data.get("host")) or default.host,
+        grpc_port=integer("grpcPort", default.grpc_port, 0, _MAX_PORT),
+        http_port=integer("httpPort", default.http_port, 0, _MAX_PORT),
+        env=MappingProxyType(reader.environment("settings.env", data.get("env"))),
+    )
+    if settings.grpc_port == settings.http_port != 0:
+        reader.add("settings.httpPort", f"must differ from grpcPort; both are {settings.http_port}")
+    return settings
+
+
+def _teams(reader: Reader, raw: object, base_dir: Path, settings: Settings) -> dict[str, TeamConfig]:
+    if raw is None:
+        reader.add("teams", "is required: list at least one team, each with a path")
+        return {}
+    data = reader.mapping("teams", raw)
+    if data is None:
+        return {}
+    if not data:
+        reader.add("teams", "must list at least one team")
+    teams: dict[str, TeamConfig] = {}
+    for name, team_raw in data.items():
+        if not isinstance(name, str):
+            reader.add("teams", f"team names must be strings, got {describe(name)}; quote the name")
+            continue
+        name_problem = _team_name_problem(name)
+        key = f"teams.{describe(name) if name_problem else name}"
+        if name_problem:
+            reader.add(key, name_problem)
+        team = _team(reader, key, name, team_raw, base_dir, settings)
+        if team is not None and not name_problem:
+            teams[name] = team
+    return teams
+
+
+def _team_name_problem(name: str) -> str | None:
+    """Say why ``name`` cannot be a team name, or return ``None``.
+
+    Names end up in file names, URLs and log lines, so they are held to a portable alphabet.
+    """
+    if not name:
+        return "team name must not be empty"
+    if len(name) > _MAX_TEAM_NAME:
+        return f"team name is {len(name)} characters long; the limit is {_MAX_TEAM_NAME}"
+    for forbidden, label in (("\0", "a NUL character"), ("/", '"/"'), ("\\", '"\\"'), ("..", '".."')):
+        if forbidden in name:
+            return f"team name must not contain {label}"
+    if not _TEAM_NAME.fullmatch(name):
+        return (
+            'team name must start with a letter or digit and contain only letters, digits, ".", "_" and "-"'
+        )
+    return None
+
+
+def _team(
+    reader: Reader, key: str, name: str, raw: object, base_dir: Path, settings: Settings
+) -> TeamConfig | None:
+    if raw is None:
+        reader.add(key, "needs at least a path")
+        return None
+    data = reader.mapping(key, raw)
+    if data is None:
+        return None
+    reader.check_keys(key, data, _TEAM_KEYS, refused=_REFUSED_TEAM_KEYS)
+    path = _team_path(reader, f"{key}.path", data.get("path"), base_dir)
+    color = reader.string(f"{key}.color", data.get("color"))
+    if color is not None and not _COLOR.fullmatch(color):
+        reader.add(f"{key}.color", f'expected "#RRGGBB" or "#RGB", got {describe(color)}')
+    team = TeamConfig(
+        name=name,
+        path=path or base_dir,
+        idle_timeout_ms=reader.integer(
+            f"{key}.idleTimeout", data.get("idleTimeout"), settings.idle_timeout_ms, minimum=0
+        ),
+        description=reader.string(f"{key}.description", data.get("description")),
+        color=color,
+        session_mcp_enabled=reader.boolean(f"{key}.sessionMcpEnabled", data.get("sessionMcpEnabled"), False),
+        session_mcp_path=reader.string(f"{key}.sessionMcpPath", data.get("sessionMcpPath")),
+        grant_permission=reader.choice(
+            f"{key}.grantPermission",
+            data.get("grantPermission"),
+            GrantPermission.ASK,
+            booleans=_PERMISSION_BOOLEANS,
+        ),
+        model=reader.string(f"{key}.model", data.get("model")),
+        env=MappingProxyType(reader.environment(f"{key}.env", data.get("env"))),
+        allowed_tools=reader.strings(f"{key}.allowedTools", data.get("allowedTools")),
+        disallowed_tools=reader.strings(f"{key}.disallowedTools", data.get("disallowedTools")),
+    )
+    return team if path is not None else None
+
+
+def _team_path(reader: Reader, key: str, raw: object, base_dir: Path) -> Path | None:
+    """Resolve a team's folder against ``base_dir`` and check that it is an existing directory."""
+    reported = len(reader.problems)
+    text = reader.string(key, raw)
+    if text is None:
+        if len(reader.problems) == reported:
+            reader.add(key, "is required: the team's project folder")
+        return None
+    if "\0" in text:
+        reader.add(key, "must not contain a NUL character")
+        return None
+    try:
+        path = (base_dir / Path(text).expanduser()).resolve()
+    except (OSError, RuntimeError) as exc:
+        reader.add(key, f"cannot resolve {describe(text, None)}: {exc}")
+        return None
+    where = describe(text, None)
+    if str(path) != text:
+        where += f" (resolved to {path})"
+    if not path.exists():
+        reader.add(key, f"{where} does not exist")
+        return None
+    if not path.is_dir():
+        reader.add(key, f"{where} is not a directory")
+        return None
+    return path
