@@ -1,0 +1,283 @@
+"""One real Claude Code process, driven through claude-agent-sdk's ``ClaudeSDKClient``.
+
+This is the seam where a process is started: ``launch_claude`` is the only place that knows a Claude Code
+process is a local child. Everything above it (pool, sessions, records, servicer) sees a ``ClaudeProcess``
+with ``run_turn``, ``interrupt``, ``stop``, ``pid`` and ``exited``, so placing processes elsewhere later
+(SSH, Ray actors) means another launcher, not another pool.
+
+Starting is ``connect()``, which spawns the CLI and completes the initialize handshake; no model turn is
+spent on a "ping".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import warnings
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    CanUseTool,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    ResultMessage,
+    StreamEvent,
+    ToolUseBlock,
+)
+from claude_agent_sdk.types import CanUseToolShadowedWarning
+
+from .errors import ProcessError
+
+# A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
+# can_use_tool, which is exactly what the config means.
+warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
+
+__all__ = ["ClaudeProcess", "LaunchSpec", "TextDelta", "ToolCall", "TurnResult", "launch_claude"]
+
+logger = logging.getLogger(__name__)
+
+# A large tool output (a file read, a long Bash output) arrives as one JSON line; the SDK's 1 MiB default
+# would kill the turn.
+_MAX_BUFFER_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything needed to start the Claude Code process of one pair."""
+
+    cwd: Path
+    """The target team's project folder."""
+    env: Mapping[str, str]
+    """Environment added to the server's own (the server's environment is inherited)."""
+    session_id: str
+    """The pair's Claude session id."""
+    resume: bool
+    """True to resume an existing conversation, False to start the session under ``session_id``."""
+    can_use_tool: CanUseTool | None = None
+    """Permission callback (grantPermission), asked when Claude Code's rules say "ask"."""
+    model: str | None = None
+    """Model name, or Claude Code's default."""
+    allowed_tools: Sequence[str] = ()
+    """Tools allowed without asking."""
+    disallowed_tools: Sequence[str] = ()
+    """Tools never allowed."""
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    """MCP servers given to the process."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """Claude decided to use a tool."""
+
+    name: str
+    input: dict[str, Any]
+    tool_use_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """The end of a turn as Claude Code reports it."""
+
+    text: str
+    is_error: bool
+    session_id: str
+    total_cost_usd: float
+    """Cumulative over the process's life; callers take deltas per turn."""
+    errors: tuple[str, ...] = ()
+
+
+TurnEvent = TextDelta | ToolCall | TurnResult
+
+
+class ClaudeProcess:
+    """A connected Claude Code CLI. One turn at a time: the pool guarantees it, this class assumes it."""
+
+    def __init__(self, client: ClaudeSDKClient, spec: LaunchSpec) -> None:
+        self._client = client
+        self.spec = spec
+        self._process = _child_of(client)
+        self.pid: int = self._process.pid if self._process is not None else 0
+
+    @property
+    def exited(self) -> bool:
+        """True once the child has exited (killed, crashed, or stopped)."""
+        return self._process is None or self._process.returncode is not None
+
+    async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
+        """Send ``prompt`` and yield text deltas and tool calls, then exactly one ``TurnResult``.
+
+        Raises:
+            ProcessError: the process died or the stream broke before a result arrived. Raised as soon as
+                the child's output closes (no watchdog), so a killed process fails its turn at once.
+        """
+        try:
+            await self._client.query(prompt, session_id=self.spec.session_id)
+            async for message in self._client.receive_response():
+                if isinstance(message, StreamEvent):
+                    delta = _text_delta(message)
+                    if delta:
+                        yield TextDelta(delta)
+                elif isinstance(message, AssistantMessage) and message.parent_tool_use_id is None:
+                    for block in message.content:
+                        if isinstance(block, ToolUseBlock):
+                            yield ToolCall(block.name, dict(block.input), block.id)
+                elif isinstance(message, ResultMessage):
+                    yield TurnResult(
+                        text=message.result or "",
+                        is_error=message.is_error,
+                        session_id=message.session_id,
+                        total_cost_usd=message.total_cost_usd or 0.0,
+                        errors=tuple(message.errors or ()),
+                    )
+                    return
+        except ProcessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any SDK failure mid-turn is the process failing
+            raise ProcessError(f"Claude Code process failed during the turn: {_describe(exc, self)}") from exc
+        raise ProcessError(f"Claude Code process ended the turn without a result ({self._exit_text()})")
+
+    async def interrupt(self) -> None:
+        """Stop the running turn; the process stays usable (Claude Code answers within milliseconds).
+
+        Raises:
+            ProcessError: the interrupt could not be delivered (the process is gone).
+        """
+        try:
+            async with asyncio.timeout(5):
+                await self._client.interrupt()
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as a ProcessError
+            raise ProcessError(f"Could not interrupt the Claude Code process: {_describe(exc, self)}") from exc
+
+    def kill(self) -> None:
+        """Send SIGKILL now (force sleep, shutdown escalation); ``stop`` still has to reap."""
+        if self._process is not None and self._process.returncode is None:
+            try:
+                os.kill(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    async def stop(self, *, force: bool = False, grace_s: float = 5.0) -> None:
+        """Stop and reap the child: stdin EOF (Claude Code flushes its transcript and exits), else SIGKILL.
+
+        The disconnect runs as its own task behind a shield, so a caller cancelled mid-stop (shutdown, a
+        cancelled RPC) does not abandon the child half-closed: the SDK's close, bounded by itself, still ends.
+
+        Args:
+            force: SIGKILL at once instead of a graceful stop.
+            grace_s: how long a graceful stop may take before SIGKILL.
+        """
+        if force:
+            self.kill()
+        closing = asyncio.ensure_future(self._client.disconnect())
+        try:
+            await asyncio.wait_for(asyncio.shield(closing), grace_s)
+        except TimeoutError:
+            self.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(closing), 10)
+        except Exception as exc:  # noqa: BLE001 - a failed disconnect must still leave no child behind
+            logger.warning("Claude Code process %s did not disconnect cleanly: %s", self.pid, exc)
+        if self._process is not None and self._process.returncode is None:
+            self.kill()
+            await _reap_pid(self._process)
+
+    def _exit_text(self) -> str:
+        code = self._process.returncode if self._process is not None else None
+        return "still running" if code is None else f"exit code {code}"
+
+
+async def _reap_pid(process: Any) -> None:
+    try:
+        async with asyncio.timeout(5):
+            await process.wait()
+    except Exception as exc:  # noqa: BLE001 - logged; nothing more can be done for a child ignoring SIGKILL
+        logger.error("Claude Code process %s could not be reaped: %s", process.pid, exc)
+
+
+def _child_of(client: ClaudeSDKClient) -> Any:
+    """Return the anyio Process behind a connected client.
+
+    The SDK does not expose its child; the pid is part of the contract (TeamWake) and the kill switch
+    (force sleep, shutdown) needs the process itself, so this one accessor reads the private attribute.
+    """
+    transport = getattr(client, "_transport", None)
+    return getattr(transport, "_process", None)
+
+
+def _text_delta(message: StreamEvent) -> str:
+    if message.parent_tool_use_id is not None:
+        return ""
+    event = message.event
+    if event.get("type") != "content_block_delta":
+        return ""
+    delta = event.get("delta") or {}
+    if delta.get("type") != "text_delta":
+        return ""
+    text = delta.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _describe(exc: BaseException, proc: ClaudeProcess) -> str:
+    return f"{type(exc).__name__} ({proc._exit_text()})"
+
+
+async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
+    """Start the Claude Code process of one pair and wait until it has completed its handshake.
+
+    Raises:
+        ProcessError: the CLI failed to start or was not ready within ``timeout_s``; the child is reaped.
+    """
+    options = ClaudeAgentOptions(
+        cwd=str(spec.cwd),
+        env=dict(spec.env),
+        include_partial_messages=True,
+        max_buffer_size=_MAX_BUFFER_BYTES,
+        can_use_tool=spec.can_use_tool,
+        model=spec.model,
+        allowed_tools=list(spec.allowed_tools),
+        disallowed_tools=list(spec.disallowed_tools),
+        mcp_servers=dict(spec.mcp_servers),
+        resume=spec.session_id if spec.resume else None,
+        session_id=None if spec.resume else spec.session_id,
+        stderr=_log_stderr,
+    )
+    client = ClaudeSDKClient(options)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.connect()
+    except BaseException as exc:
+        await _disconnect_quietly(client)
+        if isinstance(exc, TimeoutError):
+            raise ProcessError(f"Claude Code was not ready within {timeout_s:g}s") from exc
+        if isinstance(exc, Exception):
+            raise ProcessError(f"Claude Code failed to start: {type(exc).__name__}") from exc
+        raise
+    process = ClaudeProcess(client, spec)
+    logger.info("Claude Code process %s started in %s", process.pid, spec.cwd.name)
+    return process
+
+
+async def _disconnect_quietly(client: ClaudeSDKClient) -> None:
+    try:
+        async with asyncio.timeout(15):
+            await asyncio.shield(client.disconnect())
+    except Exception as exc:  # noqa: BLE001 - cleanup after a failed start; the start error is what matters
+        logger.debug("disconnect after failed start: %s", exc)
+
+
+def _log_stderr(line: str) -> None:
+    logger.debug("claude stderr: %s", line.rstrip())

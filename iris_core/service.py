@@ -1,0 +1,580 @@
+"""The Iris service: every tool of the seeds as one async method, on the pool, the store and the config.
+
+Transports call these methods and translate; they decide nothing. Inputs are validated here, before anything
+changes. Results are plain dicts shaped like the contract's JSON (camelCase, the seeds' outputs), so each
+transport turns them into its own message without a second hand-written schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Self
+
+from .claude_process import ClaudeProcess, LaunchSpec, launch_claude
+from .clock import monotonic_ms, now_ms
+from .config import IrisConfig, TeamConfig
+from .errors import IrisError, SessionNotFoundError, TeamNotFoundError, ValidationError
+from .fork import run_spawn_script
+from .logs import DEFAULT_STORE, LEVELS, LogRing
+from .permissions import PermissionBroker, policy_decision
+from .pool import Launcher, ProcessPool
+from .store import Store, TurnRow
+from .transcripts import remove_transcripts
+from .turns import Pair, Turn, TurnStatus
+from .validation import validate_message, validate_team_name, validate_timeout
+
+__all__ = ["IrisService"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_MS = 30_000
+DEFAULT_TTL_DAYS = 30
+_WAKE_ALL_PARALLELISM = 3
+
+Result = dict[str, Any]
+
+
+class IrisService:
+    """What Iris does, independent of how it is reached. Create with ``IrisService.open``."""
+
+    def __init__(
+        self,
+        config: IrisConfig,
+        home: Path,
+        store: Store,
+        pool: ProcessPool,
+        broker: PermissionBroker,
+        logs: LogRing,
+        extra_env: Mapping[str, str],
+    ) -> None:
+        self.config = config
+        self.home = home
+        self._store = store
+        self._pool = pool
+        self._broker = broker
+        self._logs = logs
+        self._extra_env = dict(extra_env)
+        self._exit = AsyncExitStack()
+
+    @classmethod
+    async def open(
+        cls,
+        config: IrisConfig,
+        home: Path,
+        *,
+        logs: LogRing | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        launcher: Launcher | None = None,
+    ) -> Self:
+        """Open the record, start the pool, and re-queue persisted turns a previous run left unfinished.
+
+        Args:
+            config: the validated configuration.
+            home: ``$IRIS_HOME``; the database lives at ``home/iris.db``.
+            logs: the ring GetLogs reads (a private one if None).
+            extra_env: environment added to every Claude process (e.g. the offline model's).
+            launcher: how processes start (default: a local Claude Code child).
+        """
+        extra = dict(extra_env or {})
+        store = Store(home / "iris.db")
+        broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
+
+        async def launch(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
+            return await launch_claude(spec, timeout_s=timeout_s)
+
+        pool = ProcessPool(config, store, broker, launcher or launch, extra_env=extra)
+        service = cls(config, home, store, pool, broker, logs or LogRing(), extra)
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(store)
+            await stack.enter_async_context(pool)
+            await service._recover()
+            service._exit = stack.pop_all()
+        return service
+
+    async def aclose(self) -> None:
+        """Stop every process (reaped) and close the record. Idempotent."""
+        await self._exit.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- messages --------------------------------------------------------------------------------------
+
+    async def send_message(
+        self,
+        *,
+        from_team: str,
+        to_team: str,
+        message: str,
+        timeout_ms: int | None = None,
+        persist: bool = False,
+        ttl_days: int | None = None,
+    ) -> Result:
+        """Send a message and wait per ``timeout_ms`` (seeds' send_message / ask_message).
+
+        > 0 waits that long, then replies status "timeout" with the partial response while the turn goes on;
+        0 waits until the turn ends; -1 replies at once with status "async".
+
+        Raises:
+            ValidationError, TeamNotFoundError, TooManyRequestsError, ProcessPoolLimitError: before anything is
+                recorded.
+            ProcessError: a waiting caller's turn failed because its process died or could not start.
+        """
+        timeout = DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms
+        validate_timeout(timeout)
+        if ttl_days is not None and not 1 <= ttl_days <= 3650:
+            raise ValidationError("ttlDays must be between 1 and 3650", details={"field": "ttlDays"})
+        turn = await self._accept(from_team, to_team, message, persist=persist, ttl_days=ttl_days)
+        if timeout == -1:
+            return self._outcome(turn, status="async")
+        finished = await turn.wait(None if timeout == 0 else timeout / 1000)
+        if not finished:
+            return self._outcome(turn, status="timeout")
+        if turn.failure is not None:
+            raise turn.failure
+        return self._outcome(turn, status=turn.status.value)
+
+    async def quick_message(self, *, from_team: str, to_team: str, message: str) -> Result:
+        """Queue a message and reply at once with status "async" (seeds' quick_message)."""
+        turn = await self._accept(from_team, to_team, message)
+        return {
+            "fromTeam": from_team,
+            "toTeam": to_team,
+            "message": message,
+            "status": "async",
+            "messageId": turn.message_id,
+            "sessionId": turn.session_id,
+            "timestamp": now_ms(),
+        }
+
+    async def tell(self, *, from_team: str, to_team: str, message: str) -> AsyncIterator[Result]:
+        """Accept a message and return its events as they happen: start, chunks, tool uses, complete.
+
+        The turn is accepted before this returns, so an invalid request fails here, not mid-stream. A reader
+        that stops early does not stop the turn (use SessionCancel for that); the turn still lands in the
+        record.
+        """
+        turn = await self._accept(from_team, to_team, message)
+        return turn.follow()
+
+    async def _accept(
+        self, from_team: str, to_team: str, message: str, *, persist: bool = False, ttl_days: int | None = None
+    ) -> Turn:
+        validate_team_name(from_team, field="fromTeam")
+        validate_team_name(to_team, field="toTeam")
+        validate_message(message)
+        team = self._team(to_team)
+        session = await self._store.get_or_create_session(from_team, to_team)
+        created = now_ms()
+        turn = Turn(
+            message_id=f"msg_{uuid.uuid4().hex}",
+            pair=Pair(from_team, to_team),
+            session_id=session.session_id,
+            request=message,
+            created_at=created,
+            persist=persist,
+            expires_at=created + (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0,
+        )
+        await self._pool.submit(turn, team)
+        return turn
+
+    @staticmethod
+    def _outcome(turn: Turn, *, status: str) -> Result:
+        return {
+            "fromTeam": turn.pair.from_team,
+            "toTeam": turn.pair.to_team,
+            "message": turn.request,
+            "response": turn.response,
+            "status": status,
+            "messageId": turn.message_id,
+            "sessionId": turn.session_id,
+            "duration": turn.duration_ms,
+            "costUsd": turn.cost_usd,
+            "error": turn.error if status == "error" else "",
+            "timestamp": now_ms(),
+        }
+
+    async def _recover(self) -> None:
+        """Re-queue persisted turns left unfinished by the previous run; close the others as errors."""
+        for row in await self._store.unfinished_turns():
+            team = self.config.teams.get(row.to_team)
+            if row.persist and team is not None and row.expires_at > now_ms():
+                turn = Turn(
+                    message_id=row.message_id,
+                    pair=Pair(row.from_team, row.to_team),
+                    session_id=row.session_id,
+                    request=row.request,
+                    created_at=row.created_at,
+                    persist=True,
+                    expires_at=row.expires_at,
+                )
+                try:
+                    await self._pool.resubmit(turn, team)
+                    logger.info("re-queued persisted message %s for %s", row.message_id, turn.pair)
+                    continue
+                except IrisError as exc:
+                    logger.warning("could not re-queue %s: %s", row.message_id, exc.message)
+            await self._store.finish_turn(
+                row.message_id,
+                status=TurnStatus.ERROR.value,
+                response=row.response,
+                error="the server stopped before the turn finished",
+                events=row.events,
+                completed_at=now_ms(),
+                duration_ms=max(now_ms() - row.created_at, 0),
+                cost_usd=row.cost_usd,
+            )
+
+    # --- sessions --------------------------------------------------------------------------------------
+
+    async def session_cancel(self, *, team: str, from_team: str) -> Result:
+        """Interrupt the pair's running turn for real; wait (bounded) until it has ended."""
+        pair = self._pair(from_team, team)
+        turn = await self._pool.interrupt(pair)
+        if turn is None:
+            return {
+                "team": team,
+                "cancelled": False,
+                "message": f"No turn is running for {pair}",
+                "timestamp": now_ms(),
+            }
+        ended = await turn.wait(5.0)
+        return {
+            "team": team,
+            "cancelled": True,
+            "message": "Turn interrupted" if ended else "Interrupt sent; the turn is still ending",
+            "messageId": turn.message_id,
+            "timestamp": now_ms(),
+        }
+
+    async def session_reboot(self, *, to_team: str, from_team: str) -> Result:
+        """Stop the pair's process, delete its session and transcript, start a fresh session and wake it."""
+        pair = self._pair(from_team, to_team)
+        team = self._team(to_team)
+        old = await self._store.get_session(from_team, to_team)
+        terminated = await self._pool.discard(pair)
+        if old is not None:
+            await self._forget(old.session_id, team)
+        new = await self._store.get_or_create_session(from_team, to_team)
+        woke = ""
+        try:
+            await self._pool.wake(pair, team)
+        except IrisError as exc:
+            woke = f" The team will start on the next message ({exc.message})."
+        old_text = f"Old session {old.session_id} terminated and removed." if old else "There was no session."
+        return {
+            "fromTeam": from_team,
+            "toTeam": to_team,
+            "hadPreviousSession": old is not None,
+            "oldSessionId": old.session_id if old else "",
+            "newSessionId": new.session_id,
+            "processTerminated": terminated,
+            "message": f"Fresh new session {new.session_id} created. {old_text}{woke}",
+            "timestamp": now_ms(),
+        }
+
+    async def session_delete(self, *, to_team: str, from_team: str) -> Result:
+        """Stop the pair's process and delete its session and transcript, with no replacement."""
+        pair = self._pair(from_team, to_team)
+        team = self._team(to_team)
+        old = await self._store.get_session(from_team, to_team)
+        terminated = await self._pool.discard(pair)
+        if old is not None:
+            await self._forget(old.session_id, team)
+        return {
+            "fromTeam": from_team,
+            "toTeam": to_team,
+            "hadSession": old is not None,
+            "sessionId": old.session_id if old else "",
+            "processTerminated": terminated,
+            "message": f"Session {old.session_id} deleted" if old else f"{pair} had no session",
+            "timestamp": now_ms(),
+        }
+
+    async def _forget(self, session_id: str, team: TeamConfig) -> None:
+        env = {**os.environ, **self.config.settings.env, **self._extra_env, **team.env}
+        removed = remove_transcripts(env, session_id)
+        await self._store.delete_session(session_id)
+        logger.info("deleted session %s (%d transcript files)", session_id, removed)
+
+    async def session_fork(self, *, to_team: str, from_team: str) -> Result:
+        """Run the user's spawn script on the pair's session.
+
+        Raises:
+            SessionNotFoundError: the pair has no session yet (wake the team first).
+            PreconditionFailedError: the spawn script is missing or not executable.
+        """
+        self._pair(from_team, to_team)
+        team = self._team(to_team)
+        session = await self._store.get_session(from_team, to_team)
+        if session is None:
+            raise SessionNotFoundError(f"No session found for {from_team}->{to_team}; wake the team first")
+        outcome = await run_spawn_script(self.home, team.path, session.session_id)
+        return {
+            "success": outcome.success,
+            "fromTeam": from_team,
+            "toTeam": to_team,
+            "sessionId": session.session_id,
+            "spawnScriptPath": "scripts/spawn.sh",
+            "teamPath": str(team.path),
+            "remote": False,
+            "sshHost": "",
+            "message": outcome.message,
+            "timestamp": now_ms(),
+        }
+
+    async def session_report(self, *, team: str, from_team: str) -> Result:
+        """Return the recorded turns of the pair's session, with live progress for active ones."""
+        self._pair(from_team, team)
+        self._team(team)
+        session = await self._store.get_session(from_team, team)
+        rows = await self._store.turns_of_session(session.session_id) if session else []
+        entries = [self._entry(row) for row in rows]
+        active = sum(1 for e in entries if e["status"] in ("queued", "running"))
+        completed = sum(1 for e in entries if e["status"] == "completed")
+        return {
+            "team": team,
+            "fromTeam": from_team,
+            "hasCache": bool(entries),
+            "sessionId": session.session_id if session else "",
+            "entries": entries,
+            "stats": {
+                "totalEntries": len(entries),
+                "activeEntries": active,
+                "completedEntries": completed,
+                "failedEntries": len(entries) - active - completed,
+            },
+            "timestamp": now_ms(),
+        }
+
+    def _entry(self, row: TurnRow) -> Result:
+        live = self._pool.live_turn(row.message_id)
+        status = live.status.value if live is not None and not live.done else row.status
+        events: Sequence[dict[str, Any]] = live.events if live is not None and not live.done else row.events
+        return {
+            "messageId": row.message_id,
+            "type": "TELL",
+            "status": status,
+            "request": row.request,
+            "response": live.response if live is not None and not live.done else row.response,
+            "error": row.error,
+            "createdAt": row.created_at,
+            "startedAt": live.started_at if live is not None and not live.done else row.started_at,
+            "completedAt": row.completed_at,
+            "duration": row.duration_ms,
+            "costUsd": row.cost_usd,
+            "events": list(events),
+            "messageCount": len(events),
+        }
+
+    # --- teams -----------------------------------------------------------------------------------------
+
+    async def team_wake(self, *, team: str, from_team: str) -> Result:
+        """Ensure the pair's process is running; reply when it is ready."""
+        pair = self._pair(from_team, team)
+        config = self._team(team)
+        started = monotonic_ms()
+        was_awake = self._pool.view(pair).awake
+        process = await self._pool.wake(pair, config)
+        return {
+            "team": team,
+            "status": "awake",
+            "pid": process.pid,
+            "sessionId": process.spec.session_id,
+            "message": f"Team {team} was already awake" if was_awake else f"Team {team} is awake",
+            "duration": int(monotonic_ms() - started),
+            "timestamp": now_ms(),
+        }
+
+    async def team_sleep(self, *, team: str, from_team: str, force: bool = False) -> Result:
+        """Stop the pair's process (refused while busy unless ``force``); its session is kept."""
+        pair = self._pair(from_team, team)
+        self._team(team)
+        started = monotonic_ms()
+        stopped = await self._pool.sleep(pair, force=force)
+        return {
+            "team": team,
+            "status": "asleep" if stopped else "already_asleep",
+            "message": f"Team {team} has been put to sleep" if stopped else f"Team {team} was already asleep",
+            "duration": int(monotonic_ms() - started),
+            "timestamp": now_ms(),
+        }
+
+    async def team_wake_all(self, *, from_team: str, parallel: bool = False) -> Result:
+        """Wake every configured team for the caller: sequentially, or at most three at a time."""
+        validate_team_name(from_team, field="fromTeam")
+        started = monotonic_ms()
+        gate = asyncio.Semaphore(_WAKE_ALL_PARALLELISM if parallel else 1)
+
+        async def wake_one(name: str) -> Result:
+            async with gate:
+                try:
+                    woke = await self.team_wake(team=name, from_team=from_team)
+                except IrisError as exc:
+                    return {"team": name, "success": False, "status": "failed", "message": exc.message,
+                            "error": exc.reason}
+                return {"team": name, "success": True, "status": "awake", "pid": woke["pid"],
+                        "sessionId": woke["sessionId"], "message": woke["message"]}
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(wake_one(name)) for name in self.config.teams]
+        results = [t.result() for t in tasks]
+        ok = sum(1 for r in results if r["success"])
+        return {
+            "results": results,
+            "totalTeams": len(results),
+            "successCount": ok,
+            "failureCount": len(results) - ok,
+            "duration": int(monotonic_ms() - started),
+            "timestamp": now_ms(),
+        }
+
+    async def team_status(
+        self, *, from_team: str, team: str | None = None, include_notifications: bool = True
+    ) -> Result:
+        """Describe the caller's pair with one team, or with every team."""
+        validate_team_name(from_team, field="fromTeam")
+        names = [team] if team is not None else list(self.config.teams)
+        if team is not None:
+            validate_team_name(team)
+            self._team(team)
+        sessions = {s.to_team: s for s in await self._store.list_sessions(from_team)}
+        entries = []
+        for name in names:
+            view = self._pool.view(Pair(from_team, name))
+            session = sessions.get(name)
+            entry: Result = {
+                "name": name,
+                "awake": view.awake,
+                "state": view.state.value,
+                "pid": view.pid,
+                "sessionId": session.session_id if session else "",
+                "messageCount": session.message_count if session else 0,
+                "lastUsed": view.last_used_ms or (session.last_used_at if session else 0),
+            }
+            if include_notifications:
+                entry["notifications"] = {"pending": view.pending, "running": view.running}
+            entries.append(entry)
+        result: Result = {"teams": entries, "timestamp": now_ms()}
+        if team is not None:
+            result.update(team=team, awake=entries[0]["awake"])
+        return result
+
+    async def list_teams(self) -> Result:
+        """List the configured teams with their settings."""
+        teams = [
+            {
+                "name": t.name,
+                "path": str(t.path),
+                "description": t.description or "",
+                "color": t.color or "",
+                "idleTimeout": t.idle_timeout_ms,
+                "sessionMcpEnabled": t.session_mcp_enabled,
+                "grantPermission": t.grant_permission.value,
+            }
+            for t in self.config.teams.values()
+        ]
+        return {"teams": teams, "totalTeams": len(teams), "timestamp": now_ms()}
+
+    # --- system ----------------------------------------------------------------------------------------
+
+    async def get_logs(
+        self,
+        *,
+        logs_since: int | None = None,
+        store_name: str = "",
+        format: str = "",  # noqa: A002 - the seeds' parameter name
+        level: Sequence[str] = (),
+        get_all_stores: bool = False,
+    ) -> Result:
+        """Read the in-memory log ring (seeds' get_logs)."""
+        if get_all_stores:
+            stores = self._logs.stores()
+            return {"stores": stores, "count": len(stores), "timestamp": now_ms()}
+        fmt = format or "parsed"
+        if fmt not in ("parsed", "raw"):
+            raise ValidationError('format must be "parsed" or "raw"', details={"field": "format"})
+        unknown = [lv for lv in level if lv not in LEVELS]
+        if unknown:
+            raise ValidationError(
+                f"Unknown log level {unknown[0]!r} (use {', '.join(LEVELS)})", details={"field": "level"}
+            )
+        entries = self._logs.query(since_ms=logs_since, levels=level, store=store_name or DEFAULT_STORE)
+        logs = [
+            {
+                "level": e.level,
+                "time": e.time_ms,
+                "msg": e.msg,
+                "store": e.store,
+                "logger": e.logger,
+                **({"fields": dict(e.fields)} if fmt == "raw" else {"text": e.parsed()}),
+            }
+            for e in entries
+        ]
+        return {"logs": logs, "count": len(logs), "timestamp": now_ms()}
+
+    async def get_date(self) -> Result:
+        """Return the server's clock in the seeds' forms (components in UTC)."""
+        stamp = now_ms()
+        utc = time.gmtime(stamp / 1000)
+        return {
+            "timestamp": stamp,
+            "iso": time.strftime("%Y-%m-%dT%H:%M:%S", utc) + f".{stamp % 1000:03d}Z",
+            "utc": time.strftime("%a, %d %b %Y %H:%M:%S GMT", utc),
+            "unix": stamp // 1000,
+            "year": utc.tm_year,
+            "month": utc.tm_mon,
+            "day": utc.tm_mday,
+            "hour": utc.tm_hour,
+            "minute": utc.tm_min,
+            "second": utc.tm_sec,
+            "timezone": time.tzname[time.localtime(stamp / 1000).tm_isdst > 0] or "UTC",
+        }
+
+    async def permissions_approve(
+        self,
+        *,
+        tool_name: str = "",
+        tool_input: Mapping[str, Any] | None = None,
+        reason: str = "",
+        request_id: str = "",
+        decision: str = "",
+        from_team: str = "",
+    ) -> Result:
+        """Answer a pending "ask" request (with ``request_id``) or apply the seeds' policy to ``tool_name``."""
+        del reason  # recorded by the caller's own logs; the decision does not depend on it
+        if request_id:
+            if from_team:
+                validate_team_name(from_team, field="fromTeam")
+            answer = self._broker.answer(request_id, decision, from_team)
+            return {"behavior": "allow" if answer.allow else "deny", "message": answer.message}
+        if not tool_name:
+            raise ValidationError("toolName is required (or a requestId to answer)", details={"field": "toolName"})
+        verdict = policy_decision(tool_name)
+        result: Result = {"behavior": "allow" if verdict.allow else "deny", "message": verdict.message}
+        if verdict.allow:
+            result["updatedInput"] = dict(tool_input or {})
+        return result
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _pair(self, from_team: str, team: str) -> Pair:
+        validate_team_name(from_team, field="fromTeam")
+        validate_team_name(team)
+        return Pair(from_team, team)
+
+    def _team(self, name: str) -> TeamConfig:
+        team = self.config.teams.get(name)
+        if team is None:
+            raise TeamNotFoundError(f"Unknown team: {name}", details={"team": name})
+        return team

@@ -1,0 +1,305 @@
+"""Sessions and turn records in SQLite (aiosqlite, WAL), under ``$IRIS_HOME``.
+
+Everything a user expects to survive a restart lives here: one session per (caller, team) pair and one row
+per turn with its request, streamed events, final response, status, timings, cost and error. A turn row is
+written when the turn is accepted, so an accepted message is never lost; its events are written once, when
+the turn ends, to keep SQLite off the streaming path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from .clock import now_ms
+
+__all__ = ["SessionRow", "Store", "TurnRow"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id    TEXT PRIMARY KEY,
+    from_team     TEXT NOT NULL,
+    to_team       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (from_team, to_team)
+);
+CREATE TABLE IF NOT EXISTS turns (
+    message_id   TEXT PRIMARY KEY,
+    session_id   TEXT NOT NULL,
+    from_team    TEXT NOT NULL,
+    to_team      TEXT NOT NULL,
+    request      TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    response     TEXT NOT NULL DEFAULT '',
+    error        TEXT NOT NULL DEFAULT '',
+    events       TEXT NOT NULL DEFAULT '[]',
+    created_at   INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL DEFAULT 0,
+    completed_at INTEGER NOT NULL DEFAULT 0,
+    duration_ms  INTEGER NOT NULL DEFAULT 0,
+    cost_usd     REAL NOT NULL DEFAULT 0,
+    persist      INTEGER NOT NULL DEFAULT 0,
+    expires_at   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
+CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
+"""
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A pair's session as stored."""
+
+    session_id: str
+    """The Claude session id Iris chose (a uuid4)."""
+    from_team: str
+    """Calling team."""
+    to_team: str
+    """Target team."""
+    created_at: int
+    """Unix ms of creation."""
+    last_used_at: int
+    """Unix ms of the last turn accepted."""
+    message_count: int
+    """Turns accepted in this session."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """A turn as stored."""
+
+    message_id: str
+    """Id of the turn."""
+    session_id: str
+    """Session it belongs to."""
+    from_team: str
+    """Calling team."""
+    to_team: str
+    """Target team."""
+    request: str
+    """The message sent."""
+    status: str
+    """queued | running | completed | cancelled | error."""
+    response: str
+    """The answer (partial when the turn did not complete)."""
+    error: str
+    """Error text for failed turns."""
+    events: Sequence[dict[str, Any]]
+    """Streamed events, shaped like the contract's TellResponse JSON."""
+    created_at: int
+    """Unix ms of acceptance."""
+    started_at: int
+    """Unix ms the turn started running (0 while queued)."""
+    completed_at: int
+    """Unix ms the turn ended (0 while active)."""
+    duration_ms: int
+    """Acceptance to end."""
+    cost_usd: float
+    """Cost of the turn."""
+    persist: bool
+    """Re-run after a restart if it had not finished."""
+    expires_at: int
+    """Unix ms after which a persisted turn is no longer re-run."""
+
+
+def _session(row: aiosqlite.Row) -> SessionRow:
+    return SessionRow(
+        session_id=row["session_id"],
+        from_team=row["from_team"],
+        to_team=row["to_team"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        message_count=row["message_count"],
+    )
+
+
+def _turn(row: aiosqlite.Row) -> TurnRow:
+    return TurnRow(
+        message_id=row["message_id"],
+        session_id=row["session_id"],
+        from_team=row["from_team"],
+        to_team=row["to_team"],
+        request=row["request"],
+        status=row["status"],
+        response=row["response"],
+        error=row["error"],
+        events=json.loads(row["events"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        duration_ms=row["duration_ms"],
+        cost_usd=row["cost_usd"],
+        persist=bool(row["persist"]),
+        expires_at=row["expires_at"],
+    )
+
+
+class Store:
+    """The SQLite database of sessions and turns; one connection, owned by the service's lifespan."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        """Open (creating if needed) the database in WAL mode."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self._path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(_SCHEMA)
+        await db.commit()
+        self._db = db
+
+    async def aclose(self) -> None:
+        """Close the connection; idempotent."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("Store is not open")
+        return self._db
+
+    # --- sessions ------------------------------------------------------------------------------------
+
+    async def get_session(self, from_team: str, to_team: str) -> SessionRow | None:
+        """Return the pair's session, if it has one."""
+        async with self._conn.execute(
+            "SELECT * FROM sessions WHERE from_team = ? AND to_team = ?", (from_team, to_team)
+        ) as cur:
+            row = await cur.fetchone()
+        return _session(row) if row else None
+
+    async def get_or_create_session(self, from_team: str, to_team: str) -> SessionRow:
+        """Return the pair's session, creating it once even under concurrent callers.
+
+        The UNIQUE (from_team, to_team) constraint with ``INSERT OR IGNORE`` makes creation atomic: a second
+        concurrent caller's insert is ignored and both read the same row.
+        """
+        now = now_ms()
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at, last_used_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (str(uuid.uuid4()), from_team, to_team, now, now),
+        )
+        await self._conn.commit()
+        session = await self.get_session(from_team, to_team)
+        assert session is not None
+        return session
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a session and all its turns."""
+        await self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
+        await self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        await self._conn.commit()
+
+    async def list_sessions(self, from_team: str) -> list[SessionRow]:
+        """Return every session of one caller."""
+        async with self._conn.execute("SELECT * FROM sessions WHERE from_team = ?", (from_team,)) as cur:
+            return [_session(r) for r in await cur.fetchall()]
+
+    # --- turns ---------------------------------------------------------------------------------------
+
+    async def add_turn(
+        self,
+        *,
+        message_id: str,
+        session_id: str,
+        from_team: str,
+        to_team: str,
+        request: str,
+        created_at: int,
+        persist: bool,
+        expires_at: int,
+    ) -> None:
+        """Record an accepted turn (status queued) and count it on its session."""
+        await self._conn.execute(
+            "INSERT INTO turns (message_id, session_id, from_team, to_team, request, status, created_at, "
+            "persist, expires_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+            (message_id, session_id, from_team, to_team, request, created_at, int(persist), expires_at),
+        )
+        await self._conn.execute(
+            "UPDATE sessions SET message_count = message_count + 1, last_used_at = ? WHERE session_id = ?",
+            (created_at, session_id),
+        )
+        await self._conn.commit()
+
+    async def mark_running(self, message_id: str, started_at: int) -> None:
+        """Record that a turn started running."""
+        await self._conn.execute(
+            "UPDATE turns SET status = 'running', started_at = ? WHERE message_id = ?",
+            (started_at, message_id),
+        )
+        await self._conn.commit()
+
+    async def mark_queued(self, message_id: str) -> None:
+        """Put a persisted turn back in the queue (its run was cut short by a shutdown)."""
+        await self._conn.execute(
+            "UPDATE turns SET status = 'queued', started_at = 0 WHERE message_id = ?", (message_id,)
+        )
+        await self._conn.commit()
+
+    async def finish_turn(
+        self,
+        message_id: str,
+        *,
+        status: str,
+        response: str,
+        error: str,
+        events: Sequence[dict[str, Any]],
+        completed_at: int,
+        duration_ms: int,
+        cost_usd: float,
+    ) -> None:
+        """Record how a turn ended, with its events."""
+        await self._conn.execute(
+            "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, completed_at = ?, "
+            "duration_ms = ?, cost_usd = ? WHERE message_id = ?",
+            (status, response, error, json.dumps(list(events)), completed_at, duration_ms, cost_usd, message_id),
+        )
+        await self._conn.commit()
+
+    async def get_turn(self, message_id: str) -> TurnRow | None:
+        """Return one turn by id."""
+        async with self._conn.execute("SELECT * FROM turns WHERE message_id = ?", (message_id,)) as cur:
+            row = await cur.fetchone()
+        return _turn(row) if row else None
+
+    async def turns_of_session(self, session_id: str) -> list[TurnRow]:
+        """Return a session's turns, oldest first."""
+        async with self._conn.execute(
+            "SELECT * FROM turns WHERE session_id = ? ORDER BY created_at, rowid", (session_id,)
+        ) as cur:
+            return [_turn(r) for r in await cur.fetchall()]
+
+    async def unfinished_turns(self) -> list[TurnRow]:
+        """Return turns left queued or running (by a previous run of the server), oldest first."""
+        async with self._conn.execute(
+            "SELECT * FROM turns WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"
+        ) as cur:
+            return [_turn(r) for r in await cur.fetchall()]

@@ -1,0 +1,64 @@
+"""Input rules of the seeds (mcp-tools-implementation.md), enforced before anything changes.
+
+They live in the core, not in a transport, so REST, gRPC and MCP callers get the same answer.
+"""
+
+from __future__ import annotations
+
+from .errors import ValidationError
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_TEAM_NAME_CHARS",
+    "MAX_TIMEOUT_MS",
+    "validate_message",
+    "validate_team_name",
+    "validate_timeout",
+]
+
+MAX_TEAM_NAME_CHARS = 100
+MAX_MESSAGE_CHARS = 102_400
+MAX_TIMEOUT_MS = 3_600_000
+
+
+def validate_team_name(name: str, *, field: str = "team") -> None:
+    """Reject empty, over-long and path-like team names.
+
+    Raises:
+        ValidationError: naming ``field``; team names become parts of paths and process keys, so separators
+            and ``..`` are refused outright.
+    """
+    if not name:
+        raise ValidationError("Team name is required", details={"field": field})
+    if "/" in name or "\\" in name or ".." in name:
+        raise ValidationError("Invalid team name (no path separators allowed)", details={"field": field})
+    if "\0" in name:
+        raise ValidationError("Invalid team name (contains null bytes)", details={"field": field})
+    if len(name) > MAX_TEAM_NAME_CHARS:
+        raise ValidationError(
+            f"Team name too long (max {MAX_TEAM_NAME_CHARS} characters)", details={"field": field}
+        )
+
+
+def validate_message(message: str, *, field: str = "message") -> None:
+    """Reject empty, over-long (100 KB) and NUL-carrying messages.
+
+    Raises:
+        ValidationError: naming ``field``.
+    """
+    if not message:
+        raise ValidationError("Message is required", details={"field": field})
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ValidationError("Message too long (max 100KB)", details={"field": field})
+    if "\0" in message:
+        raise ValidationError("Message contains null bytes", details={"field": field})
+
+
+def validate_timeout(timeout_ms: int, *, field: str = "timeout") -> None:
+    """Accept -1 (async), 0 (wait for the end) and up to one hour.
+
+    Raises:
+        ValidationError: naming ``field``.
+    """
+    if timeout_ms < -1 or timeout_ms > MAX_TIMEOUT_MS:
+        raise ValidationError("Timeout must be between -1 and 1hr", details={"field": field})
