@@ -1,0 +1,84 @@
+"""Composition of a running Iris: offline model (optional), service, gRPC server; and their orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from iris_core.config import IrisConfig
+from iris_core.logs import LogRing
+from iris_core.offline_model import OfflineModel, offline_model_env
+from iris_core.service import IrisService
+
+from .server import GrpcServer, build_grpc_server
+
+__all__ = ["RunningIris", "run_until_signalled", "running_iris"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunningIris:
+    """Handles to a started Iris."""
+
+    service: IrisService
+    grpc: GrpcServer
+    offline_model: OfflineModel | None
+
+
+@asynccontextmanager
+async def running_iris(
+    config: IrisConfig,
+    home: Path,
+    *,
+    host: str,
+    grpc_port: int,
+    offline_model: bool = False,
+    logs: LogRing | None = None,
+) -> AsyncIterator[RunningIris]:
+    """Start everything; on exit stop the gRPC server, then every Claude process (reaped), then the model."""
+    # The SDK runs `claude -v` at every connect unless this is set in its own environment.
+    os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
+    async with AsyncExitStack() as stack:
+        model: OfflineModel | None = None
+        extra_env: dict[str, str] = {}
+        if offline_model:
+            model = await stack.enter_async_context(OfflineModel(host="127.0.0.1", port=0))
+            extra_env = offline_model_env(model.base_url)
+            logger.info(
+                "Teams use the offline model at %s (scripted answers, no network, no key). "
+                "For a real model, start without --offline-model and set ANTHROPIC_API_KEY.",
+                model.base_url,
+            )
+        service = await IrisService.open(config, home, logs=logs, extra_env=extra_env)
+        stack.push_async_callback(service.aclose)
+        server = await build_grpc_server(service, host=host, port=grpc_port)
+        stack.push_async_callback(server.stop, config.settings.shutdown_timeout_ms / 1000 / 2)
+        yield RunningIris(service, server, model)
+
+
+async def run_until_signalled(
+    config: IrisConfig, home: Path, *, host: str, grpc_port: int, offline_model: bool, logs: LogRing
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop in order (no Claude process is left behind)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_iris(
+            config, home, host=host, grpc_port=grpc_port, offline_model=offline_model, logs=logs
+        ) as iris:
+            logger.info("Iris ready: gRPC on %s:%d (%d teams)", host, iris.grpc.port, len(config.teams))
+            await stop.wait()
+            logger.info("stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    logger.info("stopped")
