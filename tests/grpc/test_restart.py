@@ -1,0 +1,107 @@
+"""What survives a restart: sessions, reports, conversations and persisted messages; and a clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+
+from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+from tests.harness import start_iris, write_config
+
+
+async def report(stub: iris_pb2_grpc.IrisStub, team: str = "alpha") -> pb.SessionReportResponse:
+    return await stub.SessionReport(pb.SessionReportRequest(team=team, from_team="caller"))
+
+
+async def test_restarting_keeps_sessions_reports_and_the_conversation(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    async with start_iris(tmp_path, config) as iris:
+        first = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
+                                                                  message="remember kiwi"))
+        before = await report(iris.stub)
+    async with start_iris(tmp_path, config) as iris:
+        after = await report(iris.stub)
+        assert after.session_id == before.session_id and list(after.entries) == list(before.entries)
+        assert after.entries[0].response == "ok, remembering kiwi"
+        assert [e.WhichOneof("event") for e in after.entries[0].events][0] == "start"
+        again = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
+                                                                  message="recall"))
+        assert again.session_id == first.session_id
+        assert again.response == "you told me: kiwi"
+
+
+async def test_a_persisted_message_cut_off_by_shutdown_runs_again_after_restart(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    async with start_iris(tmp_path, config) as iris:
+        kept = await iris.stub.SendMessage(pb.SendMessageRequest(
+            from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1, persist=True))
+        lost = await iris.stub.SendMessage(pb.SendMessageRequest(
+            from_team="caller", to_team="beta", message="slow 40 100", timeout=-1))
+        async with asyncio.timeout(30):
+            while (await report(iris.stub)).entries[0].status != "running":
+                await asyncio.sleep(0.02)
+    async with start_iris(tmp_path, config) as iris:
+        async with asyncio.timeout(60):
+            while (entry := (await report(iris.stub)).entries[0]).status != "completed":
+                assert entry.status in ("queued", "running")
+                await asyncio.sleep(0.05)
+        assert entry.message_id == kept.message_id
+        assert entry.response == "".join(f"chunk {i} " for i in range(1, 41))
+        beta = (await report(iris.stub, "beta")).entries[0]
+        assert beta.message_id == lost.message_id
+        assert beta.status == "error" and "shut down" in beta.error
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Pids of live processes whose working directory is inside ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "iris_grpc.cli", "serve", "--config", str(config), "--home",
+        str(tmp_path / "iris-home"), "--grpc-port", "0", "--offline-model",
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )
+    try:
+        assert server.stderr is not None
+        async with asyncio.timeout(30):
+            while not (match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", await server.stderr.readline())):
+                pass
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{int(match[1])}") as channel:
+            stub = iris_pb2_grpc.IrisStub(channel)
+            await stub.TeamWakeAll(pb.TeamWakeAllRequest(from_team="caller", parallel=True))
+            await stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
+                                                         message="slow 100 100", timeout=-1))
+            status = await stub.TeamStatus(pb.TeamStatusRequest(from_team="caller"))
+        pids = [t.pid for t in status.teams]
+        assert all(pids) and sorted(_processes_in(tmp_path / "teams")) == sorted(pids)
+        server.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            await server.stderr.read()
+            assert await server.wait() == 0
+        assert _processes_in(tmp_path / "teams") == []
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()

@@ -1,0 +1,90 @@
+"""A real Iris for tests: config with throwaway team folders, the offline model, gRPC on port 0."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+
+from iris_core.config import IrisConfig, load_config
+from iris_core.logs import LogRing
+from iris_grpc.app import RunningIris, running_iris
+from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+
+TEAMS = ("alpha", "beta", "gamma")
+
+
+def write_config(
+    root: Path,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    teams: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Write a config with team folders under ``root``; each Claude process gets ``root/home`` as HOME."""
+    home = root / "claude-home"
+    home.mkdir(parents=True, exist_ok=True)
+    team_defs: dict[str, dict[str, Any]] = {}
+    for name in TEAMS:
+        folder = root / "teams" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        team_defs[name] = {"path": str(folder), "description": f"team {name}", "grantPermission": "yes"}
+    for name, extra in (teams or {}).items():
+        team_defs.setdefault(name, {"path": str(root / "teams" / name)})
+        Path(team_defs[name]["path"]).mkdir(parents=True, exist_ok=True)
+        team_defs[name].update(extra)
+    data = {
+        "settings": {"maxProcesses": 10, "spawnTimeout": 30000, "env": {"HOME": str(home)}, **(settings or {})},
+        "teams": team_defs,
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@dataclass
+class Iris:
+    """A running Iris and a connected stub."""
+
+    running: RunningIris
+    channel: grpc.aio.Channel
+    stub: iris_pb2_grpc.IrisStub
+    config: IrisConfig
+    home: Path
+    logs: LogRing
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.running.grpc.port}"
+
+
+@asynccontextmanager
+async def start_iris(root: Path, config_path: Path | None = None) -> AsyncIterator[Iris]:
+    """Start Iris (offline model, gRPC on 127.0.0.1:0) with state in ``root/iris-home``; stop it after."""
+    os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
+    config = load_config(config_path or write_config(root))
+    home = root / "iris-home"
+    logs = LogRing(1000)
+    async with running_iris(config, home, host="127.0.0.1", grpc_port=0, offline_model=True, logs=logs) as run:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}") as channel:
+            yield Iris(run, channel, iris_pb2_grpc.IrisStub(channel), config, home, logs)
+
+
+def error_reason(exc: grpc.aio.AioRpcError) -> str:
+    """Return the google.rpc.ErrorInfo reason carried by a failed call."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            assert isinstance(value, bytes)
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return str(info.reason)
+    raise AssertionError(f"no ErrorInfo on {exc.code()}: {exc.details()}")
