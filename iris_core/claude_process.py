@@ -123,6 +123,7 @@ class ClaudeProcess:
         Raises:
             ProcessError: the process died or the stream broke before a result arrived. Raised as soon as
                 the child's output closes (no watchdog), so a killed process fails its turn at once.
+
         """
         try:
             await self._client.query(prompt, session_id=self.spec.session_id)
@@ -155,12 +156,15 @@ class ClaudeProcess:
 
         Raises:
             ProcessError: the interrupt could not be delivered (the process is gone).
+
         """
         try:
             async with asyncio.timeout(5):
                 await self._client.interrupt()
         except Exception as exc:  # noqa: BLE001 - reported to the caller as a ProcessError
-            raise ProcessError(f"Could not interrupt the Claude Code process: {_describe(exc, self)}") from exc
+            raise ProcessError(
+                f"Could not interrupt the Claude Code process: {_describe(exc, self)}"
+            ) from exc
 
     def kill(self) -> None:
         """Send SIGKILL now (force sleep, shutdown escalation); ``stop`` still has to reap."""
@@ -179,6 +183,7 @@ class ClaudeProcess:
         Args:
             force: SIGKILL at once instead of a graceful stop.
             grace_s: how long a graceful stop may take before SIGKILL.
+
         """
         if force:
             self.kill()
@@ -240,6 +245,7 @@ async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
 
     Raises:
         ProcessError: the CLI failed to start or was not ready within ``timeout_s``; the child is reaped.
+
     """
     options = ClaudeAgentOptions(
         cwd=str(spec.cwd),

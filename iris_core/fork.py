@@ -46,6 +46,7 @@ async def run_spawn_script(iris_home: Path, team_path: Path, session_id: str) ->
     Raises:
         PreconditionFailedError: the script is missing or not executable.
         OperationTimeoutError: the script did not exit within 30 s (it is killed and reaped).
+
     """
     script = spawn_script_path(iris_home)
     if not script.is_file():

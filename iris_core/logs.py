@@ -85,9 +85,7 @@ class LogRing(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Store the record (never raises: logging must not break the caller)."""
         try:
-            fields = {
-                k: _json_safe(v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS
-            }
+            fields = {k: _json_safe(v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
             entry = LogEntry(
                 level=_level_name(record.levelno),
                 time_ms=int(record.created * 1000),
@@ -116,6 +114,7 @@ class LogRing(logging.Handler):
             since_ms: keep records at or after this Unix time in milliseconds.
             levels: keep only these level names (empty: all).
             store: keep only this store (None: all).
+
         """
         wanted = frozenset(levels)
         with self._guard:

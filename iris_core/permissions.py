@@ -74,7 +74,9 @@ class PermissionBroker:
             tool_name: str, tool_input: dict[str, Any], _context: ToolPermissionContext
         ) -> PermissionResult:
             decision = await self._decide(grant, from_team, tool_name, tool_input, announce)
-            logger.info("permission %s for %s (%s)", "allowed" if decision.allow else "denied", tool_name, grant)
+            logger.info(
+                "permission %s for %s (%s)", "allowed" if decision.allow else "denied", tool_name, grant
+            )
             if decision.allow:
                 return PermissionResultAllow(updated_input=tool_input)
             return PermissionResultDeny(message=decision.message)
@@ -113,6 +115,7 @@ class PermissionBroker:
             ValidationError: ``decision`` is not allow/deny.
             NotFoundError: no such pending request (unknown, answered, or expired), or it belongs to another
                 caller's pair.
+
         """
         if decision not in ("allow", "deny"):
             raise ValidationError('decision must be "allow" or "deny"', details={"field": "decision"})

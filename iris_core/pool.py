@@ -95,7 +95,18 @@ class _Pair:
 
     @property
     def busy(self) -> bool:
-        return self.current is not None or bool(self.queue)
+        """A turn is unfinished (its record may still be being written once it has finished)."""
+        return (self.current is not None and not self.current.done) or bool(self.queue)
+
+    @property
+    def idle(self) -> bool:
+        """A live process with nothing to do: the only kind that idle-stop and eviction may take."""
+        return (
+            self.state in (PairState.IDLE, PairState.BUSY)
+            and not self.busy
+            and self.process is not None
+            and not self.process.exited
+        )
 
 
 class ProcessPool:
@@ -172,7 +183,11 @@ class ProcessPool:
         if state is None:
             return PairView(pair, PairState.STOPPED, 0, 0, 0, 0)
         live = state.process is not None and not state.process.exited
-        shown = state.state if live or state.state in (PairState.STARTING, PairState.STOPPING) else PairState.STOPPED
+        shown = (
+            state.state
+            if live or state.state in (PairState.STARTING, PairState.STOPPING)
+            else PairState.STOPPED
+        )
         return PairView(
             pair,
             shown,
@@ -199,6 +214,7 @@ class ProcessPool:
         Raises:
             TooManyRequestsError: the pair's queue is full.
             ProcessPoolLimitError: the pair has no process and every slot is busy.
+
         """
         self._check_open()
         state = self._pair(turn.pair, team)
@@ -271,6 +287,7 @@ class ProcessPool:
         Raises:
             ProcessPoolLimitError: no slot is free and no idle process can be evicted.
             ProcessError: the process failed to start.
+
         """
         self._check_open()
         state = self._pair(pair, team)
@@ -289,6 +306,7 @@ class ProcessPool:
 
         Raises:
             PreconditionFailedError: the pair is busy and ``force`` is false.
+
         """
         state = self._pairs.get(pair)
         if state is None or state.process is None:
@@ -328,11 +346,7 @@ class ProcessPool:
     def _claim_slot(self, state: _Pair) -> None:
         """Reserve a process slot for a stopped pair, evicting the LRU idle process if the pool is full."""
         if self.process_count >= self._settings.max_processes:
-            victims = [
-                s
-                for s in self._pairs.values()
-                if s.state is PairState.IDLE and not s.busy and s.process is not None
-            ]
+            victims = [s for s in self._pairs.values() if s.idle]
             if not victims:
                 raise ProcessPoolLimitError(
                     f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
@@ -427,8 +441,11 @@ class ProcessPool:
                 state.current = None
                 state.last_used_mono = monotonic_ms()
                 state.last_used_ms = now_ms()
-                if state.process is not None and not state.process.exited:
-                    state.state = PairState.IDLE
+                if state.state is PairState.BUSY:
+                    if state.process is not None and not state.process.exited:
+                        state.state = PairState.IDLE
+                    else:  # the process went away with the turn; keep the slot only for queued turns
+                        state.state = PairState.STARTING if state.queue else PairState.STOPPED
                 self._turns.pop(turn.message_id, None)
                 self._activity.set()
 
@@ -441,7 +458,13 @@ class ProcessPool:
                     await turn.publish({"chunk": {"text": event.text}})
                 elif isinstance(event, ToolCall):
                     await turn.publish(
-                        {"toolUse": {"tool": event.name, "input": event.input, "toolUseId": event.tool_use_id}}
+                        {
+                            "toolUse": {
+                                "tool": event.name,
+                                "input": event.input,
+                                "toolUseId": event.tool_use_id,
+                            }
+                        }
                     )
                 elif isinstance(event, TurnResult):
                     cost = max(event.total_cost_usd - state.cost_base, 0.0)
@@ -487,7 +510,9 @@ class ProcessPool:
         if turn.done:
             return
         if turn.persist:
-            await turn.finish(TurnStatus.ERROR, error="server shut down; the message will run again at restart")
+            await turn.finish(
+                TurnStatus.ERROR, error="server shut down; the message will run again at restart"
+            )
             turn.status = TurnStatus.QUEUED  # the record keeps it queued
             await self._store.mark_queued(turn.message_id)
         else:
@@ -532,7 +557,7 @@ class ProcessPool:
         finally:
             if state.process is process:
                 state.process = None
-            if state.current is None:
+            if not state.busy:
                 state.state = PairState.STOPPED
             logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
 
@@ -555,4 +580,6 @@ class ProcessPool:
                 if state.process.exited or (idle_ms > 0 and now - state.last_used_mono >= idle_ms):
                     reason = "exited" if state.process.exited else "idle"
                     logger.info("stopping %s process of %s", reason, state.pair)
-                    self._spawn(self._stop_process(state, force=state.process.exited), f"idle-stop-{state.pair}")
+                    self._spawn(
+                        self._stop_process(state, force=state.process.exited), f"idle-stop-{state.pair}"
+                    )

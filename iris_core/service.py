@@ -81,6 +81,7 @@ class IrisService:
             logs: the ring GetLogs reads (a private one if None).
             extra_env: environment added to every Claude process (e.g. the offline model's).
             launcher: how processes start (default: a local Claude Code child).
+
         """
         extra = dict(extra_env or {})
         store = Store(home / "iris.db")
@@ -126,9 +127,10 @@ class IrisService:
         0 waits until the turn ends; -1 replies at once with status "async".
 
         Raises:
-            ValidationError, TeamNotFoundError, TooManyRequestsError, ProcessPoolLimitError: before anything is
-                recorded.
+            ValidationError, TeamNotFoundError, TooManyRequestsError, ProcessPoolLimitError: raised before
+                anything is recorded.
             ProcessError: a waiting caller's turn failed because its process died or could not start.
+
         """
         timeout = DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms
         validate_timeout(timeout)
@@ -168,7 +170,13 @@ class IrisService:
         return turn.follow()
 
     async def _accept(
-        self, from_team: str, to_team: str, message: str, *, persist: bool = False, ttl_days: int | None = None
+        self,
+        from_team: str,
+        to_team: str,
+        message: str,
+        *,
+        persist: bool = False,
+        ttl_days: int | None = None,
     ) -> Turn:
         validate_team_name(from_team, field="fromTeam")
         validate_team_name(to_team, field="toTeam")
@@ -313,6 +321,7 @@ class IrisService:
         Raises:
             SessionNotFoundError: the pair has no session yet (wake the team first).
             PreconditionFailedError: the spawn script is missing or not executable.
+
         """
         self._pair(from_team, to_team)
         team = self._team(to_team)
@@ -421,10 +430,21 @@ class IrisService:
                 try:
                     woke = await self.team_wake(team=name, from_team=from_team)
                 except IrisError as exc:
-                    return {"team": name, "success": False, "status": "failed", "message": exc.message,
-                            "error": exc.reason}
-                return {"team": name, "success": True, "status": "awake", "pid": woke["pid"],
-                        "sessionId": woke["sessionId"], "message": woke["message"]}
+                    return {
+                        "team": name,
+                        "success": False,
+                        "status": "failed",
+                        "message": exc.message,
+                        "error": exc.reason,
+                    }
+                return {
+                    "team": name,
+                    "success": True,
+                    "status": "awake",
+                    "pid": woke["pid"],
+                    "sessionId": woke["sessionId"],
+                    "message": woke["message"],
+                }
 
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(wake_one(name)) for name in self.config.teams]
@@ -551,7 +571,7 @@ class IrisService:
         decision: str = "",
         from_team: str = "",
     ) -> Result:
-        """Answer a pending "ask" request (with ``request_id``) or apply the seeds' policy to ``tool_name``."""
+        """Answer a pending "ask" request (``request_id``), or apply the seeds' policy to ``tool_name``."""
         del reason  # recorded by the caller's own logs; the decision does not depend on it
         if request_id:
             if from_team:
@@ -559,7 +579,9 @@ class IrisService:
             answer = self._broker.answer(request_id, decision, from_team)
             return {"behavior": "allow" if answer.allow else "deny", "message": answer.message}
         if not tool_name:
-            raise ValidationError("toolName is required (or a requestId to answer)", details={"field": "toolName"})
+            raise ValidationError(
+                "toolName is required (or a requestId to answer)", details={"field": "toolName"}
+            )
         verdict = policy_decision(tool_name)
         result: Result = {"behavior": "allow" if verdict.allow else "deny", "message": verdict.message}
         if verdict.allow:

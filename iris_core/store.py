@@ -280,7 +280,16 @@ class Store:
         await self._conn.execute(
             "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, completed_at = ?, "
             "duration_ms = ?, cost_usd = ? WHERE message_id = ?",
-            (status, response, error, json.dumps(list(events)), completed_at, duration_ms, cost_usd, message_id),
+            (
+                status,
+                response,
+                error,
+                json.dumps(list(events)),
+                completed_at,
+                duration_ms,
+                cost_usd,
+                message_id,
+            ),
         )
         await self._conn.commit()
 

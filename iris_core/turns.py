@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,12 +161,15 @@ class Turn:
 
     # --- read by streams -------------------------------------------------------------------------------
 
+    def _has_events_after(self, index: int) -> bool:
+        return index < len(self.events)
+
     async def follow(self) -> AsyncIterator[Event]:
         """Yield every event from the first, then live ones, ending after ``complete``."""
         index = 0
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: index < len(self.events))
+                await self._changed.wait_for(functools.partial(self._has_events_after, index))
                 batch = self.events[index:]
             index += len(batch)
             for event in batch:

@@ -27,6 +27,7 @@ def validate_team_name(name: str, *, field: str = "team") -> None:
     Raises:
         ValidationError: naming ``field``; team names become parts of paths and process keys, so separators
             and ``..`` are refused outright.
+
     """
     if not name:
         raise ValidationError("Team name is required", details={"field": field})
@@ -45,6 +46,7 @@ def validate_message(message: str, *, field: str = "message") -> None:
 
     Raises:
         ValidationError: naming ``field``.
+
     """
     if not message:
         raise ValidationError("Message is required", details={"field": field})
@@ -59,6 +61,7 @@ def validate_timeout(timeout_ms: int, *, field: str = "timeout") -> None:
 
     Raises:
         ValidationError: naming ``field``.
+
     """
     if timeout_ms < -1 or timeout_ms > MAX_TIMEOUT_MS:
         raise ValidationError("Timeout must be between -1 and 1hr", details={"field": field})

@@ -1,4 +1,7 @@
-"""The ``iris`` command: ``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``."""
+"""The ``iris`` command.
+
+``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``
+"""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
 
     Raises:
         RuntimeError: the address could not be bound.
+
     """
     server = grpc.aio.server(options=_OPTIONS)
     iris_pb2_grpc.add_IrisServicer_to_server(IrisServicer(service), server)

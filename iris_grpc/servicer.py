@@ -78,7 +78,9 @@ class IrisServicer(pb_grpc.IrisServicer):
         return _pack(result, pb.AskMessageResponse())
 
     @_unary
-    async def QuickMessage(self, request: pb.QuickMessageRequest, context: Context) -> pb.QuickMessageResponse:
+    async def QuickMessage(
+        self, request: pb.QuickMessageRequest, context: Context
+    ) -> pb.QuickMessageResponse:
         """See the contract."""
         result = await self._service.quick_message(
             from_team=request.from_team, to_team=request.to_team, message=request.message

@@ -1,0 +1,1 @@
+"""MCP adapter whose tools call gRPC (a later issue)."""

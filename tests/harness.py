@@ -39,7 +39,12 @@ def write_config(
         Path(team_defs[name]["path"]).mkdir(parents=True, exist_ok=True)
         team_defs[name].update(extra)
     data = {
-        "settings": {"maxProcesses": 10, "spawnTimeout": 30000, "env": {"HOME": str(home)}, **(settings or {})},
+        "settings": {
+            "maxProcesses": 10,
+            "spawnTimeout": 30000,
+            "env": {"HOME": str(home)},
+            **(settings or {}),
+        },
         "teams": team_defs,
     }
     path = root / "config.yaml"
@@ -53,7 +58,7 @@ class Iris:
 
     running: RunningIris
     channel: grpc.aio.Channel
-    stub: iris_pb2_grpc.IrisStub
+    stub: iris_pb2_grpc.IrisAsyncStub
     config: IrisConfig
     home: Path
     logs: LogRing
@@ -70,7 +75,9 @@ async def start_iris(root: Path, config_path: Path | None = None) -> AsyncIterat
     config = load_config(config_path or write_config(root))
     home = root / "iris-home"
     logs = LogRing(1000)
-    async with running_iris(config, home, host="127.0.0.1", grpc_port=0, offline_model=True, logs=logs) as run:
+    async with running_iris(
+        config, home, host="127.0.0.1", grpc_port=0, offline_model=True, logs=logs
+    ) as run:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}") as channel:
             yield Iris(run, channel, iris_pb2_grpc.IrisStub(channel), config, home, logs)
 

@@ -7,12 +7,22 @@ from pathlib import Path
 
 import iris_core
 
-FORBIDDEN = {"grpc", "grpc_status", "grpc_health", "grpc_reflection", "fastapi", "starlette", "mcp",
-             "iris_grpc", "rest_gateway", "mcp_adapter"}
+FORBIDDEN = {
+    "grpc",
+    "grpc_status",
+    "grpc_health",
+    "grpc_reflection",
+    "fastapi",
+    "starlette",
+    "mcp",
+    "iris_grpc",
+    "rest_gateway",
+    "mcp_adapter",
+}
 
 
 def imported_roots(source: Path) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text(), str(source))):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)

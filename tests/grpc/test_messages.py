@@ -13,11 +13,12 @@ from iris_grpc.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import Iris, error_reason
 
 
-async def send(iris: Iris, text: str, *, to: str = "alpha", frm: str = "caller", timeout: int | None = None
-               ) -> pb.SendMessageResponse:
+async def send(
+    iris: Iris, text: str, *, to: str = "alpha", frm: str = "caller", timeout_ms: int | None = None
+) -> pb.SendMessageResponse:
     request = pb.SendMessageRequest(from_team=frm, to_team=to, message=text)
-    if timeout is not None:
-        request.timeout = timeout
+    if timeout_ms is not None:
+        request.timeout = timeout_ms
     async with asyncio.timeout(60):
         return await iris.stub.SendMessage(request)
 
@@ -33,11 +34,13 @@ async def wait_until_running(iris: Iris, frm: str = "caller", to: str = "alpha")
 
 
 async def test_tell_streams_chunks_in_order_and_ends_with_complete(iris: Iris) -> None:
-    events = []
     async with asyncio.timeout(60):
-        async for event in iris.stub.Tell(pb.TellRequest(from_team="caller", to_team="alpha",
-                                                         message="chunks one|two|three")):
-            events.append(event)
+        events = [
+            event
+            async for event in iris.stub.Tell(
+                pb.TellRequest(from_team="caller", to_team="alpha", message="chunks one|two|three")
+            )
+        ]
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds == ["start", "chunk", "chunk", "chunk", "complete"]
     assert [e.chunk.text for e in events[1:4]] == ["one", "two", "three"]
@@ -49,12 +52,17 @@ async def test_tell_streams_chunks_in_order_and_ends_with_complete(iris: Iris) -
 
 
 async def test_tell_reports_tool_use_with_name_and_input(iris: Iris) -> None:
-    events = []
     async with asyncio.timeout(60):
-        async for event in iris.stub.Tell(pb.TellRequest(
-                from_team="caller", to_team="alpha",
-                message='tool Bash {"command": "echo tool-ran", "description": "say it"}')):
-            events.append(event)
+        events = [
+            event
+            async for event in iris.stub.Tell(
+                pb.TellRequest(
+                    from_team="caller",
+                    to_team="alpha",
+                    message='tool Bash {"command": "echo tool-ran", "description": "say it"}',
+                )
+            )
+        ]
     tool_uses = [e.tool_use for e in events if e.WhichOneof("event") == "tool_use"]
     assert [t.tool for t in tool_uses] == ["Bash"]
     assert tool_uses[0].input["command"] == "echo tool-ran"
@@ -110,7 +118,7 @@ async def test_concurrent_messages_to_one_pair_are_both_answered_in_order(iris: 
 
 
 async def test_timeout_returns_partial_text_and_the_turn_finishes_into_the_report(iris: Iris) -> None:
-    reply = await send(iris, "slow 12 150", timeout=1000)
+    reply = await send(iris, "slow 12 150", timeout_ms=1000)
     assert reply.status == "timeout"
     assert reply.response.startswith("chunk 1 ") and reply.response != "chunk 1 " * 12
     async with asyncio.timeout(30):
@@ -126,9 +134,9 @@ async def test_timeout_returns_partial_text_and_the_turn_finishes_into_the_repor
 
 
 async def test_minus_one_returns_at_once_and_zero_waits_for_the_end(iris: Iris) -> None:
-    queued = await send(iris, "slow 5 100", timeout=-1)
+    queued = await send(iris, "slow 5 100", timeout_ms=-1)
     assert queued.status == "async" and queued.response == ""
-    waited = await send(iris, "say done", timeout=0)
+    waited = await send(iris, "say done", timeout_ms=0)
     assert waited.status == "completed" and waited.response == "done"
     report = await iris.stub.SessionReport(pb.SessionReportRequest(team="alpha", from_team="caller"))
     assert report.entries[0].status == "completed"
@@ -136,17 +144,21 @@ async def test_minus_one_returns_at_once_and_zero_waits_for_the_end(iris: Iris) 
 
 
 async def test_quick_message_queues_and_replies_async(iris: Iris) -> None:
-    reply = await iris.stub.QuickMessage(pb.QuickMessageRequest(from_team="caller", to_team="alpha",
-                                                                message="say later"))
+    reply = await iris.stub.QuickMessage(
+        pb.QuickMessageRequest(from_team="caller", to_team="alpha", message="say later")
+    )
     assert reply.status == "async" and reply.message_id
     done = await send(iris, "say after")
     assert done.response == "after"
     report = await iris.stub.SessionReport(pb.SessionReportRequest(team="alpha", from_team="caller"))
-    assert [(e.request, e.response) for e in report.entries] == [("say later", "later"), ("say after", "after")]
+    assert [(e.request, e.response) for e in report.entries] == [
+        ("say later", "later"),
+        ("say after", "after"),
+    ]
 
 
 async def test_cancel_interrupts_the_running_turn_and_keeps_the_process(iris: Iris) -> None:
-    waiting = asyncio.create_task(send(iris, "slow 100 100", timeout=0))
+    waiting = asyncio.create_task(send(iris, "slow 100 100", timeout_ms=0))
     await wait_until_running(iris)
     before = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team="caller", team="alpha"))
     loop = asyncio.get_running_loop()
@@ -169,7 +181,7 @@ async def test_cancel_with_nothing_running_says_so(iris: Iris) -> None:
 
 async def test_kill_9_mid_turn_fails_the_turn_at_once_and_the_next_message_resumes(iris: Iris) -> None:
     await send(iris, "remember fig")
-    waiting = asyncio.create_task(send(iris, "slow 100 100", timeout=0))
+    waiting = asyncio.create_task(send(iris, "slow 100 100", timeout_ms=0))
     await wait_until_running(iris)
     status = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team="caller", team="alpha"))
     loop = asyncio.get_running_loop()
@@ -190,12 +202,12 @@ async def test_a_full_queue_is_refused_with_resource_exhausted(tmp_path: object)
 
     root = Path(str(tmp_path))
     async with start_iris(root, write_config(root, settings={"maxQueuedMessages": 1})) as iris:
-        running = asyncio.create_task(send(iris, "slow 20 100", timeout=-1))
+        running = asyncio.create_task(send(iris, "slow 20 100", timeout_ms=-1))
         await running
         await wait_until_running(iris)
-        await send(iris, "say queued", timeout=-1)
+        await send(iris, "say queued", timeout_ms=-1)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await send(iris, "say one too many", timeout=-1)
+            await send(iris, "say one too many", timeout_ms=-1)
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error_reason(refused.value) == "TooManyRequestsError"
         await iris.stub.SessionCancel(pb.SessionCancelRequest(team="alpha", from_team="caller"))

@@ -35,12 +35,18 @@ def alive(pid: int) -> bool:
 
 async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(tmp_path: Path) -> None:
     async with start_iris(tmp_path, write_config(tmp_path, settings={"maxProcesses": 2})) as iris:
-        first = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message="remember one"))
+        first = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="c", to_team="alpha", message="remember one")
+        )
         await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="beta", message="say b"))
         alpha_pid = (await status_of(iris, "c", "alpha")).pid
         beta_pid = (await status_of(iris, "c", "beta")).pid
-        await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="beta", message="say b again"))
-        third = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g"))
+        await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="c", to_team="beta", message="say b again")
+        )
+        third = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g")
+        )
         assert third.response == "g"
         assert not (await status_of(iris, "c", "alpha")).awake
         assert (await status_of(iris, "c", "beta")).pid == beta_pid
@@ -49,18 +55,23 @@ async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(
                 await asyncio.sleep(0.02)
         assert iris.running.service._pool.process_count == 2
         # The evicted pair kept its session: its next message resumes it (evicting beta, now the LRU).
-        again = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message="recall"))
+        again = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="c", to_team="alpha", message="recall")
+        )
         assert again.response == "you told me: one" and again.session_id == first.session_id
 
 
 async def test_with_every_process_busy_a_new_pair_is_refused_with_pool_limit(tmp_path: Path) -> None:
     async with start_iris(tmp_path, write_config(tmp_path, settings={"maxProcesses": 2})) as iris:
         for team in ("alpha", "beta"):
-            await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team=team, message="slow 100 100",
-                                                              timeout=-1))
+            await iris.stub.SendMessage(
+                pb.SendMessageRequest(from_team="c", to_team=team, message="slow 100 100", timeout=-1)
+            )
             await wait_running(iris, "c", team)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g"))
+            await iris.stub.SendMessage(
+                pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g")
+            )
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert error_reason(refused.value) == "ProcessPoolLimitError"
         report = await iris.stub.SessionReport(pb.SessionReportRequest(team="gamma", from_team="c"))

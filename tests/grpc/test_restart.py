@@ -16,23 +16,25 @@ from iris_grpc.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import start_iris, write_config
 
 
-async def report(stub: iris_pb2_grpc.IrisStub, team: str = "alpha") -> pb.SessionReportResponse:
+async def report(stub: iris_pb2_grpc.IrisAsyncStub, team: str = "alpha") -> pb.SessionReportResponse:
     return await stub.SessionReport(pb.SessionReportRequest(team=team, from_team="caller"))
 
 
 async def test_restarting_keeps_sessions_reports_and_the_conversation(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     async with start_iris(tmp_path, config) as iris:
-        first = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
-                                                                  message="remember kiwi"))
+        first = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="caller", to_team="alpha", message="remember kiwi")
+        )
         before = await report(iris.stub)
     async with start_iris(tmp_path, config) as iris:
         after = await report(iris.stub)
         assert after.session_id == before.session_id and list(after.entries) == list(before.entries)
         assert after.entries[0].response == "ok, remembering kiwi"
         assert [e.WhichOneof("event") for e in after.entries[0].events][0] == "start"
-        again = await iris.stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
-                                                                  message="recall"))
+        again = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="caller", to_team="alpha", message="recall")
+        )
         assert again.session_id == first.session_id
         assert again.response == "you told me: kiwi"
 
@@ -40,10 +42,14 @@ async def test_restarting_keeps_sessions_reports_and_the_conversation(tmp_path: 
 async def test_a_persisted_message_cut_off_by_shutdown_runs_again_after_restart(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     async with start_iris(tmp_path, config) as iris:
-        kept = await iris.stub.SendMessage(pb.SendMessageRequest(
-            from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1, persist=True))
-        lost = await iris.stub.SendMessage(pb.SendMessageRequest(
-            from_team="caller", to_team="beta", message="slow 40 100", timeout=-1))
+        kept = await iris.stub.SendMessage(
+            pb.SendMessageRequest(
+                from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1, persist=True
+            )
+        )
+        lost = await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="caller", to_team="beta", message="slow 40 100", timeout=-1)
+        )
         async with asyncio.timeout(30):
             while (await report(iris.stub)).entries[0].status != "running":
                 await asyncio.sleep(0.02)
@@ -79,20 +85,33 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
     config = write_config(tmp_path)
     env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "iris_grpc.cli", "serve", "--config", str(config), "--home",
-        str(tmp_path / "iris-home"), "--grpc-port", "0", "--offline-model",
-        stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "iris_grpc.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--home",
+        str(tmp_path / "iris-home"),
+        "--grpc-port",
+        "0",
+        "--offline-model",
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         assert server.stderr is not None
         async with asyncio.timeout(30):
-            while not (match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", await server.stderr.readline())):
+            while not (
+                match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", await server.stderr.readline())
+            ):
                 pass
         async with grpc.aio.insecure_channel(f"127.0.0.1:{int(match[1])}") as channel:
             stub = iris_pb2_grpc.IrisStub(channel)
             await stub.TeamWakeAll(pb.TeamWakeAllRequest(from_team="caller", parallel=True))
-            await stub.SendMessage(pb.SendMessageRequest(from_team="caller", to_team="alpha",
-                                                         message="slow 100 100", timeout=-1))
+            await stub.SendMessage(
+                pb.SendMessageRequest(from_team="caller", to_team="alpha", message="slow 100 100", timeout=-1)
+            )
             status = await stub.TeamStatus(pb.TeamStatusRequest(from_team="caller"))
         pids = [t.pid for t in status.teams]
         assert all(pids) and sorted(_processes_in(tmp_path / "teams")) == sorted(pids)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -14,9 +16,10 @@ from tests.harness import Iris, error_reason
 
 
 async def test_reflection_lists_the_iris_service(iris: Iris) -> None:
-    stub = reflection_pb2_grpc.ServerReflectionStub(iris.channel)
+    # The reflection and health stubs are typed for sync channels only; the aio channel works the same.
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(iris.channel)  # type: ignore[arg-type]
 
-    async def ask() -> reflection_pb2.ServerReflectionRequest:  # type: ignore[misc]
+    async def ask() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
         yield reflection_pb2.ServerReflectionRequest(list_services="")
 
     async with asyncio.timeout(10):
@@ -26,7 +29,7 @@ async def test_reflection_lists_the_iris_service(iris: Iris) -> None:
 
 
 async def test_health_says_serving_overall_and_for_iris(iris: Iris) -> None:
-    stub = health_pb2_grpc.HealthStub(iris.channel)
+    stub: Any = health_pb2_grpc.HealthStub(iris.channel)
     for service in ("", "iris.v1.Iris"):
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -36,7 +39,7 @@ LONG = "x" * 102_401
 
 
 @pytest.mark.parametrize(
-    ("to_team", "from_team", "message", "timeout", "field"),
+    ("to_team", "from_team", "message", "timeout_ms", "field"),
     [
         ("", "caller", "hi", None, "toTeam"),
         ("alpha", "", "hi", None, "fromTeam"),
@@ -52,11 +55,11 @@ LONG = "x" * 102_401
     ],
 )
 async def test_each_validation_rule_is_invalid_argument_and_records_nothing(
-    iris: Iris, to_team: str, from_team: str, message: str, timeout: int | None, field: str
+    iris: Iris, to_team: str, from_team: str, message: str, timeout_ms: int | None, field: str
 ) -> None:
     request = pb.SendMessageRequest(to_team=to_team, from_team=from_team, message=message)
-    if timeout is not None:
-        request.timeout = timeout
+    if timeout_ms is not None:
+        request.timeout = timeout_ms
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await iris.stub.SendMessage(request)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -68,7 +71,9 @@ async def test_each_validation_rule_is_invalid_argument_and_records_nothing(
 
 
 async def test_the_largest_allowed_message_is_accepted(iris: Iris) -> None:
-    reply = await iris.stub.SendMessage(pb.SendMessageRequest(to_team="alpha", from_team="c", message="y" * 102_400))
+    reply = await iris.stub.SendMessage(
+        pb.SendMessageRequest(to_team="alpha", from_team="c", message="y" * 102_400)
+    )
     assert reply.status == "completed"
 
 

@@ -1,0 +1,256 @@
+"""make bench: what Iris adds to a Claude Code turn, measured against the same turn made directly.
+
+One run, one machine, one offline model (its own process: python -m iris_core.offline_model) for both:
+- direct: ClaudeSDKClient in this process (connect + first turn; warm turns);
+- Iris: `iris serve` as a child process, its teams pointed at the same model, called over gRPC from here
+  (cold first answer from a sleeping team; warm SendMessage; Tell time to first chunk).
+So the Iris column differs from the direct one by exactly what Iris adds: gRPC, the pool, the record.
+
+Results go to bench/results/<UTC time>.json (and latest.json) and replace the table in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
+
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage  # noqa: E402
+
+from iris_core.offline_model import offline_model_env  # noqa: E402
+from iris_grpc.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
+from iris_grpc.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": p95, "min": ordered[0]}
+
+
+async def timed(n: int, action: Callable[[], Awaitable[Any]]) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def spawn_logged(
+    work: Path, name: str, pattern: bytes, *args: str
+) -> tuple[asyncio.subprocess.Process, bytes]:
+    """Start a child logging to a file; wait (bounded) for ``pattern`` there and return its first group."""
+    log = work / f"{name}.log"
+    with log.open("wb") as sink:
+        child = await asyncio.create_subprocess_exec(*args, stderr=sink, env={**os.environ})
+    async with asyncio.timeout(30):
+        while not (match := re.search(pattern, log.read_bytes())):
+            if child.returncode is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()}")
+            await asyncio.sleep(0.05)
+    return child, match[1]
+
+
+async def stop(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is None:
+        child.terminate()
+    async with asyncio.timeout(30):
+        await child.wait()
+
+
+async def direct(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
+    """ClaudeSDKClient with no Iris in between."""
+    env = {**offline_model_env(model_url), "HOME": str(work / "direct-home")}
+    (work / "direct").mkdir()
+
+    async def turn(client: ClaudeSDKClient, text: str) -> None:
+        await client.query(text)
+        async for message in client.receive_response():
+            if isinstance(message, ResultMessage):
+                assert not message.is_error, message.result
+
+    cold = []
+    for _ in range(cold_runs):
+        client = ClaudeSDKClient(
+            ClaudeAgentOptions(cwd=str(work / "direct"), env=env, include_partial_messages=True)
+        )
+        started = time.perf_counter()
+        await client.connect()
+        await turn(client, "say ready")
+        cold.append((time.perf_counter() - started) * 1000)
+        await client.disconnect()
+    client = ClaudeSDKClient(
+        ClaudeAgentOptions(cwd=str(work / "direct"), env=env, include_partial_messages=True)
+    )
+    await client.connect()
+    try:
+        await timed(10, lambda: turn(client, "say warm"))
+        warm = await timed(warm_runs, lambda: turn(client, "say hi"))
+    finally:
+        await client.disconnect()
+    return {"cold_connect_and_first_turn": summary(cold), "warm_turn": summary(warm)}
+
+
+async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Process, int]:
+    teams = work / "teams" / "bench"
+    teams.mkdir(parents=True)
+    config = work / "config.yaml"
+    env = {**offline_model_env(model_url), "HOME": str(work / "iris-claude-home")}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"env": env, "idleTimeout": 0},
+                "teams": {"bench": {"path": str(teams), "grantPermission": "yes"}},
+            }
+        )
+    )
+    server, port = await spawn_logged(
+        work,
+        "iris",
+        rb"gRPC listening on 127\.0\.0\.1:(\d+)",
+        sys.executable,
+        "-m",
+        "iris_grpc.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--home",
+        str(work / "home"),
+        "--grpc-port",
+        "0",
+    )
+    return server, int(port)
+
+
+async def via_iris(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
+    server, port = await start_iris(work, model_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = iris_pb2_grpc.IrisStub(channel)
+
+            async def send(text: str) -> None:
+                reply = await stub.SendMessage(
+                    pb.SendMessageRequest(from_team="bench", to_team="bench", message=text)
+                )
+                assert reply.status == "completed", reply
+
+            cold = []
+            for _ in range(cold_runs):
+                await stub.TeamSleep(pb.TeamSleepRequest(team="bench", from_team="bench"))
+                started = time.perf_counter()
+                await send("say ready")
+                cold.append((time.perf_counter() - started) * 1000)
+            await timed(10, lambda: send("say warm"))
+            warm = await timed(warm_runs, lambda: send("say hi"))
+
+            async def first_chunk() -> float:
+                started = time.perf_counter()
+                first = 0.0
+                async for event in stub.Tell(
+                    pb.TellRequest(from_team="bench", to_team="bench", message="say hi")
+                ):
+                    if event.WhichOneof("event") == "chunk" and not first:
+                        first = (time.perf_counter() - started) * 1000
+                return first
+
+            ttfc = [await first_chunk() for _ in range(warm_runs // 2)]
+    finally:
+        await stop(server)
+    return {
+        "cold_first_answer": summary(cold),
+        "warm_send_message": summary(warm),
+        "tell_time_to_first_chunk": summary(ttfc),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    d, i = result["direct"], result["iris"]
+    added = i["warm_send_message"]["p50"] - d["warm_turn"]["p50"]
+    rows = [
+        ("Cold: first message to a sleeping team → answer (Iris)", i["cold_first_answer"], "≤ 450 ms"),
+        ("Cold: connect + first turn (direct ClaudeSDKClient)", d["cold_connect_and_first_turn"], ""),
+        ("Warm SendMessage over gRPC (Iris)", i["warm_send_message"], ""),
+        ("Warm turn (direct ClaudeSDKClient)", d["warm_turn"], ""),
+        ("Tell: time to first chunk over gRPC (Iris)", i["tell_time_to_first_chunk"], ""),
+    ]
+    lines = [
+        f"Run {result['when']} on {result['machine']} (Python {result['python']}, Claude Code "
+        f"{result['claude_code']}).",
+        "",
+        "| Measure | n | p50 ms | p95 ms | min ms | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} | {target} |"
+        for name, s, target in rows
+    ]
+    lines += ["", f"**Iris adds {added:.1f} ms p50 to a warm turn** (target ≤ 2 ms)."]
+    return "\n".join(lines)
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("-", "")
+    for name in (f"{stamp}.json", "latest.json"):
+        (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    before, _, rest = text.partition(BEGIN)
+    _, _, after = rest.partition(END)
+    DOC.write_text(f"{before}{BEGIN}\n{table(result)}\n{END}{after}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--warm", type=int, default=200, help="warm turns per side")
+    parser.add_argument("--cold", type=int, default=7, help="cold starts per side")
+    args = parser.parse_args()
+    from claude_agent_sdk._cli_version import __cli_version__
+
+    with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
+        work = Path(tmp)
+        (work / "a").mkdir()
+        (work / "b").mkdir()
+        model, url = await spawn_logged(
+            work, "model", rb"serving at (http://[0-9.:]+)", sys.executable, "-m", "iris_core.offline_model"
+        )
+        try:
+            direct_result = await direct(work / "a", url.decode(), args.cold, args.warm)
+            iris_result = await via_iris(work / "b", url.decode(), args.cold, args.warm)
+        finally:
+            await stop(model)
+        result = {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "claude_code": __cli_version__,
+            "direct": direct_result,
+            "iris": iris_result,
+        }
+    write(result)
+    print(table(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

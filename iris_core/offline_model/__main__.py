@@ -1,0 +1,42 @@
+"""Run the offline model until Ctrl-C: ``python -m iris_core.offline_model [--host H] [--port P]``.
+
+Handy for trying Claude Code by hand against the script: export the logged variables and run ``claude -p``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shlex
+
+from .server import OfflineModel, offline_model_env
+
+logger = logging.getLogger(__name__)
+
+
+async def _serve(host: str, port: int) -> None:
+    async with OfflineModel(host, port) as model:
+        env = offline_model_env(model.base_url)
+        exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+        logger.info("serving at %s; to use it: export %s", model.base_url, exports)
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m iris_core.offline_model", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
