@@ -111,6 +111,7 @@ class ClaudeProcess:
         self.spec = spec
         self._process = _child_of(client)
         self.pid: int = self._process.pid if self._process is not None else 0
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def exited(self) -> bool:
@@ -187,7 +188,9 @@ class ClaudeProcess:
         """
         if force:
             self.kill()
-        closing = asyncio.ensure_future(self._client.disconnect())
+        if self._closing is None:  # one disconnect, however many stoppers (idle reaper and shutdown, say)
+            self._closing = asyncio.ensure_future(self._client.disconnect())
+        closing = self._closing
         try:
             await asyncio.wait_for(asyncio.shield(closing), grace_s)
         except TimeoutError:

@@ -248,6 +248,7 @@ class IrisService:
     async def session_cancel(self, *, team: str, from_team: str) -> Result:
         """Interrupt the pair's running turn for real; wait (bounded) until it has ended."""
         pair = self._pair(from_team, team)
+        self._team(team)
         turn = await self._pool.interrupt(pair)
         if turn is None:
             return {
