@@ -59,8 +59,21 @@ async def running_iris(
         service = await IrisService.open(config, home, logs=logs, extra_env=extra_env)
         stack.push_async_callback(service.aclose)
         server = await build_grpc_server(service, host=host, port=grpc_port)
-        stack.push_async_callback(server.stop, config.settings.shutdown_timeout_ms / 1000 / 2)
+        stack.push_async_callback(_stop_in_order, server, service, config.settings.shutdown_timeout_ms / 1000)
         yield RunningIris(service, server, model)
+
+
+async def _stop_in_order(server: GrpcServer, service: IrisService, grace_s: float) -> None:
+    """Stop taking calls, end every active turn (so waiting callers get a reply, not a reset), then drain.
+
+    The server's stop starts first (it refuses new calls at once and lets running ones finish within the
+    grace); closing the service meanwhile ends the turns those calls wait on and reaps every process.
+    """
+    draining = asyncio.create_task(server.stop(grace_s))
+    try:
+        await service.aclose()
+    finally:
+        await draining
 
 
 async def run_until_signalled(

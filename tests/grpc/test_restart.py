@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import grpc
@@ -124,3 +125,30 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+async def test_shutdown_answers_a_caller_waiting_on_a_running_turn(tmp_path: Path) -> None:
+    from iris_core.config import load_config
+    from iris_grpc.app import running_iris
+
+    config = load_config(write_config(tmp_path))
+    async with AsyncExitStack() as stack:
+        run = await stack.enter_async_context(
+            running_iris(config, tmp_path / "iris-home", host="127.0.0.1", grpc_port=0, offline_model=True)
+        )
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}")
+        stub = iris_pb2_grpc.IrisStub(channel)
+        waiting = asyncio.ensure_future(
+            stub.SendMessage(
+                pb.SendMessageRequest(from_team="caller", to_team="alpha", message="slow 100 100", timeout=0)
+            )
+        )
+        async with asyncio.timeout(30):
+            while [e.status for e in (await report(stub)).entries] != ["running"]:
+                await asyncio.sleep(0.02)
+        await stack.aclose()
+        try:
+            reply = await asyncio.wait_for(waiting, 10)
+        finally:
+            await channel.close()
+    assert reply.status == "error" and "shut down" in reply.error
