@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +118,13 @@ class ClaudeProcess:
         """True once the child has exited (killed, crashed, or stopped)."""
         return self._process is None or self._process.returncode is not None
 
-    async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
+    async def run_turn(
+        self, prompt: str, *, on_sent: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[TurnEvent]:
         """Send ``prompt`` and yield text deltas and tool calls, then exactly one ``TurnResult``.
+
+        ``on_sent`` runs once the prompt is written, before any reply is read: the moment from which an
+        interrupt can act on this turn.
 
         Raises:
             ProcessError: the process died or the stream broke before a result arrived. Raised as soon as
@@ -128,6 +133,8 @@ class ClaudeProcess:
         """
         try:
             await self._client.query(prompt, session_id=self.spec.session_id)
+            if on_sent is not None:
+                await on_sent()
             async for message in self._client.receive_response():
                 if isinstance(message, StreamEvent):
                     delta = _text_delta(message)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,30 +61,37 @@ async def run_spawn_script(iris_home: Path, team_path: Path, session_id: str) ->
             details={"script": "scripts/spawn.sh"},
         )
     command = shlex.join(["claude", "--resume", session_id, "--fork-session"])
-    proc = await asyncio.create_subprocess_exec(
-        str(script),
-        str(team_path),
-        command,
-        "",
-        "",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        async with asyncio.timeout(_SCRIPT_TIMEOUT_S):
-            output, _ = await proc.communicate()
-    except TimeoutError as exc:
-        proc.kill()
-        await proc.wait()
-        raise OperationTimeoutError(f"The spawn script did not finish within {_SCRIPT_TIMEOUT_S:g}s") from exc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    tail = output.decode(errors="replace").strip()[-500:]
+    # Output goes to a file, not a pipe: a script that starts a terminal in the background exits at once,
+    # while the terminal would hold a pipe open for as long as it lives.
+    with tempfile.TemporaryFile() as output:
+        proc = await asyncio.create_subprocess_exec(
+            str(script),
+            str(team_path),
+            command,
+            "",
+            "",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            async with asyncio.timeout(_SCRIPT_TIMEOUT_S):
+                await proc.wait()
+        except TimeoutError as exc:
+            raise OperationTimeoutError(
+                f"The spawn script did not finish within {_SCRIPT_TIMEOUT_S:g}s"
+            ) from exc
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        output.seek(0)
+        tail = output.read()[-2000:].decode(errors="replace").strip()
     if proc.returncode == 0:
         return ForkOutcome(True, script, f"Terminal fork launched for session {session_id}")
+    # The script's output may name local paths: it goes to the server log, the caller gets the exit code.
     logger.warning("spawn script exited %s: %s", proc.returncode, tail)
-    return ForkOutcome(False, script, f"The spawn script exited with code {proc.returncode}: {tail}")
+    return ForkOutcome(
+        False, script, f"The spawn script exited with code {proc.returncode}; see the server log"
+    )

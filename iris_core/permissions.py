@@ -120,7 +120,7 @@ class PermissionBroker:
         if decision not in ("allow", "deny"):
             raise ValidationError('decision must be "allow" or "deny"', details={"field": "decision"})
         pending = self._pending.get(request_id)
-        if pending is None or pending.future.done() or (from_team and pending.from_team != from_team):
+        if pending is None or pending.future.done() or pending.from_team != from_team:
             raise NotFoundError(f"No pending permission request {request_id}")
         pending.future.set_result(decision == "allow")
         return Decision(decision == "allow", f"{decision} recorded for {request_id}")

@@ -2,15 +2,20 @@
 
 Rules it keeps:
 
-- A pair's turns run in arrival order; turns for a busy pair wait in a bounded FIFO (full: TooManyRequests).
-- At most ``settings.maxProcesses`` processes exist (starting, idle, busy or stopping). A new pair takes a
-  free slot, else the least recently used idle process is stopped to make room; a busy one never is. With
-  every slot busy the message is refused with ProcessPoolLimitError before anything is recorded.
+- A pair's turns run in arrival order; turns behind a busy pair wait in a bounded FIFO (full: refused).
+- At most ``settings.maxProcesses`` processes are alive or starting. A pair that needs one takes a free slot,
+  else the least recently used idle process is stopped, and reaped, to make room; a busy one never is. When
+  every slot is busy a new message is refused with ProcessPoolLimitError before anything is recorded; a turn
+  that was already accepted waits for a slot instead.
 - A process idle for its team's ``idleTimeout`` is stopped; the session stays for the next wake.
-- A process that dies mid-turn fails that turn at once with ProcessError; the next turn of the pair starts a
-  new process that resumes the same Claude session.
-- Every task (a pair's driver, the idle reaper, a stop) belongs to the pool's TaskGroup, and ``aclose``
-  stops and reaps every process.
+- A process that dies mid-turn fails that turn at once with ProcessError; the pair's next turn starts a new
+  process that resumes the same Claude session.
+- Turns have a deadline (``settings.turnTimeout``): a turn past it ends as an error and its process is
+  replaced, so no caller waits forever on a stuck process.
+
+A pair's state is derived, never stored: from its process, a start or stop in flight, and its turns. Starting,
+stopping and discarding a pair's process hold the pair's lifecycle lock, so they never interleave. Every task
+(drivers, stops, the idle reaper) belongs to the pool's TaskGroup; ``aclose`` stops and reaps every process.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import (
     IrisError,
+    OperationTimeoutError,
     PreconditionFailedError,
     ProcessError,
     ProcessPoolLimitError,
@@ -46,18 +52,18 @@ logger = logging.getLogger(__name__)
 Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
 """Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
 
+_SLOT_WAIT_S = 600.0
+"""How long an accepted turn waits for a process slot before it fails (room appears as other turns end)."""
+
 
 class PairState(enum.StrEnum):
-    """Lifecycle of a pair's process."""
+    """Lifecycle of a pair's process, as reported by TeamStatus."""
 
     STOPPED = "stopped"
     STARTING = "starting"
     IDLE = "idle"
     BUSY = "busy"
     STOPPING = "stopping"
-
-
-_HOLDS_SLOT = frozenset({PairState.STARTING, PairState.IDLE, PairState.BUSY, PairState.STOPPING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,39 +87,54 @@ class PairView:
 class _Pair:
     pair: Pair
     team: TeamConfig
-    state: PairState = PairState.STOPPED
     process: ClaudeProcess | None = None
+    """The pair's process, from the end of its start to the end of its reaping."""
+    starting: bool = False
+    stopping: asyncio.Task[None] | None = None
     queue: deque[Turn] = field(default_factory=deque)
     current: Turn | None = None
     driver: asyncio.Task[None] | None = None
-    start_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lifecycle: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used_mono: float = field(default_factory=monotonic_ms)
     last_used_ms: int = 0
     cost_base: float = 0.0
-    evicting: asyncio.Task[None] | None = None
-    """A stop of another pair's process that must finish before this pair's process may start."""
 
     @property
     def busy(self) -> bool:
-        """A turn is unfinished (its record may still be being written once it has finished)."""
+        """A turn is queued or unfinished."""
         return (self.current is not None and not self.current.done) or bool(self.queue)
 
     @property
+    def live(self) -> bool:
+        """A process is running and not being stopped."""
+        return self.process is not None and not self.process.exited and self.stopping is None
+
+    @property
+    def holds_slot(self) -> bool:
+        """Counts against maxProcesses: starting, alive, or not yet reaped."""
+        return self.starting or self.process is not None
+
+    @property
     def idle(self) -> bool:
-        """A live process with nothing to do: the only kind that idle-stop and eviction may take."""
-        return (
-            self.state in (PairState.IDLE, PairState.BUSY)
-            and not self.busy
-            and self.process is not None
-            and not self.process.exited
-        )
+        """A live process with nothing to do: the only kind idle-stop and eviction may take."""
+        return self.live and not self.busy and not self.starting and not self.lifecycle.locked()
+
+    @property
+    def state(self) -> PairState:
+        if self.stopping is not None:
+            return PairState.STOPPING
+        if self.starting:
+            return PairState.STARTING
+        if self.process is None or self.process.exited:
+            return PairState.STOPPED
+        return PairState.BUSY if self.busy else PairState.IDLE
 
 
 class ProcessPool:
     """Owns every Claude Code process and the order of every pair's turns.
 
-    Use as an async context manager (or call ``start``/``aclose`` from the same task): the pool's TaskGroup
-    owns the drivers and the idle reaper.
+    Use as an async context manager (or ``start``/``aclose`` from one task): the pool's TaskGroup owns the
+    drivers, the stops and the idle reaper.
     """
 
     def __init__(
@@ -135,7 +156,9 @@ class ProcessPool:
         self._turns: dict[str, Turn] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._closing = False
-        self._activity = asyncio.Event()
+        self._close_task: asyncio.Task[None] | None = None
+        self._room_changed = asyncio.Condition()
+        self._reaper_wake = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -156,24 +179,34 @@ class ProcessPool:
         """Stop accepting turns, end the active ones, stop and reap every process. Idempotent.
 
         Turns sent with ``persist`` that had not finished stay queued in the record and run again at the
-        next start; other unfinished turns end with status error ("server shut down").
+        next start; other unfinished turns end with status error ("server shut down"). The close runs as one
+        task, so a caller cancelled half-way does not leave it half-done.
         """
-        if self._closing:
-            return
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
         self._closing = True
-        self._activity.set()
-        for state in self._pairs.values():
-            for turn in [*state.queue, *([state.current] if state.current else [])]:
-                await self._end_for_shutdown(turn)
+        self._reaper_wake.set()
+        async with self._room_changed:
+            self._room_changed.notify_all()
+        for state in list(self._pairs.values()):
+            queued = list(state.queue)
             state.queue.clear()
-        stops = [self._stop_process(s, force=False) for s in self._pairs.values() if s.process is not None]
-        await asyncio.gather(*stops, return_exceptions=True)
+            for turn in [*queued, *([state.current] if state.current else [])]:
+                await self._end_for_shutdown(turn)
+        await self._stop_all()
         tg, self._tg = self._tg, None
         if tg is not None:
-            for state in self._pairs.values():
-                if state.driver is not None:
-                    state.driver.cancel()
-            await tg.__aexit__(None, None, None)
+            await tg.__aexit__(None, None, None)  # drivers end: their processes are gone, the pool is closing
+        await self._stop_all()  # anything a start in flight produced meanwhile
+
+    async def _stop_all(self) -> None:
+        stops = [self._stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
+        for outcome in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                logger.error("stopping a process at shutdown failed: %r", outcome)
 
     # --- queries ---------------------------------------------------------------------------------------
 
@@ -182,20 +215,10 @@ class ProcessPool:
         state = self._pairs.get(pair)
         if state is None:
             return PairView(pair, PairState.STOPPED, 0, 0, 0, 0)
-        live = state.process is not None and not state.process.exited
-        shown = (
-            state.state
-            if live or state.state in (PairState.STARTING, PairState.STOPPING)
-            else PairState.STOPPED
-        )
-        return PairView(
-            pair,
-            shown,
-            state.process.pid if state.process is not None and live else 0,
-            len(state.queue),
-            1 if state.current is not None else 0,
-            state.last_used_ms,
-        )
+        shown = state.state
+        pid = state.process.pid if state.process is not None and shown is not PairState.STOPPED else 0
+        running = 1 if state.current is not None and not state.current.done else 0
+        return PairView(pair, shown, pid, len(state.queue), running, state.last_used_ms)
 
     def live_turn(self, message_id: str) -> Turn | None:
         """Return an active turn by id (its record is still being written)."""
@@ -203,47 +226,76 @@ class ProcessPool:
 
     @property
     def process_count(self) -> int:
-        """Slots in use (starting, idle, busy or stopping processes)."""
-        return sum(1 for s in self._pairs.values() if s.state in _HOLDS_SLOT)
+        """Slots in use: processes starting, alive, or not yet reaped."""
+        return sum(1 for s in self._pairs.values() if s.holds_slot)
+
+    def claude_env(self, team: TeamConfig) -> dict[str, str]:
+        """Return the environment Iris adds for the team's Claude processes (over the server's own)."""
+        return {**self._settings.env, **self._extra_env, **team.env}
 
     # --- turns -----------------------------------------------------------------------------------------
 
+    def check_room(self, pair: Pair) -> None:
+        """Refuse, before anything is recorded, a turn that cannot be queued or cannot get a process.
+
+        Raises:
+            TooManyRequestsError: the pair's queue is full.
+            ProcessPoolLimitError: the pair has no process and every slot holds a busy one.
+
+        """
+        self._check_open()
+        state = self._pairs.get(pair)
+        if state is not None and len(state.queue) >= self._settings.max_queued_messages:
+            raise TooManyRequestsError(
+                f"{pair} already has {len(state.queue)} messages waiting; try again later",
+                details={"queued": len(state.queue), "limit": self._settings.max_queued_messages},
+            )
+        if state is not None and (state.live or state.starting or state.busy or state.stopping is not None):
+            return  # it has, or will have, its own process (a stop in flight frees the slot it then takes)
+        if self.process_count < self._settings.max_processes or any(s.idle for s in self._pairs.values()):
+            return
+        raise ProcessPoolLimitError(
+            f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
+            details={"maxProcesses": self._settings.max_processes},
+        )
+
     async def submit(self, turn: Turn, team: TeamConfig) -> None:
-        """Accept a turn: check room, record it, queue it. Raises before recording if there is no room.
+        """Accept a turn: check room, record it, queue it, publish its ``start`` event.
+
+        Once the record is written the turn is accepted, even if the caller is cancelled meanwhile: the
+        write and the queueing run as one shielded step.
 
         Raises:
             TooManyRequestsError: the pair's queue is full.
             ProcessPoolLimitError: the pair has no process and every slot is busy.
 
         """
-        self._check_open()
+        self.check_room(turn.pair)
         state = self._pair(turn.pair, team)
-        if len(state.queue) >= self._settings.max_queued_messages:
-            raise TooManyRequestsError(
-                f"{turn.pair} already has {len(state.queue)} messages waiting; try again later",
-                details={"queued": len(state.queue), "limit": self._settings.max_queued_messages},
-            )
-        if state.state is PairState.STOPPED:
-            self._claim_slot(state)
+        await asyncio.shield(self._admit(state, turn))
+
+    async def _admit(self, state: _Pair, turn: Turn) -> None:
+        await self._store.add_turn(
+            message_id=turn.message_id,
+            session_id=turn.session_id,
+            from_team=turn.pair.from_team,
+            to_team=turn.pair.to_team,
+            request=turn.request,
+            created_at=turn.created_at,
+            persist=turn.persist,
+            expires_at=turn.expires_at,
+        )
+        await self._enqueue(state, turn)
+
+    async def resubmit(self, turn: Turn, team: TeamConfig) -> None:
+        """Queue a turn that is already recorded (a persisted turn left unfinished by the last run)."""
+        self._check_open()
+        await self._store.mark_queued(turn.message_id)
+        await self._enqueue(self._pair(turn.pair, team), turn)
+
+    async def _enqueue(self, state: _Pair, turn: Turn) -> None:
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
-        try:
-            await self._store.add_turn(
-                message_id=turn.message_id,
-                session_id=turn.session_id,
-                from_team=turn.pair.from_team,
-                to_team=turn.pair.to_team,
-                request=turn.request,
-                created_at=turn.created_at,
-                persist=turn.persist,
-                expires_at=turn.expires_at,
-            )
-        except BaseException:
-            state.queue.remove(turn)
-            self._turns.pop(turn.message_id, None)
-            if not state.busy and state.process is None:
-                state.state = PairState.STOPPED
-            raise
         await turn.publish(
             {
                 "start": {
@@ -255,28 +307,22 @@ class ProcessPool:
                 }
             }
         )
-        self._ensure_driver(state)
-
-    async def resubmit(self, turn: Turn, team: TeamConfig) -> None:
-        """Queue a turn that is already recorded (a persisted turn left unfinished by the last run)."""
-        self._check_open()
-        state = self._pair(turn.pair, team)
-        state.queue.append(turn)
-        self._turns[turn.message_id] = turn
-        await self._store.mark_queued(turn.message_id)
-        self._ensure_driver(state)
+        if state.driver is None or state.driver.done():
+            state.driver = self._spawn(self._drive(state), f"drive-{state.pair}")
 
     async def interrupt(self, pair: Pair) -> Turn | None:
         """Interrupt the pair's running turn (the SDK's interrupt); return it, or None if none runs.
 
-        The turn ends with status cancelled; the process stays for the next turn.
+        The turn ends with status cancelled; the process stays for the next turn. A turn whose prompt has not
+        reached Claude yet is interrupted as soon as it does.
         """
         state = self._pairs.get(pair)
-        if state is None or state.current is None or state.process is None:
+        turn = state.current if state is not None else None
+        if state is None or turn is None or turn.done:
             return None
-        turn = state.current
         turn.cancel_requested = True
-        await state.process.interrupt()
+        if turn.sent and state.process is not None:
+            await state.process.interrupt()
         return turn
 
     # --- processes -------------------------------------------------------------------------------------
@@ -289,17 +335,8 @@ class ProcessPool:
             ProcessError: the process failed to start.
 
         """
-        self._check_open()
-        state = self._pair(pair, team)
-        if state.process is not None and not state.process.exited:
-            return state.process
-        if state.state is PairState.STOPPED:
-            self._claim_slot(state)
-        try:
-            return await self._ensure_process(state)
-        finally:
-            if state.process is None and not state.busy and state.state is PairState.STARTING:
-                state.state = PairState.STOPPED
+        self.check_room(pair)
+        return await self._ensure_process(self._pair(pair, team), wait_for_slot=False)
 
     async def sleep(self, pair: Pair, *, force: bool) -> bool:
         """Stop the pair's process; return False if it was not running.
@@ -309,29 +346,35 @@ class ProcessPool:
 
         """
         state = self._pairs.get(pair)
-        if state is None or state.process is None:
+        if state is None or not (state.live or state.starting):
             return False
         if state.busy and not force:
             raise PreconditionFailedError(
                 f"{pair} is busy with a turn; pass force to stop it anyway",
-                details={"running": 1 if state.current else 0, "queued": len(state.queue)},
+                details={"queued": len(state.queue)},
             )
-        await self._cancel_turns(state, "the team was put to sleep")
-        await self._stop_process(state, force=force)
+        async with state.lifecycle:
+            await self._cancel_turns(state, "the team was put to sleep")
+            await self._stop_now(state, force=force)
         return True
 
     async def discard(self, pair: Pair) -> bool:
-        """Cancel the pair's turns and stop its process (reboot/delete); return True if a process ran."""
+        """Cancel the pair's turns and stop its process, waiting for a start in flight (reboot, delete).
+
+        Returns:
+            True if a process was running.
+
+        """
         state = self._pairs.get(pair)
         if state is None:
             return False
-        had_process = state.process is not None and not state.process.exited
-        await self._cancel_turns(state, "the session was removed")
-        if state.process is not None:
-            await self._stop_process(state, force=had_process and state.current is not None)
+        async with state.lifecycle:
+            had_process = state.live
+            await self._cancel_turns(state, "the session was removed")
+            await self._stop_now(state, force=state.current is not None and not state.current.done)
         return had_process
 
-    # --- internals -------------------------------------------------------------------------------------
+    # --- internals: processes --------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closing or self._tg is None:
@@ -343,58 +386,107 @@ class ProcessPool:
             state = self._pairs[pair] = _Pair(pair, team)
         return state
 
-    def _claim_slot(self, state: _Pair) -> None:
-        """Reserve a process slot for a stopped pair, evicting the LRU idle process if the pool is full."""
-        if self.process_count >= self._settings.max_processes:
-            victims = [s for s in self._pairs.values() if s.idle]
-            if not victims:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        if self._tg is None:
+            coro.close()
+            raise ProcessPoolLimitError("Iris is shutting down")
+        return self._tg.create_task(coro, name=name)
+
+    async def _ensure_process(self, state: _Pair, *, wait_for_slot: bool) -> ClaudeProcess:
+        """Return the pair's live process, starting one (and making room for it) if needed."""
+        async with state.lifecycle:
+            if state.stopping is not None:
+                await asyncio.shield(state.stopping)
+            if state.process is not None and state.process.exited:  # died while idle: reap, free the slot
+                await self._stop_now(state, force=True)
+            if state.process is not None:
+                return state.process
+            await self._take_slot(state, wait=wait_for_slot)
+            try:
+                session = await self._store.get_or_create_session(state.pair.from_team, state.pair.to_team)
+                process = await self._launcher(self._spec(state, session.session_id), self._spawn_timeout_s)
+            except BaseException:
+                state.starting = False
+                await self._notify_room_changed()
+                raise
+            state.process = process  # before starting is cleared: the slot is never seen free in between
+            state.starting = False
+            state.cost_base = 0.0
+            state.last_used_mono = monotonic_ms()
+            if self._closing:  # the pool began closing while this process started: it must not outlive it
+                await self._stop_now(state, force=False)
+                raise ProcessPoolLimitError("Iris is shutting down")
+            return process
+
+    @property
+    def _spawn_timeout_s(self) -> float:
+        return self._settings.spawn_timeout_ms / 1000
+
+    async def _take_slot(self, state: _Pair, *, wait: bool) -> None:
+        """Mark the pair as starting once a slot is free, stopping (and reaping) LRU idle processes for it."""
+        deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
+        while True:
+            self._check_open()
+            if self.process_count < self._settings.max_processes:
+                state.starting = True
+                return
+            victims = [s for s in self._pairs.values() if s.idle and s is not state]
+            if victims:
+                victim = min(victims, key=lambda s: s.last_used_mono)
+                logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
+                await asyncio.shield(self._stop_task(victim, force=False))
+                continue
+            if not wait:
                 raise ProcessPoolLimitError(
                     f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
                     details={"maxProcesses": self._settings.max_processes},
                 )
-            victim = min(victims, key=lambda s: s.last_used_mono)
-            victim.state = PairState.STOPPING  # claimed now, so a concurrent claim picks another victim
-            logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
-            state.evicting = self._spawn(self._stop_process(victim, force=False), f"evict-{victim.pair}")
-        state.state = PairState.STARTING
+            async with self._room_changed:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._room_changed.wait()
+                except TimeoutError as exc:
+                    raise ProcessPoolLimitError(
+                        f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s"
+                    ) from exc
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        assert self._tg is not None
-        return self._tg.create_task(coro, name=name)
+    async def _notify_room_changed(self) -> None:
+        async with self._room_changed:
+            self._room_changed.notify_all()
 
-    def _ensure_driver(self, state: _Pair) -> None:
-        if state.driver is None or state.driver.done():
-            state.driver = self._spawn(self._drive(state), f"drive-{state.pair}")
+    def _stop_task(self, state: _Pair, *, force: bool) -> asyncio.Task[None]:
+        """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot)."""
+        if state.stopping is None:
+            state.stopping = self._spawn(self._stop(state, force=force), f"stop-{state.pair}")
+        elif force and state.process is not None:
+            state.process.kill()
+        return state.stopping
 
-    async def _ensure_process(self, state: _Pair) -> ClaudeProcess:
-        async with state.start_lock:
-            if state.process is not None and not state.process.exited:
-                return state.process
-            if state.process is not None:  # died while idle: reap it, keep the slot
-                await state.process.stop(force=True)
+    async def _stop_now(self, state: _Pair, *, force: bool) -> None:
+        if state.process is None and state.stopping is None:
+            return
+        if self._tg is None:  # after the TaskGroup closed (the final sweep of aclose): stop inline
+            await self._stop(state, force=force)
+            return
+        await asyncio.shield(self._stop_task(state, force=force))
+
+    async def _stop(self, state: _Pair, *, force: bool) -> None:
+        process = state.process
+        try:
+            if process is not None:
+                await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
+                logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
+        except Exception as exc:  # noqa: BLE001 - top of a task: a failed stop is logged, the slot still frees
+            logger.error("stopping the process of %s failed: %r", state.pair, exc)
+        finally:
+            if state.process is process:
                 state.process = None
-            if state.state is PairState.STOPPED:  # re-queued after a restart, or stopped while queued
-                self._claim_slot(state)
-            if state.evicting is not None:
-                evicting, state.evicting = state.evicting, None
-                await evicting
-            state.state = PairState.STARTING
-            session = await self._store.get_or_create_session(state.pair.from_team, state.pair.to_team)
-            spec = self._spec(state, session.session_id)
-            try:
-                process = await self._launcher(spec, self._settings.spawn_timeout_ms / 1000)
-            except BaseException:
-                state.state = PairState.STOPPED if not state.busy else state.state
-                raise
-            state.process = process
-            state.cost_base = 0.0
-            state.state = PairState.BUSY if state.current else PairState.IDLE
-            state.last_used_mono = monotonic_ms()
-            return process
+            state.stopping = None
+            await self._notify_room_changed()
 
     def _spec(self, state: _Pair, session_id: str) -> LaunchSpec:
         team = state.team
-        env = {**self._settings.env, **self._extra_env, **team.env}
+        env = self.claude_env(team)
         resume = bool(find_transcripts({**os.environ, **env}, session_id))
 
         async def announce(request_id: str, tool: str, tool_input: dict[str, Any], expires_at: int) -> None:
@@ -422,60 +514,61 @@ class ProcessPool:
             disallowed_tools=team.disallowed_tools,
         )
 
+    # --- internals: turns ------------------------------------------------------------------------------
+
     async def _drive(self, state: _Pair) -> None:
         """Run the pair's queued turns in order, starting (or restarting) its process as needed."""
-        while state.queue and not self._closing:
-            try:
-                process = await self._ensure_process(state)
-            except IrisError as exc:
-                await self._fail_queue(state, exc)
-                return
-            if not state.queue:
-                break
-            turn = state.queue.popleft()
-            state.current = turn
-            state.state = PairState.BUSY
-            try:
-                await self._run_turn(state, process, turn)
-            finally:
-                state.current = None
-                state.last_used_mono = monotonic_ms()
-                state.last_used_ms = now_ms()
-                if state.state is PairState.BUSY:
-                    if state.process is not None and not state.process.exited:
-                        state.state = PairState.IDLE
-                    else:  # the process went away with the turn; keep the slot only for queued turns
-                        state.state = PairState.STARTING if state.queue else PairState.STOPPED
-                self._turns.pop(turn.message_id, None)
-                self._activity.set()
+        try:
+            while state.queue and not self._closing:
+                try:
+                    process = await self._ensure_process(state, wait_for_slot=True)
+                except IrisError as exc:
+                    await self._finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
+                    return
+                if not state.queue:
+                    return
+                turn = state.current = state.queue.popleft()
+                try:
+                    await self._run_turn(state, process, turn)
+                except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, the pair goes on
+                    logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
+                    failure = ProcessError("Internal error while running the turn")
+                    await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
+                finally:
+                    state.last_used_mono = monotonic_ms()
+                    state.last_used_ms = now_ms()
+                    await self._record(turn)
+                    state.current = None
+                    self._turns.pop(turn.message_id, None)
+                    self._reaper_wake.set()
+                    await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
+        except Exception as exc:  # noqa: BLE001 - top of a task: fail this pair's turns, keep the pool alive
+            logger.error("driver of %s failed", state.pair, exc_info=exc)
+            failure = ProcessError("Internal error while starting the turn")
+            await self._finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
 
     async def _run_turn(self, state: _Pair, process: ClaudeProcess, turn: Turn) -> None:
-        await turn.mark_running()
+        if turn.cancel_requested:
+            await turn.finish(TurnStatus.CANCELLED)
+            return
+        turn.mark_running()
         await self._store.mark_running(turn.message_id, turn.started_at)
+
+        async def on_sent() -> None:
+            turn.sent = True
+            if turn.cancel_requested:  # a cancel arrived before the prompt reached Claude
+                await process.interrupt()
+
         try:
-            async for event in process.run_turn(turn.request):
-                if isinstance(event, TextDelta):
-                    await turn.publish({"chunk": {"text": event.text}})
-                elif isinstance(event, ToolCall):
-                    await turn.publish(
-                        {
-                            "toolUse": {
-                                "tool": event.name,
-                                "input": event.input,
-                                "toolUseId": event.tool_use_id,
-                            }
-                        }
-                    )
-                elif isinstance(event, TurnResult):
-                    cost = max(event.total_cost_usd - state.cost_base, 0.0)
-                    state.cost_base = event.total_cost_usd
-                    if turn.cancel_requested:
-                        await turn.finish(TurnStatus.CANCELLED, cost_usd=cost)
-                    elif event.is_error:
-                        detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
-                        await turn.finish(TurnStatus.ERROR, error=detail, cost_usd=cost)
-                    else:
-                        await turn.finish(TurnStatus.COMPLETED, final_text=event.text, cost_usd=cost)
+            async with asyncio.timeout(self._turn_timeout_s):
+                async for event in process.run_turn(turn.request, on_sent=on_sent):
+                    await self._apply(state, turn, event)
+        except TimeoutError:
+            failure = OperationTimeoutError(
+                f"The turn did not finish within {self._turn_timeout_s:g}s (settings.turnTimeout)"
+            )
+            await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
+            await self._retire(state, process)
         except ProcessError as exc:
             logger.warning("%s: %s", state.pair, exc.message)
             if self._closing:
@@ -484,11 +577,35 @@ class ProcessPool:
                 await turn.finish(TurnStatus.CANCELLED)
             else:
                 await turn.finish(TurnStatus.ERROR, error=exc.message, failure=exc)
-            await self._retire_dead_process(state)
-        finally:
-            if not turn.done:  # the driver was cancelled mid-turn (shutdown)
-                await self._end_for_shutdown(turn)
-            await self._record(turn)
+            await self._retire(state, process)
+
+    @property
+    def _turn_timeout_s(self) -> float | None:
+        ms = self._settings.turn_timeout_ms
+        return ms / 1000 if ms > 0 else None
+
+    async def _apply(self, state: _Pair, turn: Turn, event: TextDelta | ToolCall | TurnResult) -> None:
+        if isinstance(event, TextDelta):
+            await turn.publish({"chunk": {"text": event.text}})
+        elif isinstance(event, ToolCall):
+            await turn.publish(
+                {"toolUse": {"tool": event.name, "input": event.input, "toolUseId": event.tool_use_id}}
+            )
+        else:
+            cost = max(event.total_cost_usd - state.cost_base, 0.0)
+            state.cost_base = event.total_cost_usd
+            if turn.cancel_requested:
+                await turn.finish(TurnStatus.CANCELLED, cost_usd=cost)
+            elif event.is_error:
+                detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
+                await turn.finish(TurnStatus.ERROR, error=detail, cost_usd=cost)
+            else:
+                await turn.finish(TurnStatus.COMPLETED, final_text=event.text, cost_usd=cost)
+
+    async def _retire(self, state: _Pair, process: ClaudeProcess) -> None:
+        """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
+        if state.process is process:
+            await self._stop_now(state, force=True)
 
     async def _record(self, turn: Turn) -> None:
         if turn.persist and turn.status is TurnStatus.QUEUED:
@@ -519,67 +636,56 @@ class ProcessPool:
             await turn.finish(TurnStatus.ERROR, error="server shut down before the turn finished")
             await self._record(turn)
 
-    async def _retire_dead_process(self, state: _Pair) -> None:
-        """Reap a process that died mid-turn; the slot stays with the pair for its next turn."""
-        process, state.process = state.process, None
-        if process is not None:
-            await process.stop(force=True, grace_s=1.0)
-        if not state.queue:
-            state.state = PairState.STOPPED
-
-    async def _fail_queue(self, state: _Pair, exc: IrisError) -> None:
-        while state.queue:
-            turn = state.queue.popleft()
-            await turn.finish(TurnStatus.ERROR, error=exc.message, failure=exc)
-            await self._record(turn)
+    async def _finish_all(
+        self, state: _Pair, status: TurnStatus, why: str, *, failure: IrisError | None = None
+    ) -> None:
+        """End every queued turn of the pair (those queued when this was called)."""
+        turns = list(state.queue)
+        state.queue.clear()
+        for turn in turns:
+            if self._closing:
+                await self._end_for_shutdown(turn)
+            else:
+                await turn.finish(status, error=why, failure=failure)
+                await self._record(turn)
             self._turns.pop(turn.message_id, None)
-        if state.process is None:
-            state.state = PairState.STOPPED
 
     async def _cancel_turns(self, state: _Pair, why: str) -> None:
-        while state.queue:
-            turn = state.queue.popleft()
+        for turn in state.queue:
             turn.cancel_requested = True
-            await turn.finish(TurnStatus.CANCELLED, error=why)
-            await self._record(turn)
-            self._turns.pop(turn.message_id, None)
-        if state.current is not None:
+        await self._finish_all(state, TurnStatus.CANCELLED, why)
+        if state.current is not None and not state.current.done:
             state.current.cancel_requested = True
 
-    async def _stop_process(self, state: _Pair, *, force: bool) -> None:
-        process = state.process
-        if process is None:
-            state.state = PairState.STOPPED
-            return
-        state.state = PairState.STOPPING
-        try:
-            await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
-        finally:
-            if state.process is process:
-                state.process = None
-            if not state.busy:
-                state.state = PairState.STOPPED
-            logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
-
     async def _reap_idle(self) -> None:
-        """Stop processes idle past their team's idleTimeout, and reap processes that died while idle."""
+        """Stop processes idle past their team's idleTimeout; reap processes that died while idle."""
+        timeouts = [t.idle_timeout_ms for t in self._config.teams.values() if t.idle_timeout_ms > 0]
+        tick_s = min(max(min(timeouts, default=5000) / 4000, 0.05), 5.0)
         while not self._closing:
-            timeouts = [t.idle_timeout_ms for t in self._config.teams.values() if t.idle_timeout_ms > 0]
-            tick_s = min(max(min(timeouts, default=5000) / 4000, 0.05), 5.0)
-            self._activity.clear()
+            self._reaper_wake.clear()
             try:
                 async with asyncio.timeout(tick_s):
-                    await self._activity.wait()
+                    await self._reaper_wake.wait()
             except TimeoutError:
                 pass
-            now = monotonic_ms()
-            for state in list(self._pairs.values()):
-                if state.state is not PairState.IDLE or state.busy or state.process is None:
-                    continue
-                idle_ms = state.team.idle_timeout_ms
-                if state.process.exited or (idle_ms > 0 and now - state.last_used_mono >= idle_ms):
-                    reason = "exited" if state.process.exited else "idle"
-                    logger.info("stopping %s process of %s", reason, state.pair)
-                    self._spawn(
-                        self._stop_process(state, force=state.process.exited), f"idle-stop-{state.pair}"
-                    )
+            try:
+                self._reap_once()
+            except Exception as exc:  # noqa: BLE001 - top of a task: the reaper must outlive one bad pass
+                logger.error("idle reaper pass failed", exc_info=exc)
+
+    def _reap_once(self) -> None:
+        now = monotonic_ms()
+        for state in list(self._pairs.values()):
+            if self._closing:
+                return
+            if (
+                state.process is not None
+                and state.process.exited
+                and not state.busy
+                and state.stopping is None
+            ):
+                logger.info("reaping the exited process of %s", state.pair)
+                self._stop_task(state, force=True)
+            elif state.idle and 0 < state.team.idle_timeout_ms <= now - state.last_used_mono:
+                logger.info("stopping the idle process of %s", state.pair)
+                self._stop_task(state, force=False)

@@ -25,7 +25,7 @@ from .fork import run_spawn_script
 from .logs import DEFAULT_STORE, LEVELS, LogRing
 from .permissions import PermissionBroker, policy_decision
 from .pool import Launcher, ProcessPool
-from .store import Store, TurnRow
+from .store import SessionRow, Store, TurnRow
 from .transcripts import remove_transcripts
 from .turns import Pair, Turn, TurnStatus
 from .validation import validate_message, validate_team_name, validate_timeout
@@ -62,6 +62,7 @@ class IrisService:
         self._logs = logs
         self._extra_env = dict(extra_env)
         self._exit = AsyncExitStack()
+        self._session_locks: dict[Pair, asyncio.Lock] = {}
 
     @classmethod
     async def open(
@@ -182,19 +183,26 @@ class IrisService:
         validate_team_name(to_team, field="toTeam")
         validate_message(message)
         team = self._team(to_team)
-        session = await self._store.get_or_create_session(from_team, to_team)
-        created = now_ms()
-        turn = Turn(
-            message_id=f"msg_{uuid.uuid4().hex}",
-            pair=Pair(from_team, to_team),
-            session_id=session.session_id,
-            request=message,
-            created_at=created,
-            persist=persist,
-            expires_at=created + (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0,
-        )
-        await self._pool.submit(turn, team)
+        pair = Pair(from_team, to_team)
+        self._pool.check_room(pair)  # a message that will be refused must not create a session
+        async with self._session_lock(pair):
+            session = await self._store.get_or_create_session(from_team, to_team)
+            created = now_ms()
+            turn = Turn(
+                message_id=f"msg_{uuid.uuid4().hex}",
+                pair=pair,
+                session_id=session.session_id,
+                request=message,
+                created_at=created,
+                persist=persist,
+                expires_at=created + (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0,
+            )
+            await self._pool.submit(turn, team)
         return turn
+
+    def _session_lock(self, pair: Pair) -> asyncio.Lock:
+        """Serialize what reads or replaces a pair's session: accepting a turn, reboot, delete."""
+        return self._session_locks.setdefault(pair, asyncio.Lock())
 
     @staticmethod
     def _outcome(turn: Turn, *, status: str) -> Result:
@@ -270,16 +278,14 @@ class IrisService:
         """Stop the pair's process, delete its session and transcript, start a fresh session and wake it."""
         pair = self._pair(from_team, to_team)
         team = self._team(to_team)
-        old = await self._store.get_session(from_team, to_team)
-        terminated = await self._pool.discard(pair)
-        if old is not None:
-            await self._forget(old.session_id, team)
-        new = await self._store.get_or_create_session(from_team, to_team)
-        woke = ""
-        try:
-            await self._pool.wake(pair, team)
-        except IrisError as exc:
-            woke = f" The team will start on the next message ({exc.message})."
+        async with self._session_lock(pair):
+            old, terminated = await self._remove_session(pair, team)
+            new = await self._store.get_or_create_session(from_team, to_team)
+            woke = ""
+            try:
+                await self._pool.wake(pair, team)
+            except IrisError as exc:
+                woke = f" The team will start on the next message ({exc.message})."
         old_text = f"Old session {old.session_id} terminated and removed." if old else "There was no session."
         return {
             "fromTeam": from_team,
@@ -296,10 +302,8 @@ class IrisService:
         """Stop the pair's process and delete its session and transcript, with no replacement."""
         pair = self._pair(from_team, to_team)
         team = self._team(to_team)
-        old = await self._store.get_session(from_team, to_team)
-        terminated = await self._pool.discard(pair)
-        if old is not None:
-            await self._forget(old.session_id, team)
+        async with self._session_lock(pair):
+            old, terminated = await self._remove_session(pair, team)
         return {
             "fromTeam": from_team,
             "toTeam": to_team,
@@ -310,11 +314,20 @@ class IrisService:
             "timestamp": now_ms(),
         }
 
-    async def _forget(self, session_id: str, team: TeamConfig) -> None:
-        env = {**os.environ, **self.config.settings.env, **self._extra_env, **team.env}
-        removed = remove_transcripts(env, session_id)
-        await self._store.delete_session(session_id)
-        logger.info("deleted session %s (%d transcript files)", session_id, removed)
+    async def _remove_session(self, pair: Pair, team: TeamConfig) -> tuple[SessionRow | None, bool]:
+        """Stop the pair's process (waiting for a start in flight), then delete its record and transcript.
+
+        Returns:
+            The removed session (None if there was none) and whether a process was running.
+
+        """
+        terminated = await self._pool.discard(pair)
+        old = await self._store.get_session(pair.from_team, pair.to_team)
+        if old is not None:
+            removed = remove_transcripts({**os.environ, **self._pool.claude_env(team)}, old.session_id)
+            await self._store.delete_session(old.session_id)
+            logger.info("deleted session %s of %s (%d transcript files)", old.session_id, pair, removed)
+        return old, terminated
 
     async def session_fork(self, *, to_team: str, from_team: str) -> Result:
         """Run the user's spawn script on the pair's session.
@@ -575,8 +588,7 @@ class IrisService:
         """Answer a pending "ask" request (``request_id``), or apply the seeds' policy to ``tool_name``."""
         del reason  # recorded by the caller's own logs; the decision does not depend on it
         if request_id:
-            if from_team:
-                validate_team_name(from_team, field="fromTeam")
+            validate_team_name(from_team, field="fromTeam")  # only the pair's caller may answer for it
             answer = self._broker.answer(request_id, decision, from_team)
             return {"behavior": "allow" if answer.allow else "deny", "message": answer.message}
         if not tool_name:

@@ -72,6 +72,8 @@ class Turn:
     failure: IrisError | None = None
     """The domain error that ended the turn, when it was an Iris failure (e.g. ProcessError)."""
     cancel_requested: bool = False
+    sent: bool = False
+    """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[Event] = field(default_factory=list)
     _text: list[str] = field(default_factory=list)
     _final_text: str | None = None
@@ -119,7 +121,7 @@ class Turn:
             self.events.append(event)
             self._changed.notify_all()
 
-    async def mark_running(self) -> None:
+    def mark_running(self) -> None:
         """Note that the turn reached its process."""
         self.status = TurnStatus.RUNNING
         self.started_at = now_ms()

@@ -53,6 +53,8 @@ class Settings:
     """How long an ``ask`` permission request waits for a decision before it is denied."""
     shutdown_timeout_ms: int = 10_000
     """Grace a process gets to exit on stop before it is sent SIGKILL; 0 kills it at once."""
+    turn_timeout_ms: int = 3_600_000
+    """Longest a turn may run before it ends as an error and its process is replaced; 0 = no limit."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

@@ -209,12 +209,32 @@ async def test_fork_runs_the_spawn_script_with_team_path_and_a_resume_fork_comma
     assert (ssh_host, ssh_options) == ("", "")
 
 
-async def test_fork_reports_a_failing_spawn_script_as_unsuccessful(iris: Iris) -> None:
-    write_spawn_script(iris, "echo no terminal here; exit 3")
+async def test_fork_reports_a_failing_spawn_script_as_unsuccessful_and_logs_its_output(
+    iris: Iris, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_spawn_script(iris, f"echo no terminal in {iris.home}; exit 3")
     await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
-    fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+    with caplog.at_level(logging.WARNING, logger="iris_core.fork"):
+        fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
     assert not fork.success
-    assert "3" in fork.message and "no terminal here" in fork.message
+    assert "code 3" in fork.message
+    assert str(iris.home) not in fork.message, "the script's output may name server paths: log only"
+    assert any("no terminal in" in r.getMessage() for r in caplog.records)
+
+
+async def test_fork_returns_at_once_when_the_script_leaves_a_terminal_running(
+    iris: Iris, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "terminal.pid"
+    write_spawn_script(iris, f"sleep 60 & echo $! > {pid_file}")
+    await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    try:
+        async with asyncio.timeout(10):
+            fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+        assert fork.success
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), 9)
 
 
 # --- TeamWake, TeamLaunch, TeamSleep -----------------------------------------------------------------------
