@@ -21,28 +21,26 @@ stopping and discarding a pair's process hold the pair's lifecycle lock, so they
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Self
 
-from .claude_process import ClaudeProcess, LaunchSpec, TextDelta, ToolCall, TurnResult
+from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import (
     IrisError,
-    OperationTimeoutError,
     PreconditionFailedError,
     ProcessError,
     ProcessPoolLimitError,
     TooManyRequestsError,
 )
+from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
 from .store import Store
 from .transcripts import find_transcripts
+from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
 
 __all__ = ["Launcher", "PairState", "PairView", "ProcessPool"]
@@ -54,80 +52,6 @@ Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
 
 _SLOT_WAIT_S = 600.0
 """How long an accepted turn waits for a process slot before it fails (room appears as other turns end)."""
-
-
-class PairState(enum.StrEnum):
-    """Lifecycle of a pair's process, as reported by TeamStatus."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    IDLE = "idle"
-    BUSY = "busy"
-    STOPPING = "stopping"
-
-
-@dataclass(frozen=True, slots=True)
-class PairView:
-    """A read-only snapshot of a pair for status reports."""
-
-    pair: Pair
-    state: PairState
-    pid: int
-    pending: int
-    running: int
-    last_used_ms: int
-
-    @property
-    def awake(self) -> bool:
-        """True while a live process serves the pair."""
-        return self.state in (PairState.IDLE, PairState.BUSY)
-
-
-@dataclass(eq=False)
-class _Pair:
-    pair: Pair
-    team: TeamConfig
-    process: ClaudeProcess | None = None
-    """The pair's process, from the end of its start to the end of its reaping."""
-    starting: bool = False
-    stopping: asyncio.Task[None] | None = None
-    queue: deque[Turn] = field(default_factory=deque)
-    current: Turn | None = None
-    driver: asyncio.Task[None] | None = None
-    lifecycle: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_used_mono: float = field(default_factory=monotonic_ms)
-    last_used_ms: int = 0
-    cost_base: float = 0.0
-
-    @property
-    def busy(self) -> bool:
-        """A turn is queued or unfinished."""
-        return (self.current is not None and not self.current.done) or bool(self.queue)
-
-    @property
-    def live(self) -> bool:
-        """A process is running and not being stopped."""
-        return self.process is not None and not self.process.exited and self.stopping is None
-
-    @property
-    def holds_slot(self) -> bool:
-        """Counts against maxProcesses: starting, alive, or not yet reaped."""
-        return self.starting or self.process is not None
-
-    @property
-    def idle(self) -> bool:
-        """A live process with nothing to do: the only kind idle-stop and eviction may take."""
-        return self.live and not self.busy and not self.starting and not self.lifecycle.locked()
-
-    @property
-    def state(self) -> PairState:
-        if self.stopping is not None:
-            return PairState.STOPPING
-        if self.starting:
-            return PairState.STARTING
-        if self.process is None or self.process.exited:
-            return PairState.STOPPED
-        return PairState.BUSY if self.busy else PairState.IDLE
 
 
 class ProcessPool:
@@ -152,13 +76,20 @@ class ProcessPool:
         self._broker = broker
         self._launcher = launcher
         self._extra_env = dict(extra_env or {})
-        self._pairs: dict[Pair, _Pair] = {}
+        self._pairs: dict[Pair, PairRuntime] = {}
         self._turns: dict[str, Turn] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
         self._room_changed = asyncio.Condition()
         self._reaper_wake = asyncio.Event()
+        self._runner = TurnRunner(
+            store,
+            self._settings,
+            retire=self._retire,
+            is_closing=lambda: self._closing,
+            forget=self._forget_turn,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -195,7 +126,7 @@ class ProcessPool:
             queued = list(state.queue)
             state.queue.clear()
             for turn in [*queued, *([state.current] if state.current else [])]:
-                await self._end_for_shutdown(turn)
+                await self._runner.end_for_shutdown(turn)
         await self._stop_all()
         tg, self._tg = self._tg, None
         if tg is not None:
@@ -219,6 +150,9 @@ class ProcessPool:
         pid = state.process.pid if state.process is not None and shown is not PairState.STOPPED else 0
         running = 1 if state.current is not None and not state.current.done else 0
         return PairView(pair, shown, pid, len(state.queue), running, state.last_used_ms)
+
+    def _forget_turn(self, message_id: str) -> None:
+        self._turns.pop(message_id, None)
 
     def live_turn(self, message_id: str) -> Turn | None:
         """Return an active turn by id (its record is still being written)."""
@@ -274,7 +208,7 @@ class ProcessPool:
         state = self._pair(turn.pair, team)
         await asyncio.shield(self._admit(state, turn))
 
-    async def _admit(self, state: _Pair, turn: Turn) -> None:
+    async def _admit(self, state: PairRuntime, turn: Turn) -> None:
         await self._store.add_turn(
             message_id=turn.message_id,
             session_id=turn.session_id,
@@ -293,7 +227,7 @@ class ProcessPool:
         await self._store.mark_queued(turn.message_id)
         await self._enqueue(self._pair(turn.pair, team), turn)
 
-    async def _enqueue(self, state: _Pair, turn: Turn) -> None:
+    async def _enqueue(self, state: PairRuntime, turn: Turn) -> None:
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
         await turn.publish(
@@ -354,7 +288,7 @@ class ProcessPool:
                 details={"queued": len(state.queue)},
             )
         async with state.lifecycle:
-            await self._cancel_turns(state, "the team was put to sleep")
+            await self._runner.cancel_turns(state, "the team was put to sleep")
             await self._stop_now(state, force=force)
         return True
 
@@ -370,7 +304,7 @@ class ProcessPool:
             return False
         async with state.lifecycle:
             had_process = state.live
-            await self._cancel_turns(state, "the session was removed")
+            await self._runner.cancel_turns(state, "the session was removed")
             await self._stop_now(state, force=state.current is not None and not state.current.done)
         return had_process
 
@@ -380,10 +314,10 @@ class ProcessPool:
         if self._closing or self._tg is None:
             raise ProcessPoolLimitError("Iris is shutting down")
 
-    def _pair(self, pair: Pair, team: TeamConfig) -> _Pair:
+    def _pair(self, pair: Pair, team: TeamConfig) -> PairRuntime:
         state = self._pairs.get(pair)
         if state is None:
-            state = self._pairs[pair] = _Pair(pair, team)
+            state = self._pairs[pair] = PairRuntime(pair, team)
         return state
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -392,7 +326,7 @@ class ProcessPool:
             raise ProcessPoolLimitError("Iris is shutting down")
         return self._tg.create_task(coro, name=name)
 
-    async def _ensure_process(self, state: _Pair, *, wait_for_slot: bool) -> ClaudeProcess:
+    async def _ensure_process(self, state: PairRuntime, *, wait_for_slot: bool) -> ClaudeProcess:
         """Return the pair's live process, starting one (and making room for it) if needed."""
         async with state.lifecycle:
             if state.stopping is not None:
@@ -422,7 +356,7 @@ class ProcessPool:
     def _spawn_timeout_s(self) -> float:
         return self._settings.spawn_timeout_ms / 1000
 
-    async def _take_slot(self, state: _Pair, *, wait: bool) -> None:
+    async def _take_slot(self, state: PairRuntime, *, wait: bool) -> None:
         """Mark the pair as starting once a slot is free, stopping (and reaping) LRU idle processes for it."""
         deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
         while True:
@@ -454,7 +388,7 @@ class ProcessPool:
         async with self._room_changed:
             self._room_changed.notify_all()
 
-    def _stop_task(self, state: _Pair, *, force: bool) -> asyncio.Task[None]:
+    def _stop_task(self, state: PairRuntime, *, force: bool) -> asyncio.Task[None]:
         """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot)."""
         if state.stopping is None:
             state.stopping = self._spawn(self._stop(state, force=force), f"stop-{state.pair}")
@@ -462,7 +396,7 @@ class ProcessPool:
             state.process.kill()
         return state.stopping
 
-    async def _stop_now(self, state: _Pair, *, force: bool) -> None:
+    async def _stop_now(self, state: PairRuntime, *, force: bool) -> None:
         if state.process is None and state.stopping is None:
             return
         if self._tg is None:  # after the TaskGroup closed (the final sweep of aclose): stop inline
@@ -470,7 +404,7 @@ class ProcessPool:
             return
         await asyncio.shield(self._stop_task(state, force=force))
 
-    async def _stop(self, state: _Pair, *, force: bool) -> None:
+    async def _stop(self, state: PairRuntime, *, force: bool) -> None:
         process = state.process
         try:
             if process is not None:
@@ -484,7 +418,7 @@ class ProcessPool:
             state.stopping = None
             await self._notify_room_changed()
 
-    def _spec(self, state: _Pair, session_id: str) -> LaunchSpec:
+    def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
         team = state.team
         env = self.claude_env(team)
         resume = bool(find_transcripts({**os.environ, **env}, session_id))
@@ -516,20 +450,20 @@ class ProcessPool:
 
     # --- internals: turns ------------------------------------------------------------------------------
 
-    async def _drive(self, state: _Pair) -> None:
+    async def _drive(self, state: PairRuntime) -> None:
         """Run the pair's queued turns in order, starting (or restarting) its process as needed."""
         try:
             while state.queue and not self._closing:
                 try:
                     process = await self._ensure_process(state, wait_for_slot=True)
                 except IrisError as exc:
-                    await self._finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
+                    await self._runner.finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
                     return
                 if not state.queue:
                     return
                 turn = state.current = state.queue.popleft()
                 try:
-                    await self._run_turn(state, process, turn)
+                    await self._runner.run(state, process, turn)
                 except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, the pair goes on
                     logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
                     failure = ProcessError("Internal error while running the turn")
@@ -537,125 +471,20 @@ class ProcessPool:
                 finally:
                     state.last_used_mono = monotonic_ms()
                     state.last_used_ms = now_ms()
-                    await self._record(turn)
+                    await self._runner.record(turn)
                     state.current = None
-                    self._turns.pop(turn.message_id, None)
+                    self._forget_turn(turn.message_id)
                     self._reaper_wake.set()
                     await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
         except Exception as exc:  # noqa: BLE001 - top of a task: fail this pair's turns, keep the pool alive
             logger.error("driver of %s failed", state.pair, exc_info=exc)
             failure = ProcessError("Internal error while starting the turn")
-            await self._finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
+            await self._runner.finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
 
-    async def _run_turn(self, state: _Pair, process: ClaudeProcess, turn: Turn) -> None:
-        if turn.cancel_requested:
-            await turn.finish(TurnStatus.CANCELLED)
-            return
-        turn.mark_running()
-        await self._store.mark_running(turn.message_id, turn.started_at)
-
-        async def on_sent() -> None:
-            turn.sent = True
-            if turn.cancel_requested:  # a cancel arrived before the prompt reached Claude
-                await process.interrupt()
-
-        try:
-            async with asyncio.timeout(self._turn_timeout_s):
-                async for event in process.run_turn(turn.request, on_sent=on_sent):
-                    await self._apply(state, turn, event)
-        except TimeoutError:
-            failure = OperationTimeoutError(
-                f"The turn did not finish within {self._turn_timeout_s:g}s (settings.turnTimeout)"
-            )
-            await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
-            await self._retire(state, process)
-        except ProcessError as exc:
-            logger.warning("%s: %s", state.pair, exc.message)
-            if self._closing:
-                await self._end_for_shutdown(turn)
-            elif turn.cancel_requested:
-                await turn.finish(TurnStatus.CANCELLED)
-            else:
-                await turn.finish(TurnStatus.ERROR, error=exc.message, failure=exc)
-            await self._retire(state, process)
-
-    @property
-    def _turn_timeout_s(self) -> float | None:
-        ms = self._settings.turn_timeout_ms
-        return ms / 1000 if ms > 0 else None
-
-    async def _apply(self, state: _Pair, turn: Turn, event: TextDelta | ToolCall | TurnResult) -> None:
-        if isinstance(event, TextDelta):
-            await turn.publish({"chunk": {"text": event.text}})
-        elif isinstance(event, ToolCall):
-            await turn.publish(
-                {"toolUse": {"tool": event.name, "input": event.input, "toolUseId": event.tool_use_id}}
-            )
-        else:
-            cost = max(event.total_cost_usd - state.cost_base, 0.0)
-            state.cost_base = event.total_cost_usd
-            if turn.cancel_requested:
-                await turn.finish(TurnStatus.CANCELLED, cost_usd=cost)
-            elif event.is_error:
-                detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
-                await turn.finish(TurnStatus.ERROR, error=detail, cost_usd=cost)
-            else:
-                await turn.finish(TurnStatus.COMPLETED, final_text=event.text, cost_usd=cost)
-
-    async def _retire(self, state: _Pair, process: ClaudeProcess) -> None:
+    async def _retire(self, state: PairRuntime, process: ClaudeProcess) -> None:
         """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
         if state.process is process:
             await self._stop_now(state, force=True)
-
-    async def _record(self, turn: Turn) -> None:
-        if turn.persist and turn.status is TurnStatus.QUEUED:
-            return  # left queued for the next start
-        await asyncio.shield(
-            self._store.finish_turn(
-                turn.message_id,
-                status=turn.status.value,
-                response=turn.response,
-                error=turn.error,
-                events=turn.events,
-                completed_at=turn.completed_at,
-                duration_ms=turn.duration_ms,
-                cost_usd=turn.cost_usd,
-            )
-        )
-
-    async def _end_for_shutdown(self, turn: Turn) -> None:
-        if turn.done:
-            return
-        if turn.persist:
-            await turn.finish(
-                TurnStatus.ERROR, error="server shut down; the message will run again at restart"
-            )
-            turn.status = TurnStatus.QUEUED  # the record keeps it queued
-            await self._store.mark_queued(turn.message_id)
-        else:
-            await turn.finish(TurnStatus.ERROR, error="server shut down before the turn finished")
-            await self._record(turn)
-
-    async def _finish_all(
-        self, state: _Pair, status: TurnStatus, why: str, *, failure: IrisError | None = None
-    ) -> None:
-        """End every queued turn of the pair (those queued when this was called)."""
-        turns = list(state.queue)
-        state.queue.clear()
-        for turn in turns:
-            if self._closing:
-                await self._end_for_shutdown(turn)
-            else:
-                await turn.finish(status, error=why, failure=failure)
-                await self._record(turn)
-            self._turns.pop(turn.message_id, None)
-
-    async def _cancel_turns(self, state: _Pair, why: str) -> None:
-        for turn in state.queue:
-            turn.cancel_requested = True
-        await self._finish_all(state, TurnStatus.CANCELLED, why)
-        if state.current is not None and not state.current.done:
-            state.current.cancel_requested = True
 
     async def _reap_idle(self) -> None:
         """Stop processes idle past their team's idleTimeout; reap processes that died while idle."""

@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Self
 
+from . import info, reports
 from .claude_process import ClaudeProcess, LaunchSpec, launch_claude
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, SessionNotFoundError, TeamNotFoundError, ValidationError
 from .fork import run_spawn_script
-from .logs import DEFAULT_STORE, LEVELS, LogRing
+from .logs import LogRing
 from .permissions import PermissionBroker, policy_decision
 from .pool import Launcher, ProcessPool
-from .store import SessionRow, Store, TurnRow
+from .store import SessionRow, Store
 from .transcripts import remove_transcripts
 from .turns import Pair, Turn, TurnStatus
 from .validation import validate_message, validate_team_name, validate_timeout
@@ -362,43 +362,7 @@ class IrisService:
         self._team(team)
         session = await self._store.get_session(from_team, team)
         rows = await self._store.turns_of_session(session.session_id) if session else []
-        entries = [self._entry(row) for row in rows]
-        active = sum(1 for e in entries if e["status"] in ("queued", "running"))
-        completed = sum(1 for e in entries if e["status"] == "completed")
-        return {
-            "team": team,
-            "fromTeam": from_team,
-            "hasCache": bool(entries),
-            "sessionId": session.session_id if session else "",
-            "entries": entries,
-            "stats": {
-                "totalEntries": len(entries),
-                "activeEntries": active,
-                "completedEntries": completed,
-                "failedEntries": len(entries) - active - completed,
-            },
-            "timestamp": now_ms(),
-        }
-
-    def _entry(self, row: TurnRow) -> Result:
-        live = self._pool.live_turn(row.message_id)
-        status = live.status.value if live is not None and not live.done else row.status
-        events: Sequence[dict[str, Any]] = live.events if live is not None and not live.done else row.events
-        return {
-            "messageId": row.message_id,
-            "type": "TELL",
-            "status": status,
-            "request": row.request,
-            "response": live.response if live is not None and not live.done else row.response,
-            "error": row.error,
-            "createdAt": row.created_at,
-            "startedAt": live.started_at if live is not None and not live.done else row.started_at,
-            "completedAt": row.completed_at,
-            "duration": row.duration_ms,
-            "costUsd": row.cost_usd,
-            "events": list(events),
-            "messageCount": len(events),
-        }
+        return reports.session_report(team, from_team, session, rows, self._pool.live_turn)
 
     # --- teams -----------------------------------------------------------------------------------------
 
@@ -506,19 +470,7 @@ class IrisService:
 
     async def list_teams(self) -> Result:
         """List the configured teams with their settings."""
-        teams = [
-            {
-                "name": t.name,
-                "path": str(t.path),
-                "description": t.description or "",
-                "color": t.color or "",
-                "idleTimeout": t.idle_timeout_ms,
-                "sessionMcpEnabled": t.session_mcp_enabled,
-                "grantPermission": t.grant_permission.value,
-            }
-            for t in self.config.teams.values()
-        ]
-        return {"teams": teams, "totalTeams": len(teams), "timestamp": now_ms()}
+        return info.list_teams(self.config)
 
     # --- system ----------------------------------------------------------------------------------------
 
@@ -532,48 +484,18 @@ class IrisService:
         get_all_stores: bool = False,
     ) -> Result:
         """Read the in-memory log ring (seeds' get_logs)."""
-        if get_all_stores:
-            stores = self._logs.stores()
-            return {"stores": stores, "count": len(stores), "timestamp": now_ms()}
-        fmt = format or "parsed"
-        if fmt not in ("parsed", "raw"):
-            raise ValidationError('format must be "parsed" or "raw"', details={"field": "format"})
-        unknown = [lv for lv in level if lv not in LEVELS]
-        if unknown:
-            raise ValidationError(
-                f"Unknown log level {unknown[0]!r} (use {', '.join(LEVELS)})", details={"field": "level"}
-            )
-        entries = self._logs.query(since_ms=logs_since, levels=level, store=store_name or DEFAULT_STORE)
-        logs = [
-            {
-                "level": e.level,
-                "time": e.time_ms,
-                "msg": e.msg,
-                "store": e.store,
-                "logger": e.logger,
-                **({"fields": dict(e.fields)} if fmt == "raw" else {"text": e.parsed()}),
-            }
-            for e in entries
-        ]
-        return {"logs": logs, "count": len(logs), "timestamp": now_ms()}
+        return info.get_logs(
+            self._logs,
+            logs_since=logs_since,
+            store_name=store_name,
+            format=format,
+            level=level,
+            get_all_stores=get_all_stores,
+        )
 
     async def get_date(self) -> Result:
-        """Return the server's clock in the seeds' forms (components in UTC)."""
-        stamp = now_ms()
-        utc = time.gmtime(stamp / 1000)
-        return {
-            "timestamp": stamp,
-            "iso": time.strftime("%Y-%m-%dT%H:%M:%S", utc) + f".{stamp % 1000:03d}Z",
-            "utc": time.strftime("%a, %d %b %Y %H:%M:%S GMT", utc),
-            "unix": stamp // 1000,
-            "year": utc.tm_year,
-            "month": utc.tm_mon,
-            "day": utc.tm_mday,
-            "hour": utc.tm_hour,
-            "minute": utc.tm_min,
-            "second": utc.tm_sec,
-            "timezone": time.tzname[time.localtime(stamp / 1000).tm_isdst > 0] or "UTC",
-        }
+        """Return the server's clock in the seeds' forms."""
+        return info.get_date()
 
     async def permissions_approve(
         self,

@@ -56,8 +56,6 @@ CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
 """
 
-ACTIVE_STATUSES = ("queued", "running")
-
 
 @dataclass(frozen=True, slots=True)
 class SessionRow:

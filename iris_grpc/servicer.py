@@ -51,31 +51,25 @@ class IrisServicer(pb_grpc.IrisServicer):
     def __init__(self, service: IrisService) -> None:
         self._service = service
 
+    async def _send(self, request: pb.SendMessageRequest | pb.AskMessageRequest) -> dict[str, Any]:
+        return await self._service.send_message(
+            from_team=request.from_team,
+            to_team=request.to_team,
+            message=request.message,
+            timeout_ms=request.timeout if request.HasField("timeout") else None,
+            persist=request.persist,
+            ttl_days=request.ttl_days if request.HasField("ttl_days") else None,
+        )
+
     @_unary
     async def SendMessage(self, request: pb.SendMessageRequest, context: Context) -> pb.SendMessageResponse:
         """See the contract."""
-        result = await self._service.send_message(
-            from_team=request.from_team,
-            to_team=request.to_team,
-            message=request.message,
-            timeout_ms=request.timeout if request.HasField("timeout") else None,
-            persist=request.persist,
-            ttl_days=request.ttl_days if request.HasField("ttl_days") else None,
-        )
-        return _pack(result, pb.SendMessageResponse())
+        return _pack(await self._send(request), pb.SendMessageResponse())
 
     @_unary
     async def AskMessage(self, request: pb.AskMessageRequest, context: Context) -> pb.AskMessageResponse:
-        """See the contract."""
-        result = await self._service.send_message(
-            from_team=request.from_team,
-            to_team=request.to_team,
-            message=request.message,
-            timeout_ms=request.timeout if request.HasField("timeout") else None,
-            persist=request.persist,
-            ttl_days=request.ttl_days if request.HasField("ttl_days") else None,
-        )
-        return _pack(result, pb.AskMessageResponse())
+        """See the contract (the same as SendMessage, named for intent)."""
+        return _pack(await self._send(request), pb.AskMessageResponse())
 
     @_unary
     async def QuickMessage(
