@@ -51,6 +51,8 @@ class PairRuntime:
     process: ClaudeProcess | None = None
     """The pair's process, from the end of its start to the end of its reaping."""
     starting: bool = False
+    handed_over: bool = False
+    """Evicted: its slot already belongs to the evicting pair, while its child is still being reaped."""
     stopping: asyncio.Task[None] | None = None
     queue: deque[Turn] = field(default_factory=deque)
     current: Turn | None = None
@@ -72,8 +74,8 @@ class PairRuntime:
 
     @property
     def holds_slot(self) -> bool:
-        """Counts against maxProcesses: starting, alive, or not yet reaped."""
-        return self.starting or self.process is not None
+        """Counts against maxProcesses: starting, alive, or unreaped (unless its slot was handed over)."""
+        return self.starting or (self.process is not None and not self.handed_over)
 
     @property
     def idle(self) -> bool:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Self
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Self, TypeVar
 
 from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms, now_ms
@@ -46,6 +46,8 @@ from .turns import Pair, Turn, TurnStatus
 __all__ = ["Launcher", "PairState", "PairView", "ProcessPool"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
 """Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
@@ -120,18 +122,19 @@ class ProcessPool:
     async def _close(self) -> None:
         self._closing = True
         self._reaper_wake.set()
-        async with self._room_changed:
-            self._room_changed.notify_all()
-        for state in list(self._pairs.values()):
-            queued = list(state.queue)
-            state.queue.clear()
-            for turn in [*queued, *([state.current] if state.current else [])]:
-                await self._runner.end_for_shutdown(turn)
-        await self._stop_all()
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            await tg.__aexit__(None, None, None)  # drivers end: their processes are gone, the pool is closing
-        await self._stop_all()  # anything a start in flight produced meanwhile
+        await self._notify_room_changed()
+        try:
+            for state in list(self._pairs.values()):
+                queued = list(state.queue)
+                state.queue.clear()
+                for turn in [*queued, *([state.current] if state.current else [])]:
+                    await self._runner.end_for_shutdown(turn)
+            await self._stop_all()
+        finally:
+            tg, self._tg = self._tg, None
+            if tg is not None:  # drivers and starts end: their processes are gone, the pool is closing
+                await tg.__aexit__(None, None, None)
+            await self._stop_all()  # anything a start in flight produced meanwhile
 
     async def _stop_all(self) -> None:
         stops = [self._stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
@@ -264,13 +267,32 @@ class ProcessPool:
     async def wake(self, pair: Pair, team: TeamConfig) -> ClaudeProcess:
         """Ensure the pair's process is running and ready; return it.
 
+        The start runs as a task of the pool, so a shutdown waits for it (and stops what it started) and a
+        caller that goes away does not abandon a half-started child.
+
         Raises:
             ProcessPoolLimitError: no slot is free and no idle process can be evicted.
             ProcessError: the process failed to start.
 
         """
         self.check_room(pair)
-        return await self._ensure_process(self._pair(pair, team), wait_for_slot=False)
+        state = self._pair(pair, team)
+
+        async def start() -> ClaudeProcess | IrisError:
+            try:
+                process = await self._ensure_process(state, wait_for_slot=False)
+            except IrisError as exc:
+                return exc
+            assert process is not None
+            return process
+
+        outcome = await asyncio.shield(self._spawn(start(), f"wake-{pair}"))
+        await self._notify_room_changed()  # the pair is idle now: evictable for a pair waiting for room
+        if outcome is None:
+            raise ProcessError("Internal error while starting the process")
+        if isinstance(outcome, IrisError):
+            raise outcome
+        return outcome
 
     async def sleep(self, pair: Pair, *, force: bool) -> bool:
         """Stop the pair's process; return False if it was not running.
@@ -282,15 +304,22 @@ class ProcessPool:
         state = self._pairs.get(pair)
         if state is None or not (state.live or state.starting):
             return False
-        if state.busy and not force:
-            raise PreconditionFailedError(
-                f"{pair} is busy with a turn; pass force to stop it anyway",
-                details={"queued": len(state.queue)},
-            )
-        async with state.lifecycle:
+        self._refuse_if_busy(state, force)
+        async with state.lifecycle:  # waits for a start in flight
+            if not state.live:
+                return False
+            self._refuse_if_busy(state, force)  # a turn may have been queued while we waited
             await self._runner.cancel_turns(state, "the team was put to sleep")
             await self._stop_now(state, force=force)
         return True
+
+    @staticmethod
+    def _refuse_if_busy(state: PairRuntime, force: bool) -> None:
+        if state.busy and not force:
+            raise PreconditionFailedError(
+                f"{state.pair} is busy with a turn; pass force to stop it anyway",
+                details={"queued": len(state.queue)},
+            )
 
     async def discard(self, pair: Pair) -> bool:
         """Cancel the pair's turns and stop its process, waiting for a start in flight (reboot, delete).
@@ -320,69 +349,111 @@ class ProcessPool:
             state = self._pairs[pair] = PairRuntime(pair, team)
         return state
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
+        """Run ``coro`` as a task of the pool; an exception is logged, never raised into the TaskGroup.
+
+        One failing task must not cancel its siblings (and the server) through the TaskGroup, so the task's
+        top catches everything but cancellation; callers that need an outcome return it as a value.
+        """
         if self._tg is None:
             coro.close()
             raise ProcessPoolLimitError("Iris is shutting down")
-        return self._tg.create_task(coro, name=name)
 
-    async def _ensure_process(self, state: PairRuntime, *, wait_for_slot: bool) -> ClaudeProcess:
-        """Return the pair's live process, starting one (and making room for it) if needed."""
-        async with state.lifecycle:
-            if state.stopping is not None:
-                await asyncio.shield(state.stopping)
-            if state.process is not None and state.process.exited:  # died while idle: reap, free the slot
-                await self._stop_now(state, force=True)
-            if state.process is not None:
-                return state.process
-            await self._take_slot(state, wait=wait_for_slot)
+        async def guarded() -> T | None:
             try:
-                session = await self._store.get_or_create_session(state.pair.from_team, state.pair.to_team)
-                process = await self._launcher(self._spec(state, session.session_id), self._spawn_timeout_s)
-            except BaseException:
-                state.starting = False
-                await self._notify_room_changed()
-                raise
-            state.process = process  # before starting is cleared: the slot is never seen free in between
-            state.starting = False
-            state.cost_base = 0.0
-            state.last_used_mono = monotonic_ms()
-            if self._closing:  # the pool began closing while this process started: it must not outlive it
-                await self._stop_now(state, force=False)
-                raise ProcessPoolLimitError("Iris is shutting down")
-            return process
+                return await coro
+            except Exception as exc:  # noqa: BLE001 - the task's top: logged, the pool goes on
+                logger.error("task %s failed", name, exc_info=exc)
+                return None
 
-    @property
-    def _spawn_timeout_s(self) -> float:
-        return self._settings.spawn_timeout_ms / 1000
+        return self._tg.create_task(guarded(), name=name)
 
-    async def _take_slot(self, state: PairRuntime, *, wait: bool) -> None:
-        """Mark the pair as starting once a slot is free, stopping (and reaping) LRU idle processes for it."""
+    async def _ensure_process(
+        self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
+    ) -> ClaudeProcess | None:
+        """Return the pair's live process, starting one (and making room for it) if needed.
+
+        Room is waited for without the pair's lifecycle lock, so a reboot, delete or sleep of the pair is
+        never stuck behind other pairs' turns. With ``only_if_queued`` nothing starts (None is returned) once
+        the pair's queue is empty, e.g. after a discard emptied it.
+        """
         deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
         while True:
-            self._check_open()
-            if self.process_count < self._settings.max_processes:
-                state.starting = True
-                return
-            victims = [s for s in self._pairs.values() if s.idle and s is not state]
-            if victims:
-                victim = min(victims, key=lambda s: s.last_used_mono)
-                logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
-                await asyncio.shield(self._stop_task(victim, force=False))
-                continue
-            if not wait:
+            async with state.lifecycle:
+                if state.stopping is not None:
+                    await asyncio.shield(state.stopping)
+                if state.process is not None and state.process.exited:  # died while idle: reap it first
+                    await self._stop_now(state, force=True)
+                if state.process is not None:
+                    return state.process
+                if only_if_queued and not state.queue:
+                    return None
+                self._check_open()
+                victim = self._claim_slot(state)
+                if state.starting:
+                    return await self._launch(state, victim)
+            if not wait_for_slot:
                 raise ProcessPoolLimitError(
                     f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
                     details={"maxProcesses": self._settings.max_processes},
                 )
-            async with self._room_changed:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await self._room_changed.wait()
-                except TimeoutError as exc:
-                    raise ProcessPoolLimitError(
-                        f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s"
-                    ) from exc
+            await self._wait_for_room(deadline)
+
+    def _claim_slot(self, state: PairRuntime) -> PairRuntime | None:
+        """Mark the pair starting if a slot is free or an idle process can give it one; return that victim.
+
+        Synchronous, so two claimers never count the same free slot or pick the same victim. The victim's
+        slot is handed over at once (its stop starts now); the claimer launches only after the victim's child
+        is reaped, so live children never exceed maxProcesses.
+        """
+        if self.process_count < self._settings.max_processes:
+            state.starting = True
+            return None
+        victims = [s for s in self._pairs.values() if s.idle and s is not state]
+        if not victims:
+            return None
+        victim = min(victims, key=lambda s: s.last_used_mono)
+        logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
+        victim.handed_over = True
+        self._stop_task(victim, force=False)
+        state.starting = True
+        return victim
+
+    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> ClaudeProcess:
+        try:
+            if victim is not None and victim.stopping is not None:
+                await asyncio.shield(victim.stopping)
+            session = await self._store.get_or_create_session(state.pair.from_team, state.pair.to_team)
+            process = await self._launcher(self._spec(state, session.session_id), self._spawn_timeout_s)
+        except BaseException:
+            state.starting = False
+            await self._notify_room_changed()
+            raise
+        state.process = process  # before starting is cleared: the slot is never seen free in between
+        state.starting = False
+        state.cost_base = 0.0
+        state.last_used_mono = monotonic_ms()
+        if self._closing:  # the pool began closing while this process started: it must not outlive it
+            await self._stop_now(state, force=False)
+            raise ProcessPoolLimitError("Iris is shutting down")
+        return process
+
+    async def _wait_for_room(self, deadline: float) -> None:
+        """Wait until a slot may have freed (a reap, a failed start, a turn's end); re-check every second."""
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise ProcessPoolLimitError(f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s")
+        async with self._room_changed:
+            try:
+                async with asyncio.timeout(min(remaining, 1.0)):
+                    await self._room_changed.wait()
+            except TimeoutError:
+                pass
+
+    @property
+    def _spawn_timeout_s(self) -> float:
+        return self._settings.spawn_timeout_ms / 1000
 
     async def _notify_room_changed(self) -> None:
         async with self._room_changed:
@@ -416,6 +487,7 @@ class ProcessPool:
             if state.process is process:
                 state.process = None
             state.stopping = None
+            state.handed_over = False
             await self._notify_room_changed()
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
@@ -451,35 +523,45 @@ class ProcessPool:
     # --- internals: turns ------------------------------------------------------------------------------
 
     async def _drive(self, state: PairRuntime) -> None:
-        """Run the pair's queued turns in order, starting (or restarting) its process as needed."""
+        """Run the pair's queued turns in order, starting (or restarting) its process as needed.
+
+        The loop re-checks the queue with no await before it ends, so a turn queued meanwhile is never left
+        behind a driver that is finishing.
+        """
+        while state.queue and not self._closing:
+            try:
+                await self._next_turn(state)
+            except IrisError as exc:
+                await self._runner.finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
+            except Exception as exc:  # noqa: BLE001 - fail this pair's queued turns, keep the pool alive
+                logger.error("driver of %s failed", state.pair, exc_info=exc)
+                failure = ProcessError("Internal error while starting the turn")
+                await self._runner.finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
+
+    async def _next_turn(self, state: PairRuntime) -> None:
+        process = await self._ensure_process(state, wait_for_slot=True, only_if_queued=True)
+        if process is None or not state.queue:
+            return
+        turn = state.queue[0]
+        if process.spec.session_id != turn.session_id:  # the session was replaced: never mix conversations
+            await self._retire(state, process)
+            return
+        state.current = state.queue.popleft()
         try:
-            while state.queue and not self._closing:
-                try:
-                    process = await self._ensure_process(state, wait_for_slot=True)
-                except IrisError as exc:
-                    await self._runner.finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
-                    return
-                if not state.queue:
-                    return
-                turn = state.current = state.queue.popleft()
-                try:
-                    await self._runner.run(state, process, turn)
-                except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, the pair goes on
-                    logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
-                    failure = ProcessError("Internal error while running the turn")
-                    await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
-                finally:
-                    state.last_used_mono = monotonic_ms()
-                    state.last_used_ms = now_ms()
-                    await self._runner.record(turn)
-                    state.current = None
-                    self._forget_turn(turn.message_id)
-                    self._reaper_wake.set()
-                    await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
-        except Exception as exc:  # noqa: BLE001 - top of a task: fail this pair's turns, keep the pool alive
-            logger.error("driver of %s failed", state.pair, exc_info=exc)
-            failure = ProcessError("Internal error while starting the turn")
-            await self._runner.finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
+            await self._runner.run(state, process, turn)
+        except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, its process is replaced
+            logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
+            failure = ProcessError("Internal error while running the turn")
+            await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
+            await self._retire(state, process)
+        finally:
+            state.last_used_mono = monotonic_ms()
+            state.last_used_ms = now_ms()
+            await self._runner.record(turn)
+            state.current = None
+            self._forget_turn(turn.message_id)
+            self._reaper_wake.set()
+            await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
 
     async def _retire(self, state: PairRuntime, process: ClaudeProcess) -> None:
         """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""

@@ -185,8 +185,18 @@ class IrisService:
         team = self._team(to_team)
         pair = Pair(from_team, to_team)
         self._pool.check_room(pair)  # a message that will be refused must not create a session
+        expires = (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0
+        # Shielded with the lock inside: a caller that goes away mid-accept cannot let a reboot slip between
+        # the session read and the record write.
+        return await asyncio.shield(
+            self._accept_locked(pair, team, message, persist=persist, expires_in=expires)
+        )
+
+    async def _accept_locked(
+        self, pair: Pair, team: TeamConfig, message: str, *, persist: bool, expires_in: int
+    ) -> Turn:
         async with self._session_lock(pair):
-            session = await self._store.get_or_create_session(from_team, to_team)
+            session = await self._store.get_or_create_session(pair.from_team, pair.to_team)
             created = now_ms()
             turn = Turn(
                 message_id=f"msg_{uuid.uuid4().hex}",
@@ -195,7 +205,7 @@ class IrisService:
                 request=message,
                 created_at=created,
                 persist=persist,
-                expires_at=created + (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0,
+                expires_at=created + expires_in if persist else 0,
             )
             await self._pool.submit(turn, team)
         return turn
@@ -372,7 +382,8 @@ class IrisService:
         config = self._team(team)
         started = monotonic_ms()
         was_awake = self._pool.view(pair).awake
-        process = await self._pool.wake(pair, config)
+        async with self._session_lock(pair):  # a wake must not bind a process to a session being replaced
+            process = await self._pool.wake(pair, config)
         return {
             "team": team,
             "status": "awake",

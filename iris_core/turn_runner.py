@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
 from .config import Settings
@@ -57,7 +58,9 @@ class TurnRunner:
             await turn.finish(TurnStatus.CANCELLED)
             return
         turn.mark_running()
-        await self._store.mark_running(turn.message_id, turn.started_at)
+        await self._write(
+            f"the start of {turn.message_id}", self._store.mark_running(turn.message_id, turn.started_at)
+        )
 
         async def on_sent() -> None:
             turn.sent = True
@@ -108,10 +111,11 @@ class TurnRunner:
                 await turn.finish(TurnStatus.COMPLETED, final_text=event.text, cost_usd=cost)
 
     async def record(self, turn: Turn) -> None:
-        """Write how the turn ended (a persisted turn cut off by shutdown stays queued)."""
+        """Write how the turn ended (a persisted turn cut off by shutdown stays queued). Never raises."""
         if turn.persist and turn.status is TurnStatus.QUEUED:
             return  # left queued for the next start
-        await asyncio.shield(
+        await self._write(
+            f"the end of {turn.message_id}",
             self._store.finish_turn(
                 turn.message_id,
                 status=turn.status.value,
@@ -121,8 +125,20 @@ class TurnRunner:
                 completed_at=turn.completed_at,
                 duration_ms=turn.duration_ms,
                 cost_usd=turn.cost_usd,
-            )
+            ),
         )
+
+    @staticmethod
+    async def _write(what: str, write: Coroutine[Any, Any, None]) -> None:
+        """Run a record write to its end even if the caller is cancelled; a failure is logged, not raised.
+
+        A turn's outcome reaches its callers from memory; the record is the copy that survives restarts,
+        so a failing disk must not also fail the turn, its siblings or the pool.
+        """
+        try:
+            await asyncio.shield(write)
+        except Exception as exc:  # noqa: BLE001 - best effort by design, see above
+            logger.error("could not record %s: %r", what, exc)
 
     async def end_for_shutdown(self, turn: Turn) -> None:
         """End a turn the server is shutting down under: persisted ones are re-queued for the next start."""
@@ -133,7 +149,9 @@ class TurnRunner:
                 TurnStatus.ERROR, error="server shut down; the message will run again at restart"
             )
             turn.status = TurnStatus.QUEUED  # the record keeps it queued
-            await self._store.mark_queued(turn.message_id)
+            await self._write(
+                f"the re-queueing of {turn.message_id}", self._store.mark_queued(turn.message_id)
+            )
         else:
             await turn.finish(TurnStatus.ERROR, error="server shut down before the turn finished")
             await self.record(turn)
@@ -141,16 +159,18 @@ class TurnRunner:
     async def finish_all(
         self, state: PairRuntime, status: TurnStatus, why: str, *, failure: IrisError | None = None
     ) -> None:
-        """End every queued turn of the pair (those queued when this was called)."""
+        """End every queued turn of the pair (those queued when this was called): in memory, then recorded."""
         turns = list(state.queue)
         state.queue.clear()
+        for turn in turns:
+            self._forget(turn.message_id)
+            if not self._is_closing():
+                await turn.finish(status, error=why, failure=failure)
         for turn in turns:
             if self._is_closing():
                 await self.end_for_shutdown(turn)
             else:
-                await turn.finish(status, error=why, failure=failure)
                 await self.record(turn)
-            self._forget(turn.message_id)
 
     async def cancel_turns(self, state: PairRuntime, why: str) -> None:
         """Cancel the pair's queued turns and mark its running one for cancellation."""

@@ -154,21 +154,43 @@ async def test_persisted_turns_beyond_max_processes_wait_for_a_slot_after_restar
         assert service._pool.process_count <= 1
 
 
-async def test_a_failing_record_write_fails_that_turn_and_the_pool_keeps_serving(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_failing_record_write_neither_fails_the_turn_nor_stops_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with open_service(tmp_path) as service:
         store = service._pool._store
-        real = store.mark_running
+        real_start, real_end = store.mark_running, store.finish_turn
 
-        async def broken(message_id: str, started_at: int) -> None:
-            monkeypatch.setattr(store, "mark_running", real)
+        async def disk_full(*args: object, **kwargs: object) -> None:
             raise OSError("disk full")
 
-        monkeypatch.setattr(store, "mark_running", broken)
-        failed = asyncio.create_task(send(service, "alpha", "say first"))
-        with pytest.raises(Exception) as failure:
-            await failed
-        assert getattr(failure.value, "reason", "") == "ProcessError"
+        monkeypatch.setattr(store, "mark_running", disk_full)
+        monkeypatch.setattr(store, "finish_turn", disk_full)
+        reply = await send(service, "alpha", "say answered from memory")
+        assert reply["status"] == "completed" and reply["response"] == "answered from memory"
+        assert any("could not record" in r.getMessage() for r in caplog.records)
+        monkeypatch.setattr(store, "mark_running", real_start)
+        monkeypatch.setattr(store, "finish_turn", real_end)
         assert (await send(service, "beta", "say still serving"))["response"] == "still serving"
         assert (await send(service, "alpha", "say alpha too"))["response"] == "alpha too"
+        report = await service.session_report(team="alpha", from_team="c")
+        assert [e["status"] for e in report["entries"]] == ["queued", "completed"]
+
+
+async def test_sleep_without_force_refuses_when_a_message_was_queued_during_a_start(tmp_path: Path) -> None:
+    async with open_service(tmp_path) as service:
+        queued = await send(service, "alpha", "say queued first", timeout_ms=-1)  # its process is starting
+        try:
+            slept = await service.team_sleep(team="alpha", from_team="c")
+        except Exception as exc:  # noqa: BLE001 - the refusal is one of two allowed outcomes
+            assert getattr(exc, "reason", "") == "PreconditionFailedError"
+        else:
+            assert slept["status"] == "already_asleep"
+        report = await service.session_report(team="alpha", from_team="c")
+        await until(lambda: _completed(service, queued["messageId"]))
+        assert report["entries"][0]["status"] != "cancelled"
+
+
+async def _completed(service: IrisService, message_id: str) -> bool:
+    report = await service.session_report(team="alpha", from_team="c")
+    return any(e["messageId"] == message_id and e["status"] == "completed" for e in report["entries"])
