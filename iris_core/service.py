@@ -256,6 +256,7 @@ class IrisService:
                 response=row.response,
                 error="the server stopped before the turn finished",
                 events=row.events,
+                started_at=row.started_at,
                 completed_at=now_ms(),
                 duration_ms=max(now_ms() - row.created_at, 0),
                 cost_usd=row.cost_usd,

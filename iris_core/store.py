@@ -1,9 +1,10 @@
 """Sessions and turn records in SQLite (aiosqlite, WAL), under ``$IRIS_HOME``.
 
 Everything a user expects to survive a restart lives here: one session per (caller, team) pair and one row
-per turn with its request, streamed events, final response, status, timings, cost and error. A turn row is
-written when the turn is accepted, so an accepted message is never lost; its events are written once, when
-the turn ends, to keep SQLite off the streaming path.
+per turn with its request, streamed events, final response, status, timings, cost and error. A turn costs
+two writes: its row when it is accepted (so an accepted message is never lost) and its outcome with its
+events when it ends; while it runs its live state is in memory (reports overlay it), keeping SQLite off the
+message path.
 """
 
 from __future__ import annotations
@@ -197,8 +198,11 @@ class Store:
         """Return the pair's session, creating it once even under concurrent callers.
 
         The UNIQUE (from_team, to_team) constraint with ``INSERT OR IGNORE`` makes creation atomic: a second
-        concurrent caller's insert is ignored and both read the same row.
+        concurrent caller's insert is ignored and both read the same row. An existing session costs one read.
         """
+        existing = await self.get_session(from_team, to_team)
+        if existing is not None:
+            return existing
         now = now_ms()
         await self._conn.execute(
             "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at, last_used_at) "
@@ -247,14 +251,6 @@ class Store:
         )
         await self._conn.commit()
 
-    async def mark_running(self, message_id: str, started_at: int) -> None:
-        """Record that a turn started running."""
-        await self._conn.execute(
-            "UPDATE turns SET status = 'running', started_at = ? WHERE message_id = ?",
-            (started_at, message_id),
-        )
-        await self._conn.commit()
-
     async def mark_queued(self, message_id: str) -> None:
         """Put a persisted turn back in the queue (its run was cut short by a shutdown)."""
         await self._conn.execute(
@@ -270,19 +266,21 @@ class Store:
         response: str,
         error: str,
         events: Sequence[dict[str, Any]],
+        started_at: int,
         completed_at: int,
         duration_ms: int,
         cost_usd: float,
     ) -> None:
         """Record how a turn ended, with its events."""
         await self._conn.execute(
-            "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, completed_at = ?, "
-            "duration_ms = ?, cost_usd = ? WHERE message_id = ?",
+            "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, started_at = ?, "
+            "completed_at = ?, duration_ms = ?, cost_usd = ? WHERE message_id = ?",
             (
                 status,
                 response,
                 error,
                 json.dumps(list(events)),
+                started_at,
                 completed_at,
                 duration_ms,
                 cost_usd,

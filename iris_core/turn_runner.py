@@ -57,10 +57,7 @@ class TurnRunner:
         if turn.cancel_requested:
             await turn.finish(TurnStatus.CANCELLED)
             return
-        turn.mark_running()
-        await self._write(
-            f"the start of {turn.message_id}", self._store.mark_running(turn.message_id, turn.started_at)
-        )
+        turn.mark_running()  # in memory only: reports overlay live turns, the record is written at the end
 
         async def on_sent() -> None:
             turn.sent = True
@@ -122,6 +119,7 @@ class TurnRunner:
                 response=turn.response,
                 error=turn.error,
                 events=turn.events,
+                started_at=turn.started_at,
                 completed_at=turn.completed_at,
                 duration_ms=turn.duration_ms,
                 cost_usd=turn.cost_usd,
