@@ -95,3 +95,20 @@ def error_reason(exc: grpc.aio.AioRpcError) -> str:
                 if detail.Unpack(info):
                     return str(info.reason)
     raise AssertionError(f"no ErrorInfo on {exc.code()}: {exc.details()}")
+
+
+def live_processes_in(folder: Path) -> list[int]:
+    """Pids of live (non-zombie) processes whose working directory is inside ``folder``: Claude Code runs
+    with a team folder as its cwd, so this finds a test's Claude processes without trusting the pool."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) and state != "Z":
+            found.append(int(entry.name))
+    return found

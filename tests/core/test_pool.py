@@ -16,23 +16,11 @@ from iris_core.errors import ProcessPoolLimitError
 from iris_core.offline_model import OfflineModel, offline_model_env
 from iris_core.service import IrisService
 from iris_core.transcripts import find_transcripts
-from tests.harness import write_config
+from tests.harness import live_processes_in, write_config
 
 
 def live_claude_pids(root: Path) -> list[int]:
-    """Pids of live (non-zombie) processes whose working directory is one of the test's team folders."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if cwd.startswith(str(root / "teams")) and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return live_processes_in(root / "teams")
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ import grpc
 
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb
 from iris_grpc.generated.iris.v1 import iris_pb2_grpc
-from tests.harness import start_iris, write_config
+from tests.harness import live_processes_in, start_iris, write_config
 
 
 async def report(stub: iris_pb2_grpc.IrisAsyncStub, team: str = "alpha") -> pb.SessionReportResponse:
@@ -66,22 +66,6 @@ async def test_a_persisted_message_cut_off_by_shutdown_runs_again_after_restart(
         assert beta.status == "error" and "shut down" in beta.error
 
 
-def _processes_in(folder: Path) -> list[int]:
-    """Pids of live processes whose working directory is inside ``folder``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if cwd.startswith(str(folder)) and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
@@ -115,12 +99,12 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
             )
             status = await stub.TeamStatus(pb.TeamStatusRequest(from_team="caller"))
         pids = [t.pid for t in status.teams]
-        assert all(pids) and sorted(_processes_in(tmp_path / "teams")) == sorted(pids)
+        assert all(pids) and sorted(live_processes_in(tmp_path / "teams")) == sorted(pids)
         server.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             await server.stderr.read()
             assert await server.wait() == 0
-        assert _processes_in(tmp_path / "teams") == []
+        assert live_processes_in(tmp_path / "teams") == []
     finally:
         if server.returncode is None:
             server.kill()
