@@ -37,6 +37,7 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage 
 from iris_core.offline_model import offline_model_env  # noqa: E402
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_grpc.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
+from tests.harness import with_key  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -122,6 +123,7 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
         yaml.safe_dump(
             {
                 "settings": {"env": env, "idleTimeout": 0},
+                "api": {"rateLimit": {"maxRequests": 1_000_000}},  # measure the check, never trip it
                 "teams": {"bench": {"path": str(teams), "grantPermission": "yes"}},
             }
         )
@@ -147,7 +149,8 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
 async def via_iris(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
     server, port = await start_iris(work, model_url)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        key = (work / "home" / "admin.key").read_text().strip()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=with_key(key)) as channel:
             stub = iris_pb2_grpc.IrisStub(channel)
 
             async def send(text: str) -> None:

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Self
 
 from . import info, reports
+from .audit import AuditLog
 from .claude_process import ClaudeProcess, LaunchSpec, launch_claude
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, SessionNotFoundError, TeamNotFoundError, ValidationError
 from .fork import run_spawn_script
+from .keys import KeyStore
 from .logs import LogRing
 from .permissions import PermissionBroker, policy_decision
 from .pool import Launcher, ProcessPool
@@ -53,9 +55,15 @@ class IrisService:
         broker: PermissionBroker,
         logs: LogRing,
         extra_env: Mapping[str, str],
+        keys: KeyStore,
+        audit: AuditLog,
     ) -> None:
         self.config = config
         self.home = home
+        self.keys = keys
+        """API keys (keys.db); the transports' authentication reads it."""
+        self.audit = audit
+        """The audit log (audit.db); the transports write calls and refusals to it."""
         self._store = store
         self._pool = pool
         self._broker = broker
@@ -92,8 +100,11 @@ class IrisService:
             return await launch_claude(spec, timeout_s=timeout_s)
 
         pool = ProcessPool(config, store, broker, launcher or launch, extra_env=extra)
-        service = cls(config, home, store, pool, broker, logs or LogRing(), extra)
+        keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
+        service = cls(config, home, store, pool, broker, logs or LogRing(), extra, keys, audit)
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(keys)
+            await stack.enter_async_context(audit)
             await stack.enter_async_context(store)
             await stack.enter_async_context(pool)
             await service._recover()
@@ -508,6 +519,41 @@ class IrisService:
     async def get_date(self) -> Result:
         """Return the server's clock in the seeds' forms."""
         return info.get_date()
+
+    # --- API keys --------------------------------------------------------------------------------------
+
+    async def create_api_key(
+        self,
+        *,
+        name: str,
+        permissions: Sequence[str],
+        expires_in: str = "",
+        environment: str = "",
+        rate_limit: int = 0,
+        by: str = "",
+    ) -> Result:
+        """Create an API key; the reply holds the key this once (the store keeps only its hash)."""
+        key, record = await self.keys.create(
+            name, tuple(permissions), expires_in=expires_in, environment=environment, rate_limit=rate_limit
+        )
+        await self.audit.record(
+            "key_created", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
+        )
+        return {"key": key, "info": record.as_dict()}
+
+    async def list_api_keys(self) -> Result:
+        """List every key's record (never a key)."""
+        return {"keys": [k.as_dict() for k in await self.keys.list()]}
+
+    async def revoke_api_key(self, *, key: str, by: str = "") -> Result:
+        """Revoke a key by name or id."""
+        if not key:
+            raise ValidationError("key (a name or id) is required", details={"field": "key"})
+        record = await self.keys.revoke(key)
+        await self.audit.record(
+            "key_revoked", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
+        )
+        return {"info": record.as_dict()}
 
     async def permissions_approve(
         self,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -58,9 +59,41 @@ async def running_iris(
             )
         service = await IrisService.open(config, home, logs=logs, extra_env=extra_env)
         stack.push_async_callback(service.aclose)
+        await _first_run_admin_key(service, config, home)
         server = await build_grpc_server(service, host=host, port=grpc_port)
         stack.push_async_callback(_stop_in_order, server, service, config.settings.shutdown_timeout_ms / 1000)
         yield RunningIris(service, server, model)
+
+
+ADMIN_KEY_FILE = "admin.key"
+
+
+async def _first_run_admin_key(service: IrisService, config: IrisConfig, home: Path) -> None:
+    """On the first start (no keys yet) create an admin key, print it once and save it 0600 in the home."""
+    if not config.api.require_auth:
+        logger.warning(
+            "\n%s\n  AUTHENTICATION IS OFF (api.requireAuth: false): anyone who can reach %s can drive\n"
+            "  every team's Claude Code, which can edit code and run commands. Turn it back on unless this\n"
+            "  machine and port are yours alone.\n%s",
+            "!" * 100,
+            config.settings.host,
+            "!" * 100,
+        )
+        return
+    if await service.keys.count() > 0:
+        return
+    result = await service.create_api_key(name="admin", permissions=["admin"], by="first start")
+    path = home / ADMIN_KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(result["key"] + "\n")
+    sys.stdout.write(
+        f"\nFirst start: created an admin API key (shown once, saved to {path}, mode 0600):\n\n"
+        f"    {result['key']}\n\n"
+        f"Use it as 'authorization: Bearer <key>'; e.g. export IRIS_API_KEY=$(cat {path})\n"
+        f"Make keys with fewer permissions with: iris key generate --name NAME --permissions team:tell\n\n"
+    )
+    sys.stdout.flush()
 
 
 async def _stop_in_order(server: GrpcServer, service: IrisService, grace_s: float) -> None:

@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha import reflection
 from iris_core.service import IrisService
 
 from .generated.iris.v1 import iris_pb2, iris_pb2_grpc
+from .interceptors import build_interceptors
+from .method_permissions import method_permissions
 from .servicer import IrisServicer
 
 __all__ = ["SERVICE_NAME", "GrpcServer", "build_grpc_server"]
@@ -31,6 +33,9 @@ _OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
+    # Let an over-long credential header reach the authentication interceptor, which refuses and audits it,
+    # instead of being dropped by the transport with no trace.
+    ("grpc.max_metadata_size", 64 * 1024),
 ]
 
 
@@ -49,13 +54,15 @@ class GrpcServer:
 
 
 async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", port: int = 0) -> GrpcServer:
-    """Create, bind and start the gRPC server for ``service``.
+    """Create, bind and start the gRPC server for ``service`` (TLS when ``api.tls`` is configured).
 
     Raises:
-        RuntimeError: the address could not be bound.
+        RuntimeError: the address could not be bound, or an RPC of the contract declares no permission.
 
     """
-    server = grpc.aio.server(options=_OPTIONS)
+    api = service.config.api
+    interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit)
+    server = grpc.aio.server(options=_OPTIONS, interceptors=interceptors)
     iris_pb2_grpc.add_IrisServicer_to_server(IrisServicer(service), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -63,7 +70,13 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if api.tls is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(api.tls.key_file.read_bytes(), api.tls.cert_file.read_bytes())]
+        )
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise RuntimeError(f"could not bind {host}:{port}")
     await server.start()

@@ -18,6 +18,7 @@ from iris_core.service import IrisService
 
 from .generated.iris.v1 import iris_pb2 as pb
 from .generated.iris.v1 import iris_pb2_grpc as pb_grpc
+from .interceptors import CALL
 from .status import abort_with
 
 __all__ = ["IrisServicer"]
@@ -39,6 +40,14 @@ def _unary(
             raise AssertionError("abort returned") from exc
 
     return wrapper
+
+
+def _caller_name() -> str:
+    """Name the key behind the current call (for the audit trail of key changes)."""
+    info = CALL.get()
+    return (
+        f"key {info.key.name}" if info is not None and info.key is not None else "an unauthenticated caller"
+    )
 
 
 def _pack(result: dict[str, Any], message: Resp) -> Resp:
@@ -189,6 +198,34 @@ class IrisServicer(pb_grpc.IrisServicer):
     async def GetDate(self, request: pb.GetDateRequest, context: Context) -> pb.GetDateResponse:
         """See the contract."""
         return _pack(await self._service.get_date(), pb.GetDateResponse())
+
+    @_unary
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: Context
+    ) -> pb.CreateApiKeyResponse:
+        """See the contract."""
+        result = await self._service.create_api_key(
+            name=request.name,
+            permissions=list(request.permissions),
+            expires_in=request.expires_in,
+            environment=request.environment,
+            rate_limit=request.rate_limit,
+            by=_caller_name(),
+        )
+        return _pack(result, pb.CreateApiKeyResponse())
+
+    @_unary
+    async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:
+        """See the contract."""
+        return _pack(await self._service.list_api_keys(), pb.ListApiKeysResponse())
+
+    @_unary
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: Context
+    ) -> pb.RevokeApiKeyResponse:
+        """See the contract."""
+        result = await self._service.revoke_api_key(key=request.key, by=_caller_name())
+        return _pack(result, pb.RevokeApiKeyResponse())
 
     @_unary
     async def PermissionsApprove(

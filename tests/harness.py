@@ -25,6 +25,7 @@ def write_config(
     *,
     settings: Mapping[str, Any] | None = None,
     teams: Mapping[str, Mapping[str, Any]] | None = None,
+    api: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a config with team folders under ``root``; each Claude process gets ``root/home`` as HOME."""
     home = root / "claude-home"
@@ -62,6 +63,7 @@ class Iris:
     config: IrisConfig
     home: Path
     logs: LogRing
+    admin_key: str
 
     @property
     def target(self) -> str:
@@ -78,8 +80,42 @@ async def start_iris(root: Path, config_path: Path | None = None) -> AsyncIterat
     async with running_iris(
         config, home, host="127.0.0.1", grpc_port=0, offline_model=True, logs=logs
     ) as run:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}") as channel:
-            yield Iris(run, channel, iris_pb2_grpc.IrisStub(channel), config, home, logs)
+        key_file = home / "admin.key"
+        admin_key = key_file.read_text().strip() if key_file.exists() else ""
+        interceptors = with_key(admin_key) if admin_key else []
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{run.grpc.port}", interceptors=interceptors
+        ) as channel:
+            yield Iris(run, channel, iris_pb2_grpc.IrisStub(channel), config, home, logs, admin_key)
+
+
+def _with_key(key: str, details: Any) -> Any:
+    metadata = grpc.aio.Metadata(*(tuple(details.metadata or ()) + (("authorization", f"Bearer {key}"),)))
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+class _KeyOnUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_key(self._key, details), request)
+
+
+class _KeyOnStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_key(self._key, details), request)
+
+
+def with_key(key: str) -> list[grpc.aio.ClientInterceptor]:
+    """Channel interceptors sending ``authorization: Bearer <key>`` on every call (grpc.aio registers an
+    interceptor for one call kind only, hence one per kind)."""
+    return [_KeyOnUnary(key), _KeyOnStream(key)]
 
 
 def error_reason(exc: grpc.aio.AioRpcError) -> str:

@@ -11,14 +11,17 @@ dialect), ``_schema`` (keys and rules), ``_reader`` (typed values and problem co
 """
 
 from ._load import load_config
-from ._models import GrantPermission, IrisConfig, Settings, TeamConfig
+from ._models import ApiConfig, GrantPermission, IrisConfig, RateLimitConfig, Settings, TeamConfig, TlsConfig
 from ._schema import parse_config
 
 __all__ = [
+    "ApiConfig",
     "GrantPermission",
     "IrisConfig",
+    "RateLimitConfig",
     "Settings",
     "TeamConfig",
+    "TlsConfig",
     "load_config",
     "parse_config",
 ]

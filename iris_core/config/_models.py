@@ -104,6 +104,40 @@ class TeamConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """Per-key request limits (a token bucket per key)."""
+
+    enabled: bool = True
+    """Limit requests per key at all."""
+    window_ms: int = 900_000
+    """The window over which ``max_requests`` refill (the seeds' 15 minutes)."""
+    max_requests: int = 100
+    """Requests per window for a key without its own limit (the seeds' 100)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS for the gRPC port."""
+
+    cert_file: Path
+    """PEM certificate chain."""
+    key_file: Path
+    """PEM private key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The ``api:`` section: who may call, how often, over what."""
+
+    require_auth: bool = True
+    """Every call needs an API key; turning this off is allowed only with a loud warning at start."""
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    """Per-key limits."""
+    tls: TlsConfig | None = None
+    """Serve gRPC over TLS with this certificate; None for plaintext (loopback by default)."""
+
+
+@dataclass(frozen=True, slots=True)
 class IrisConfig:
     """The whole validated configuration file."""
 
@@ -113,6 +147,8 @@ class IrisConfig:
     """Teams by name, in the order the file lists them; read-only. A missing name raises ``KeyError``."""
     source: Path
     """Absolute path of the file this was loaded from; team paths were resolved against its folder."""
+    api: ApiConfig = field(default_factory=ApiConfig)
+    """Authentication, rate limits and TLS for every transport."""
 
     def __post_init__(self) -> None:
         _freeze(self, "teams")

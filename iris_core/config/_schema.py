@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from ._models import GrantPermission, IrisConfig, Settings, TeamConfig
+from ._api import parse_api
+from ._models import ApiConfig, GrantPermission, IrisConfig, Settings, TeamConfig
 from ._reader import Reader, describe
 
 __all__ = ["parse_config"]
 
-_TOP_KEYS = ("settings", "teams")
+_TOP_KEYS = ("settings", "teams", "api")
 _SETTINGS_KEYS = (
     "maxProcesses",
     "idleTimeout",
@@ -77,6 +78,7 @@ def parse_config(
     reader = Reader(os.environ if environ is None else environ)
     base_dir = base_dir.resolve()
     settings = Settings()
+    api = ApiConfig()
     teams: dict[str, TeamConfig] = {}
     if data is None:
         reader.add("", "the file is empty; it needs a teams: section listing at least one team")
@@ -85,9 +87,12 @@ def parse_config(
     else:
         reader.check_keys("", data, _TOP_KEYS, refused={})
         settings = _settings(reader, data.get("settings"))
+        api = parse_api(reader, data.get("api"), base_dir)
         teams = _teams(reader, data.get("teams"), base_dir, settings)
     reader.raise_if_any(source)
-    return IrisConfig(settings=settings, teams=MappingProxyType(teams), source=base_dir / Path(source).name)
+    return IrisConfig(
+        settings=settings, api=api, teams=MappingProxyType(teams), source=base_dir / Path(source).name
+    )
 
 
 def _settings(reader: Reader, raw: object) -> Settings:

@@ -14,7 +14,7 @@ import grpc
 
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb
 from iris_grpc.generated.iris.v1 import iris_pb2_grpc
-from tests.harness import live_processes_in, start_iris, write_config
+from tests.harness import live_processes_in, start_iris, with_key, write_config
 
 
 async def report(stub: iris_pb2_grpc.IrisAsyncStub, team: str = "alpha") -> pb.SessionReportResponse:
@@ -91,7 +91,10 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
                 match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", await server.stderr.readline())
             ):
                 pass
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{int(match[1])}") as channel:
+        key = (tmp_path / "iris-home" / "admin.key").read_text().strip()
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{int(match[1])}", interceptors=with_key(key)
+        ) as channel:
             stub = iris_pb2_grpc.IrisStub(channel)
             await stub.TeamWakeAll(pb.TeamWakeAllRequest(from_team="caller", parallel=True))
             await stub.SendMessage(
@@ -120,7 +123,8 @@ async def test_shutdown_answers_a_caller_waiting_on_a_running_turn(tmp_path: Pat
         run = await stack.enter_async_context(
             running_iris(config, tmp_path / "iris-home", host="127.0.0.1", grpc_port=0, offline_model=True)
         )
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}")
+        key = (tmp_path / "iris-home" / "admin.key").read_text().strip()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{run.grpc.port}", interceptors=with_key(key))
         stub = iris_pb2_grpc.IrisStub(channel)
         waiting = asyncio.ensure_future(
             stub.SendMessage(

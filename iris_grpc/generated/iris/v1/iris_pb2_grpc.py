@@ -123,6 +123,21 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.GetDateRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.GetDateResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/iris.v1.Iris/CreateApiKey',
+                request_serializer=iris_dot_v1_dot_iris__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/iris.v1.Iris/ListApiKeys',
+                request_serializer=iris_dot_v1_dot_iris__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/iris.v1.Iris/RevokeApiKey',
+                request_serializer=iris_dot_v1_dot_iris__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
         self.PermissionsApprove = channel.unary_unary(
                 '/iris.v1.Iris/PermissionsApprove',
                 request_serializer=iris_dot_v1_dot_iris__pb2.PermissionsApproveRequest.SerializeToString,
@@ -256,6 +271,27 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Creates an API key; the key itself is in the reply once and stored only as a hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists API keys (never the keys themselves).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key by name or id; it is refused from the next call on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PermissionsApprove(self, request, context):
         """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
         applies the seeds' policy (Iris's own mcp__iris__* tools allowed, everything else denied).
@@ -351,6 +387,21 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.GetDate,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.GetDateRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.GetDateResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.RevokeApiKeyResponse.SerializeToString,
             ),
             'PermissionsApprove': grpc.unary_unary_rpc_method_handler(
                     servicer.PermissionsApprove,
@@ -821,6 +872,87 @@ class Iris:
             '/iris.v1.Iris/GetDate',
             iris_dot_v1_dot_iris__pb2.GetDateRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.GetDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/CreateApiKey',
+            iris_dot_v1_dot_iris__pb2.CreateApiKeyRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/ListApiKeys',
+            iris_dot_v1_dot_iris__pb2.ListApiKeysRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/RevokeApiKey',
+            iris_dot_v1_dot_iris__pb2.RevokeApiKeyRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.RevokeApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,12 @@ class IrisStub:
     """Reads the server's in-memory log ring."""
     GetDate: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetDateRequest, _iris_pb2.GetDateResponse]
     """Returns the server's current date and time in several forms."""
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_iris_pb2.CreateApiKeyRequest, _iris_pb2.CreateApiKeyResponse]
+    """Creates an API key; the key itself is in the reply once and stored only as a hash."""
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ListApiKeysRequest, _iris_pb2.ListApiKeysResponse]
+    """Lists API keys (never the keys themselves)."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_iris_pb2.RevokeApiKeyRequest, _iris_pb2.RevokeApiKeyResponse]
+    """Revokes an API key by name or id; it is refused from the next call on."""
     PermissionsApprove: _grpc.UnaryUnaryMultiCallable[_iris_pb2.PermissionsApproveRequest, _iris_pb2.PermissionsApproveResponse]
     """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
     applies the seeds' policy (Iris's own mcp__iris__* tools allowed, everything else denied).
@@ -127,6 +133,12 @@ class IrisAsyncStub(IrisStub):
     """Reads the server's in-memory log ring."""
     GetDate: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetDateRequest, _iris_pb2.GetDateResponse]  # type: ignore[assignment]
     """Returns the server's current date and time in several forms."""
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_iris_pb2.CreateApiKeyRequest, _iris_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Creates an API key; the key itself is in the reply once and stored only as a hash."""
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_iris_pb2.ListApiKeysRequest, _iris_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """Lists API keys (never the keys themselves)."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_iris_pb2.RevokeApiKeyRequest, _iris_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes an API key by name or id; it is refused from the next call on."""
     PermissionsApprove: _aio.UnaryUnaryMultiCallable[_iris_pb2.PermissionsApproveRequest, _iris_pb2.PermissionsApproveResponse]  # type: ignore[assignment]
     """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
     applies the seeds' policy (Iris's own mcp__iris__* tools allowed, everything else denied).
@@ -274,6 +286,30 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_iris_pb2.GetDateResponse, _abc.Awaitable[_iris_pb2.GetDateResponse]]:
         """Returns the server's current date and time in several forms."""
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _iris_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.CreateApiKeyResponse, _abc.Awaitable[_iris_pb2.CreateApiKeyResponse]]:
+        """Creates an API key; the key itself is in the reply once and stored only as a hash."""
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _iris_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.ListApiKeysResponse, _abc.Awaitable[_iris_pb2.ListApiKeysResponse]]:
+        """Lists API keys (never the keys themselves)."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _iris_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.RevokeApiKeyResponse, _abc.Awaitable[_iris_pb2.RevokeApiKeyResponse]]:
+        """Revokes an API key by name or id; it is refused from the next call on."""
 
     @_abc_1.abstractmethod
     def PermissionsApprove(

@@ -1,0 +1,292 @@
+"""API keys: ``iris_sk_{environment}_{random}``, shown once, stored only as a SHA-256 hash (keys.db).
+
+A key is looked up by the hash of what the caller presents, so the store never holds or compares a plain
+key, and a key made by ``iris key generate`` in another process works on a running server at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import string
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+import aiosqlite
+
+from .access import parse_permissions
+from .clock import now_ms
+from .errors import NotFoundError, UnauthorizedError, ValidationError
+
+__all__ = ["ApiKey", "KeyStore", "hash_key", "parse_duration_ms"]
+
+_ALPHABET = string.ascii_letters + string.digits
+_RANDOM_CHARS = 40
+_KEY_FORMAT = re.compile(r"iris_sk_([a-z]{1,16})_([A-Za-z0-9]{32,64})")
+_NAME_FORMAT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_DURATION = re.compile(r"(\d{1,6})([smhdw])")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_TOUCH_EVERY_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    key_hash     TEXT NOT NULL UNIQUE,
+    prefix       TEXT NOT NULL,
+    environment  TEXT NOT NULL,
+    permissions  TEXT NOT NULL,
+    rate_limit   INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL DEFAULT 0,
+    last_used_at INTEGER NOT NULL DEFAULT 0,
+    revoked_at   INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def hash_key(key: str) -> str:
+    """Return the stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_duration_ms(text: str, *, field: str = "expiresIn") -> int:
+    """Parse "30d", "12h", "90m", "45s" or "2w" into milliseconds.
+
+    Raises:
+        ValidationError: anything else.
+
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match[1]) == 0:
+        raise ValidationError(f"{field} must look like 30d, 12h, 90m, 45s or 2w", details={"field": field})
+    return int(match[1]) * _UNIT_MS[match[2]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's record (never the key)."""
+
+    id: str
+    """Stable id."""
+    name: str
+    """Unique name, used in the audit log."""
+    prefix: str
+    """The first characters of the key, to recognize it in listings."""
+    environment: str
+    """live or test."""
+    permissions: tuple[str, ...]
+    """What the key may do."""
+    rate_limit: int
+    """Requests per window; 0 uses the configured default."""
+    created_at: int
+    """Unix ms."""
+    expires_at: int
+    """Unix ms; 0 never."""
+    last_used_at: int
+    """Unix ms of the last use (updated at most once a minute)."""
+    revoked_at: int
+    """Unix ms; 0 while valid."""
+
+    @property
+    def revoked(self) -> bool:
+        """True once revoked."""
+        return self.revoked_at > 0
+
+    def expired(self, at_ms: int) -> bool:
+        """Return True if the key had expired at ``at_ms``."""
+        return 0 < self.expires_at <= at_ms
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the record in the contract's JSON shape (ApiKeyInfo)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "permissions": list(self.permissions),
+            "prefix": self.prefix,
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+            "lastUsedAt": self.last_used_at,
+            "revoked": self.revoked,
+            "rateLimit": self.rate_limit,
+        }
+
+
+def _key(row: aiosqlite.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        environment=row["environment"],
+        permissions=tuple(json.loads(row["permissions"])),
+        rate_limit=row["rate_limit"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class KeyStore:
+    """keys.db: create, verify, list and revoke API keys."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        """Open (creating if needed) the store; the file is private to its owner."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self._path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(_SCHEMA)
+        await db.commit()
+        self._path.chmod(0o600)
+        self._db = db
+
+    async def aclose(self) -> None:
+        """Close; idempotent."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("KeyStore is not open")
+        return self._db
+
+    async def create(
+        self,
+        name: str,
+        permissions: list[str] | tuple[str, ...],
+        *,
+        expires_in: str = "",
+        environment: str = "live",
+        rate_limit: int = 0,
+    ) -> tuple[str, ApiKey]:
+        """Create a key; return it (the only time it exists in plain text) and its record.
+
+        Raises:
+            ValidationError: a bad name, permission, lifetime, environment or rate limit, or a name in use.
+
+        """
+        if not _NAME_FORMAT.fullmatch(name):
+            raise ValidationError(
+                "Key name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                details={"field": "name"},
+            )
+        granted = parse_permissions(permissions)
+        environment = environment or "live"
+        if not re.fullmatch(r"[a-z]{1,16}", environment):
+            raise ValidationError(
+                "environment must be 1-16 lowercase letters (live, test)", details={"field": "environment"}
+            )
+        if rate_limit < 0:
+            raise ValidationError("rateLimit must be 0 (default) or more", details={"field": "rateLimit"})
+        created = now_ms()
+        expires_at = created + parse_duration_ms(expires_in) if expires_in else 0
+        key = f"iris_sk_{environment}_" + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS))
+        record = ApiKey(
+            id=f"key_{uuid.uuid4().hex[:16]}",
+            name=name,
+            prefix=key[: len(f"iris_sk_{environment}_") + 4],
+            environment=environment,
+            permissions=granted,
+            rate_limit=rate_limit,
+            created_at=created,
+            expires_at=expires_at,
+            last_used_at=0,
+            revoked_at=0,
+        )
+        try:
+            await self._conn.execute(
+                "INSERT INTO keys (id, name, key_hash, prefix, environment, permissions, rate_limit, "
+                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    name,
+                    hash_key(key),
+                    record.prefix,
+                    environment,
+                    json.dumps(list(granted)),
+                    rate_limit,
+                    created,
+                    expires_at,
+                ),
+            )
+            await self._conn.commit()
+        except aiosqlite.IntegrityError as exc:
+            await self._conn.rollback()
+            raise ValidationError(f"A key named {name!r} already exists", details={"field": "name"}) from exc
+        return key, record
+
+    async def verify(self, presented: str) -> ApiKey:
+        """Return the record of a valid key.
+
+        Raises:
+            UnauthorizedError: malformed, unknown, revoked or expired (the message says which, never the key).
+
+        """
+        if not _KEY_FORMAT.fullmatch(presented):
+            raise UnauthorizedError(
+                "Malformed API key (expected iris_sk_<environment>_<random>)", details={"cause": "malformed"}
+            )
+        async with self._conn.execute("SELECT * FROM keys WHERE key_hash = ?", (hash_key(presented),)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise UnauthorizedError("Unknown API key", details={"cause": "unknown"})
+        record = _key(row)
+        now = now_ms()
+        if record.revoked:
+            raise UnauthorizedError(f"API key {record.name!r} was revoked", details={"cause": "revoked"})
+        if record.expired(now):
+            raise UnauthorizedError(f"API key {record.name!r} has expired", details={"cause": "expired"})
+        if now - record.last_used_at >= _TOUCH_EVERY_MS:
+            await self._conn.execute("UPDATE keys SET last_used_at = ? WHERE id = ?", (now, record.id))
+            await self._conn.commit()
+        return record
+
+    async def list(self) -> list[ApiKey]:
+        """Return every key's record, oldest first."""
+        async with self._conn.execute("SELECT * FROM keys ORDER BY created_at, rowid") as cur:
+            return [_key(r) for r in await cur.fetchall()]
+
+    async def count(self) -> int:
+        """Return how many keys exist (revoked ones included)."""
+        async with self._conn.execute("SELECT COUNT(*) FROM keys") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def revoke(self, name_or_id: str) -> ApiKey:
+        """Revoke a key by name or id; revoking twice keeps the first time.
+
+        Raises:
+            NotFoundError: no such key.
+
+        """
+        await self._conn.execute(
+            "UPDATE keys SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at = 0",
+            (now_ms(), name_or_id, name_or_id),
+        )
+        await self._conn.commit()
+        async with self._conn.execute(
+            "SELECT * FROM keys WHERE name = ? OR id = ?", (name_or_id, name_or_id)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"No API key named {name_or_id!r}", details={"key": name_or_id})
+        return _key(row)

@@ -1,0 +1,286 @@
+"""Server interceptors: each does one thing; their order is fixed by ``build_interceptors`` (and tested).
+
+    Audit  →  Authentication  →  Authorization  →  RateLimit  →  servicer
+
+- **Audit** (outermost) writes a row, after the call, for every refused credential and every
+  state-changing call, with the outcome: it must see the refusals the inner ones make.
+- **Authentication** turns ``authorization: Bearer …`` / ``x-api-key`` into a verified key, or
+  UNAUTHENTICATED.
+- **Authorization** checks the key holds the permission the contract declares for the method, or
+  PERMISSION_DENIED naming it.
+- **RateLimit** takes a token from the key's bucket, sends X-RateLimit-* as initial metadata, and refuses
+  with RESOURCE_EXHAUSTED (and when to retry) on an empty bucket.
+
+Only methods of ``iris.v1.Iris`` pass through them; health and reflection need no key. Interceptors share one
+``CallInfo`` per call through a context variable, so the servicer can see the caller too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from iris_core.access import STATE_CHANGING, grants
+from iris_core.audit import AuditLog
+from iris_core.config import ApiConfig
+from iris_core.errors import ForbiddenError, IrisError, TooManyRequestsError, UnauthorizedError
+from iris_core.keys import ApiKey, KeyStore
+from iris_core.ratelimit import RateLimiter
+
+from .status import abort_with
+
+__all__ = ["CALL", "CallInfo", "build_interceptors"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_KEY_HEADER = 256
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What the interceptors learn about one call."""
+
+    method: str
+    """Full method path, e.g. /iris.v1.Iris/SendMessage."""
+    permission: str
+    """The permission the method needs."""
+    peer: str
+    """The caller's address."""
+    key: ApiKey | None = None
+    """The verified key (None when authentication is off or failed)."""
+    refusal: str = ""
+    """Why the call was refused, for the audit log."""
+
+
+CALL: ContextVar[CallInfo | None] = ContextVar("iris_call", default=None)
+"""The current call's info, set by the outermost interceptor for the length of the call."""
+
+Around = Callable[
+    [Any, grpc.aio.ServicerContext[Any, Any], CallInfo], contextlib.AbstractAsyncContextManager[None]
+]
+
+
+if TYPE_CHECKING:  # generic only in the type stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
+
+
+def _wrap(handler: Handler, around: Around, info_of: Callable[[], CallInfo]) -> Handler:
+    """Return ``handler`` with ``around`` entered for the whole call (unary and server-streaming)."""
+    if handler.unary_unary is not None:
+        inner_unary: Any = handler.unary_unary  # typed for sync servers by the stubs; it is a coroutine here
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async with around(request, context, info_of()):
+                return await inner_unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        inner_stream: Any = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async with around(request, context, info_of()):
+                async for response in inner_stream(request, context):
+                    yield response
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, handler.request_deserializer, handler.response_serializer
+        )
+    return handler  # Iris has no client-streaming RPCs
+
+
+def _current() -> CallInfo:
+    info = CALL.get()
+    assert info is not None, "the Audit interceptor must run first"
+    return info
+
+
+class _IrisInterceptor(grpc.aio.ServerInterceptor):
+    """Base: applies ``around`` to methods of the Iris service only."""
+
+    def __init__(self, permissions: Mapping[str, str]) -> None:
+        self._permissions = permissions
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in self._permissions:
+            return handler
+        return _wrap(handler, self.around, _current)
+
+    def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Enter for the length of one call."""
+        raise NotImplementedError
+
+
+class AuditInterceptor(_IrisInterceptor):
+    """Outermost: creates the call's ``CallInfo`` and writes the audit row when the call ends."""
+
+    def __init__(self, permissions: Mapping[str, str], audit: AuditLog) -> None:
+        super().__init__(permissions)
+        self._audit = audit
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method not in self._permissions:
+            return handler
+        permission = self._permissions[method]
+        return _wrap(handler, self.around, lambda: CallInfo(method, permission, ""))
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        info.peer = context.peer() or ""
+        token = CALL.set(info)
+        outcome = "OK"
+        try:
+            yield
+        except BaseException:
+            code = context.code()
+            outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
+            raise
+        finally:
+            CALL.reset(token)
+            await self._write(request, info, outcome)
+
+    async def _write(self, request: Any, info: CallInfo, outcome: str) -> None:
+        refused = outcome in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+        if not refused and info.permission not in STATE_CHANGING:
+            return
+        team = getattr(request, "to_team", "") or getattr(request, "team", "")
+        try:
+            await self._audit.record(
+                "auth_failure" if refused else "call",
+                outcome=outcome,
+                key_id=info.key.id if info.key else "",
+                key_name=info.key.name if info.key else "",
+                method=info.method.rsplit("/", 1)[-1],
+                team=team if isinstance(team, str) else "",
+                peer=info.peer,
+                detail=info.refusal,
+            )
+        except Exception as exc:  # noqa: BLE001 - a failing audit write is logged; the call already happened
+            logger.error("could not write the audit row for %s: %r", info.method, exc)
+
+
+def _presented_key(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for name, value in context.invocation_metadata() or ():
+        text = value if isinstance(value, str) else ""
+        if name == "authorization" and text[:7].lower() == "bearer ":
+            return text[7:].strip()
+        if name == "x-api-key":
+            return text.strip()
+    return ""
+
+
+class AuthenticationInterceptor(_IrisInterceptor):
+    """Verifies the presented key (by hash) and puts it in the call's info."""
+
+    def __init__(self, permissions: Mapping[str, str], keys: KeyStore) -> None:
+        super().__init__(permissions)
+        self._keys = keys
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        presented = _presented_key(context)
+        try:
+            if not presented:
+                raise UnauthorizedError(
+                    "Missing API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'",
+                    details={"cause": "missing"},
+                )
+            if len(presented) > _MAX_KEY_HEADER:
+                raise UnauthorizedError("Malformed API key (too long)", details={"cause": "malformed"})
+            info.key = await self._keys.verify(presented)
+        except IrisError as exc:
+            info.refusal = str(exc.details.get("cause", exc.reason))
+            await abort_with(context, exc)
+        yield
+
+
+class AuthorizationInterceptor(_IrisInterceptor):
+    """Refuses a key that lacks the method's permission."""
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        if info.key is not None and not grants(info.key.permissions, info.permission):
+            info.refusal = f"lacks {info.permission}"
+            await abort_with(
+                context,
+                ForbiddenError(
+                    f"API key {info.key.name!r} lacks the permission {info.permission!r} that "
+                    f"{info.method.rsplit('/', 1)[-1]} needs",
+                    details={"permission": info.permission},
+                ),
+            )
+        yield
+
+
+class RateLimitInterceptor(_IrisInterceptor):
+    """Takes one request from the caller's bucket and reports the bucket as X-RateLimit-* metadata."""
+
+    def __init__(self, permissions: Mapping[str, str], limiter: RateLimiter) -> None:
+        super().__init__(permissions)
+        self._limiter = limiter
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        bucket = info.key.id if info.key is not None else f"peer:{info.peer.rsplit(':', 1)[0]}"
+        decision = self._limiter.take(bucket, info.key.rate_limit if info.key is not None else 0)
+        await context.send_initial_metadata(
+            (
+                ("x-ratelimit-limit", str(decision.limit)),
+                ("x-ratelimit-remaining", str(decision.remaining)),
+                ("x-ratelimit-reset", str(decision.reset_at_s)),
+            )
+        )
+        if not decision.allowed:
+            retry_ms = max(1, round(decision.retry_after_s * 1000))
+            await abort_with(
+                context,
+                TooManyRequestsError(
+                    f"Rate limit of {decision.limit} requests exceeded; retry in {retry_ms} ms",
+                    details={"retryAfterMs": retry_ms, "limit": decision.limit},
+                ),
+            )
+        yield
+
+
+def build_interceptors(
+    permissions: Mapping[str, str], api: ApiConfig, keys: KeyStore, audit: AuditLog
+) -> list[grpc.aio.ServerInterceptor]:
+    """Return the interceptors in their one valid order (outermost first)."""
+    chain: list[grpc.aio.ServerInterceptor] = [AuditInterceptor(permissions, audit)]
+    if api.require_auth:
+        chain += [AuthenticationInterceptor(permissions, keys), AuthorizationInterceptor(permissions)]
+    if api.rate_limit.enabled:
+        limiter = RateLimiter(api.rate_limit.window_ms, api.rate_limit.max_requests)
+        chain.append(RateLimitInterceptor(permissions, limiter))
+    return chain
