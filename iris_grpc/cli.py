@@ -1,6 +1,7 @@
 """The ``iris`` command.
 
-``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``
+``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``,
+``iris key generate|list|revoke`` and ``iris audit tail`` (see ``admin_cli``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from iris_core.config import load_config
-from iris_core.errors import ConfigurationError
+from iris_core.errors import ConfigurationError, IrisError
 from iris_core.logs import LogRing
 
+from .admin_cli import add_admin_commands, run_admin_command
 from .app import run_until_signalled
 
 __all__ = ["main"]
@@ -36,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="start a local scripted stand-in for the Anthropic API and point every team at it",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_admin_commands(commands)
     return parser
 
 
@@ -54,12 +57,18 @@ def _configure_logging(level: str, ring: LogRing) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    home = (args.home or Path(os.environ.get("IRIS_HOME") or Path.home() / ".iris")).expanduser().resolve()
+    if args.command in ("key", "audit"):
+        try:
+            return asyncio.run(run_admin_command(args, home))
+        except IrisError as exc:
+            print(f"iris: {exc.message}", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config)
     except ConfigurationError as exc:
         print(f"iris: {exc.message}", file=sys.stderr)
         return 2
-    home = (args.home or Path(os.environ.get("IRIS_HOME") or Path.home() / ".iris")).expanduser().resolve()
     ring = LogRing(config.settings.log_buffer_size)
     _configure_logging(args.log_level, ring)
     host = args.host or config.settings.host

@@ -33,7 +33,7 @@ from iris_core.errors import ForbiddenError, IrisError, TooManyRequestsError, Un
 from iris_core.keys import ApiKey, KeyStore
 from iris_core.ratelimit import RateLimiter
 
-from .status import abort_with
+from .status import abort_with, code_of
 
 __all__ = ["CALL", "CallInfo", "build_interceptors"]
 
@@ -56,6 +56,17 @@ class CallInfo:
     """The verified key (None when authentication is off or failed)."""
     refusal: str = ""
     """Why the call was refused, for the audit log."""
+    audited: bool = False
+    """The row for this call is written (refusals are written before the status goes out)."""
+    before_refusal: Callable[[IrisError], Awaitable[None]] | None = None
+    """Set by the Audit interceptor: writes the row of a refusal before the caller can see the status."""
+
+    async def refuse(self, context: grpc.aio.ServicerContext[Any, Any], exc: IrisError, why: str) -> None:
+        """End the call with ``exc``, audited first."""
+        self.refusal = why
+        if self.before_refusal is not None:
+            await self.before_refusal(exc)
+        await abort_with(context, exc)
 
 
 CALL: ContextVar[CallInfo | None] = ContextVar("iris_call", default=None)
@@ -152,6 +163,11 @@ class AuditInterceptor(_IrisInterceptor):
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
     ) -> AsyncIterator[None]:
         info.peer = context.peer() or ""
+
+        async def before_refusal(exc: IrisError) -> None:
+            await self._write(request, info, code_of(exc).name)
+
+        info.before_refusal = before_refusal
         token = CALL.set(info)
         outcome = "OK"
         try:
@@ -162,9 +178,11 @@ class AuditInterceptor(_IrisInterceptor):
             raise
         finally:
             CALL.reset(token)
-            await self._write(request, info, outcome)
+            if not info.audited:
+                await self._write(request, info, outcome)
 
     async def _write(self, request: Any, info: CallInfo, outcome: str) -> None:
+        info.audited = True
         refused = outcome in ("UNAUTHENTICATED", "PERMISSION_DENIED")
         if not refused and info.permission not in STATE_CHANGING:
             return
@@ -216,8 +234,7 @@ class AuthenticationInterceptor(_IrisInterceptor):
                 raise UnauthorizedError("Malformed API key (too long)", details={"cause": "malformed"})
             info.key = await self._keys.verify(presented)
         except IrisError as exc:
-            info.refusal = str(exc.details.get("cause", exc.reason))
-            await abort_with(context, exc)
+            await info.refuse(context, exc, str(exc.details.get("cause", exc.reason)))
         yield
 
 
@@ -229,15 +246,12 @@ class AuthorizationInterceptor(_IrisInterceptor):
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
     ) -> AsyncIterator[None]:
         if info.key is not None and not grants(info.key.permissions, info.permission):
-            info.refusal = f"lacks {info.permission}"
-            await abort_with(
-                context,
-                ForbiddenError(
-                    f"API key {info.key.name!r} lacks the permission {info.permission!r} that "
-                    f"{info.method.rsplit('/', 1)[-1]} needs",
-                    details={"permission": info.permission},
-                ),
+            denied = ForbiddenError(
+                f"API key {info.key.name!r} lacks the permission {info.permission!r} that "
+                f"{info.method.rsplit('/', 1)[-1]} needs",
+                details={"permission": info.permission},
             )
+            await info.refuse(context, denied, f"lacks {info.permission}")
         yield
 
 
@@ -263,13 +277,11 @@ class RateLimitInterceptor(_IrisInterceptor):
         )
         if not decision.allowed:
             retry_ms = max(1, round(decision.retry_after_s * 1000))
-            await abort_with(
-                context,
-                TooManyRequestsError(
-                    f"Rate limit of {decision.limit} requests exceeded; retry in {retry_ms} ms",
-                    details={"retryAfterMs": retry_ms, "limit": decision.limit},
-                ),
+            limited = TooManyRequestsError(
+                f"Rate limit of {decision.limit} requests exceeded; retry in {retry_ms} ms",
+                details={"retryAfterMs": retry_ms, "limit": decision.limit},
             )
+            await info.refuse(context, limited, "rate limited")
         yield
 
 

@@ -27,7 +27,7 @@ from iris_core.errors import (
     ValidationError,
 )
 
-__all__ = ["ERROR_DOMAIN", "STATUS_OF", "abort_with", "internal_status", "status_for"]
+__all__ = ["ERROR_DOMAIN", "STATUS_OF", "abort_with", "code_of", "internal_status", "status_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ STATUS_OF: dict[type[IrisError], grpc.StatusCode] = {
 """Iris error class (or a base of it) -> gRPC status code (DESIGN.md section 5)."""
 
 
-def _code_of(exc: IrisError) -> grpc.StatusCode:
+def code_of(exc: IrisError) -> grpc.StatusCode:
+    """Return the gRPC status code of an Iris error (by its class or nearest base in ``STATUS_OF``)."""
     for cls in type(exc).__mro__:
         code = STATUS_OF.get(cls)
         if code is not None:
@@ -67,7 +68,7 @@ def _status(code: grpc.StatusCode, message: str, reason: str, metadata: dict[str
 def status_for(exc: IrisError) -> grpc.Status:
     """Return the rich gRPC status of an Iris error (its details become ErrorInfo metadata)."""
     metadata = {k: str(v) for k, v in exc.details.items()}
-    return _status(_code_of(exc), exc.message, exc.reason, metadata)
+    return _status(code_of(exc), exc.message, exc.reason, metadata)
 
 
 def internal_status() -> grpc.Status:

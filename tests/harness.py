@@ -39,13 +39,15 @@ def write_config(
         team_defs.setdefault(name, {"path": str(root / "teams" / name)})
         Path(team_defs[name]["path"]).mkdir(parents=True, exist_ok=True)
         team_defs[name].update(extra)
-    data = {
+    data: dict[str, Any] = {
         "settings": {
             "maxProcesses": 10,
             "spawnTimeout": 30000,
             "env": {"HOME": str(home)},
             **(settings or {}),
         },
+        # The tests make many calls; the rate-limit tests set their own limits.
+        "api": {"rateLimit": {"maxRequests": 100_000}, **(api or {})},
         "teams": team_defs,
     }
     path = root / "config.yaml"

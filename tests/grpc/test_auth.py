@@ -1,0 +1,337 @@
+"""Authentication, authorization, rate limits and the audit log, enforced at the gRPC boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+from iris_core.access import PERMISSIONS
+from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+from iris_grpc.method_permissions import method_permissions
+from tests.harness import Iris, error_reason, start_iris, with_key, write_config
+
+SERVICE = pb.DESCRIPTOR.services_by_name["Iris"]
+NEEDED = method_permissions()
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[Iris]:
+    async with start_iris(tmp_path) as iris:
+        yield iris
+
+
+async def call(channel: grpc.aio.Channel, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> Any:
+    """Call an Iris method by name with an empty request; return its reply (the first event for a stream)."""
+    descriptor = SERVICE.methods_by_name[method]
+    request_class = getattr(pb, descriptor.input_type.name)
+    response_class = getattr(pb, descriptor.output_type.name)
+    path = f"/{SERVICE.full_name}/{method}"
+    async with asyncio.timeout(30):
+        if descriptor.server_streaming:
+            stream = channel.unary_stream(path, request_class.SerializeToString, response_class.FromString)
+            async for event in stream(request_class(), metadata=metadata):
+                return event
+            return None
+        unary = channel.unary_unary(path, request_class.SerializeToString, response_class.FromString)
+        return await unary(request_class(), metadata=metadata)
+
+
+async def new_key(iris: Iris, name: str, *permissions: str, **kw: Any) -> str:
+    reply = await iris.stub.CreateApiKey(pb.CreateApiKeyRequest(name=name, permissions=permissions, **kw))
+    assert reply.key.startswith("iris_sk_live_") and len(reply.key) >= 45
+    return str(reply.key)
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+async def bare_channel(iris: Iris) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(iris.target)
+
+
+def audit_rows(iris: Iris) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(iris.home / "audit.db") as db:
+        return db.execute(
+            "SELECT event, key_name, method, team, outcome, detail FROM audit ORDER BY id"
+        ).fetchall()
+
+
+def test_every_rpc_of_the_contract_declares_a_known_permission() -> None:
+    assert set(NEEDED) == {f"/iris.v1.Iris/{m.name}" for m in SERVICE.methods}
+    assert set(NEEDED.values()) <= set(PERMISSIONS)
+
+
+def test_an_rpc_without_a_permission_stops_the_server_from_starting() -> None:
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(
+        descriptor_pb2.FileDescriptorProto(
+            name="open.proto",
+            package="t",
+            message_type=[descriptor_pb2.DescriptorProto(name="M")],
+            service=[
+                descriptor_pb2.ServiceDescriptorProto(
+                    name="S",
+                    method=[
+                        descriptor_pb2.MethodDescriptorProto(
+                            name="Open", input_type=".t.M", output_type=".t.M"
+                        )
+                    ],
+                )
+            ],
+        )
+    )
+    with pytest.raises(RuntimeError, match="t.S.Open declares no permission"):
+        method_permissions(pool.FindServiceByName("t.S"))
+
+
+@pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])
+async def test_each_rpc_needs_a_key_with_its_permission(guarded: Iris, method: str) -> None:
+    needed = NEEDED[f"/iris.v1.Iris/{method}"]
+    other = next(p for p in PERMISSIONS if p not in (needed, "admin"))
+    allowed = await new_key(guarded, f"has-{method}", needed)
+    lacking = await new_key(guarded, f"lacks-{method}", other)
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await call(channel, method)
+        assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert error_reason(missing.value) == "UnauthorizedError"
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await call(channel, method, bearer(lacking))
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error_reason(denied.value) == "ForbiddenError"
+        assert needed in (denied.value.details() or "")
+        try:
+            await call(channel, method, bearer(allowed))
+        except grpc.aio.AioRpcError as passed:  # an empty request may be invalid; it must not be refused
+            assert passed.code() not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+async def test_health_and_reflection_need_no_key(guarded: Iris) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service="iris.v1.Iris"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "cause"),
+    [
+        ("authorization", "Bearer not-a-key", "malformed"),
+        ("authorization", "Bearer sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789", "malformed"),
+        ("authorization", "Bearer iris_sk_live_" + "A" * 40, "unknown"),
+        ("x-api-key", "iris_sk_live_" + "B" * 40, "unknown"),
+        ("authorization", "Bearer " + "x" * 16_000, "malformed"),
+        ("authorization", "Basic dXNlcjpwYXNz", "missing"),
+    ],
+)
+async def test_bad_credentials_are_unauthenticated_and_audited(
+    guarded: Iris, header: str, value: str, cause: str
+) -> None:
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(channel, "ListTeams", ((header, value),))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert value[-20:] not in (refused.value.details() or "")
+    assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", cause) in audit_rows(guarded)
+
+
+async def test_revoked_and_expired_keys_are_refused(guarded: Iris) -> None:
+    revoked = await new_key(guarded, "soon-revoked", "status:read")
+    expired = await new_key(guarded, "soon-expired", "status:read", expires_in="30d")
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        await call(channel, "ListTeams", bearer(revoked))
+        await guarded.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key="soon-revoked"))
+        with sqlite3.connect(guarded.home / "keys.db") as db:  # the clock moves past the expiry
+            db.execute("UPDATE keys SET expires_at = 1 WHERE name = 'soon-expired'")
+        for key, cause in ((revoked, "revoked"), (expired, "expired")):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call(channel, "ListTeams", bearer(key))
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert cause in (refused.value.details() or "")
+    rows = audit_rows(guarded)
+    assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", "revoked") in rows
+    assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", "expired") in rows
+
+
+async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(guarded: Iris) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "iris_grpc.cli",
+        "key",
+        "generate",
+        "--home",
+        str(guarded.home),
+        "--name",
+        "from-cli",
+        "--permissions",
+        "status:read",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        out, _ = await child.communicate()
+    assert child.returncode == 0
+    key = out.decode().strip()
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        teams = await call(channel, "ListTeams", bearer(key))
+    assert teams.total_teams == 3
+
+
+async def test_the_key_store_holds_no_plain_key(guarded: Iris) -> None:
+    key = await new_key(guarded, "secret-one", "status:read")
+    stored = b"".join(p.read_bytes() for p in guarded.home.glob("keys.db*"))
+    assert key.encode() not in stored and key[13:].encode() not in stored
+    assert guarded.admin_key.encode() not in stored
+    assert (guarded.home / "keys.db").stat().st_mode & 0o077 == 0
+    assert (guarded.home / "admin.key").stat().st_mode & 0o777 == 0o600
+
+
+async def test_state_changes_are_audited_without_keys_or_bodies(guarded: Iris) -> None:
+    body = "say a-secret-message-body"
+    await guarded.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message=body))
+    await guarded.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="c"))
+    await guarded.stub.ListTeams(pb.ListTeamsRequest())  # read-only: not audited
+    rows = audit_rows(guarded)
+    assert ("call", "admin", "SendMessage", "alpha", "OK", "") in rows
+    assert ("call", "admin", "TeamSleep", "alpha", "OK", "") in rows
+    assert not any(r[2] == "ListTeams" for r in rows)
+    written = b"".join(p.read_bytes() for p in guarded.home.glob("audit.db*"))
+    assert b"a-secret-message-body" not in written
+    assert guarded.admin_key.encode() not in written
+
+
+async def test_admin_rpcs_create_list_and_revoke_keys_and_need_admin(guarded: Iris) -> None:
+    key = await new_key(guarded, "worker", "team:tell", rate_limit=5)
+    listed = await guarded.stub.ListApiKeys(pb.ListApiKeysRequest())
+    worker = next(k for k in listed.keys if k.name == "worker")
+    assert list(worker.permissions) == ["team:tell"] and worker.rate_limit == 5 and not worker.revoked
+    assert all(key not in str(k) for k in listed.keys)
+    async with grpc.aio.insecure_channel(guarded.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await call(channel, "ListApiKeys", bearer(key))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await guarded.stub.CreateApiKey(pb.CreateApiKeyRequest(name="x", permissions=["root"]))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    revoked = await guarded.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key=worker.id))
+    assert revoked.info.revoked
+    events = [(r[0], r[1]) for r in audit_rows(guarded)]
+    assert ("key_created", "worker") in events and ("key_revoked", "worker") in events
+
+
+async def test_the_rate_limit_trips_at_its_count_counts_down_and_recovers(tmp_path: Path) -> None:
+    config = write_config(tmp_path, api={"rateLimit": {"windowMs": 600, "maxRequests": 3}})
+    async with start_iris(tmp_path, config) as iris:
+        stub = iris_pb2_grpc.IrisStub(iris.channel)
+        remaining = []
+        for _ in range(3):
+            call_ = stub.GetDate(pb.GetDateRequest())
+            await call_
+            metadata = dict(await call_.initial_metadata())
+            assert metadata["x-ratelimit-limit"] == "3"
+            remaining.append(metadata["x-ratelimit-remaining"])
+        assert remaining == ["2", "1", "0"]
+        with pytest.raises(grpc.aio.AioRpcError) as limited:
+            await stub.GetDate(pb.GetDateRequest())
+        assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_reason(limited.value) == "TooManyRequestsError"
+        details = dict(limited.value.trailing_metadata() or ())["grpc-status-details-bin"]
+        assert b"retryAfterMs" in details
+        async with asyncio.timeout(5):
+            while True:
+                try:
+                    await stub.GetDate(pb.GetDateRequest())
+                    break
+                except grpc.aio.AioRpcError as again:
+                    assert again.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    await asyncio.sleep(0.05)
+
+
+async def test_interceptors_run_audit_first_and_refuse_before_rate_limiting(tmp_path: Path) -> None:
+    config = write_config(tmp_path, api={"rateLimit": {"windowMs": 60_000, "maxRequests": 2}})
+    async with start_iris(tmp_path, config) as iris:
+        async with grpc.aio.insecure_channel(iris.target) as channel:
+            for _ in range(3):  # refused calls must not spend the admin key's bucket, nor any other
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call(channel, "GetDate")
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert len([r for r in audit_rows(iris) if r[0] == "auth_failure"]) == 3
+        answered = iris.stub.GetDate(pb.GetDateRequest())
+        await answered
+        assert dict(await answered.initial_metadata())["x-ratelimit-remaining"] == "1"
+
+
+async def test_without_require_auth_calls_need_no_key_and_a_warning_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path, api={"requireAuth": False})
+    async with start_iris(tmp_path, config) as iris:
+        assert iris.admin_key == ""
+        teams = await iris.stub.ListTeams(pb.ListTeamsRequest())
+    assert teams.total_teams == 3
+    assert any("AUTHENTICATION IS OFF" in r.getMessage() for r in caplog.records)
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_tls_serves_a_client_trusting_the_test_ca_and_refuses_plaintext(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    config = write_config(tmp_path, api={"tls": {"certFile": str(cert_file), "keyFile": str(key_file)}})
+    from iris_core.config import load_config
+    from iris_grpc.app import running_iris
+
+    async with running_iris(load_config(config), tmp_path / "home", host="127.0.0.1", grpc_port=0) as run:
+        key = (tmp_path / "home" / "admin.key").read_text().strip()
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert_file.read_bytes())
+        target = f"localhost:{run.grpc.port}"
+        async with grpc.aio.secure_channel(target, credentials, interceptors=with_key(key)) as secure:
+            teams = await iris_pb2_grpc.IrisStub(secure).ListTeams(pb.ListTeamsRequest(), timeout=10)
+        assert teams.total_teams == 3
+        async with grpc.aio.insecure_channel(target, interceptors=with_key(key)) as plain:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await iris_pb2_grpc.IrisStub(plain).ListTeams(pb.ListTeamsRequest(), timeout=5)
+        assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
