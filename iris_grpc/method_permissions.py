@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 from google.protobuf.descriptor import ServiceDescriptor
@@ -11,7 +13,7 @@ from iris_core.access import PERMISSIONS
 
 from .generated.iris.v1 import iris_pb2
 
-__all__ = ["method_permissions"]
+__all__ = ["method_permissions", "permissions_table", "write_readme_table"]
 
 
 def method_permissions(service: ServiceDescriptor | None = None) -> Mapping[str, str]:
@@ -33,3 +35,36 @@ def method_permissions(service: ServiceDescriptor | None = None) -> Mapping[str,
             raise RuntimeError(f"{method.full_name} {problem}")
         needed[f"/{service.full_name}/{method.name}"] = permission
     return MappingProxyType(needed)
+
+
+README_BEGIN, README_END = "<!-- permissions:begin -->", "<!-- permissions:end -->"
+
+
+def permissions_table() -> str:
+    """Return the Markdown table RPC → permission → REST route, derived from the contract."""
+    from google.api import annotations_pb2
+
+    service = iris_pb2.DESCRIPTOR.services_by_name["Iris"]
+    lines = ["| RPC | permission | REST route |", "|---|---|---|"]
+    for method in service.methods:
+        options = method.GetOptions()
+        rule = options.Extensions[annotations_pb2.http]
+        verb = rule.WhichOneof("pattern") or ""
+        route = f"{verb.upper()} {getattr(rule, verb)}" if verb else ""
+        permission = options.Extensions[iris_pb2.required_permission]
+        lines.append(f"| {method.name} | `{permission}` | `{route}` |")
+    return "\n".join(lines)
+
+
+def write_readme_table(readme: Path) -> None:
+    """Replace the table between the permission markers of ``readme`` with the one the contract gives."""
+    text = readme.read_text()
+    before, begin, rest = text.partition(README_BEGIN)
+    _, end, after = rest.partition(README_END)
+    if not begin or not end:
+        raise RuntimeError(f"{readme} has no {README_BEGIN} ... {README_END} markers")
+    readme.write_text(f"{before}{README_BEGIN}\n{permissions_table()}\n{README_END}{after}")
+
+
+if __name__ == "__main__":
+    write_readme_table(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
