@@ -1,9 +1,11 @@
 """make bench: what Iris adds to a Claude Code turn, measured against the same turn made directly.
 
 One run, one machine, one offline model (its own process: python -m iris_core.offline_model) for both:
-- direct: ClaudeSDKClient in this process (connect + first turn; warm turns);
-- Iris: `iris serve` as a child process, its teams pointed at the same model, called over gRPC from here
-  (cold first answer from a sleeping team; warm SendMessage; Tell time to first chunk).
+- direct: ClaudeSDKClient in this process (connect + first turn; warm turns), sample for sample interleaved
+  with
+- Iris: `iris serve` as a child process (auth, rate limit and audit on), its team pointed at the same model,
+  called over gRPC from here (cold first answer from a sleeping team; warm SendMessage; Tell time to first
+  chunk).
 So the Iris column differs from the direct one by exactly what Iris adds: gRPC, the pool, the record.
 
 Results go to bench/results/<UTC time>.json (and latest.json) and replace the table in docs/performance.md.
@@ -81,39 +83,6 @@ async def stop(child: asyncio.subprocess.Process) -> None:
         await child.wait()
 
 
-async def direct(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
-    """ClaudeSDKClient with no Iris in between."""
-    env = {**offline_model_env(model_url), "HOME": str(work / "direct-home")}
-    (work / "direct").mkdir()
-
-    async def turn(client: ClaudeSDKClient, text: str) -> None:
-        await client.query(text)
-        async for message in client.receive_response():
-            if isinstance(message, ResultMessage):
-                assert not message.is_error, message.result
-
-    cold = []
-    for _ in range(cold_runs):
-        client = ClaudeSDKClient(
-            ClaudeAgentOptions(cwd=str(work / "direct"), env=env, include_partial_messages=True)
-        )
-        started = time.perf_counter()
-        await client.connect()
-        await turn(client, "say ready")
-        cold.append((time.perf_counter() - started) * 1000)
-        await client.disconnect()
-    client = ClaudeSDKClient(
-        ClaudeAgentOptions(cwd=str(work / "direct"), env=env, include_partial_messages=True)
-    )
-    await client.connect()
-    try:
-        await timed(10, lambda: turn(client, "say warm"))
-        warm = await timed(warm_runs, lambda: turn(client, "say hi"))
-    finally:
-        await client.disconnect()
-    return {"cold_connect_and_first_turn": summary(cold), "warm_turn": summary(warm)}
-
-
 async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Process, int]:
     teams = work / "teams" / "bench"
     teams.mkdir(parents=True)
@@ -146,7 +115,18 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
     return server, int(port)
 
 
-async def via_iris(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
+async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
+    """Direct and Iris samples, interleaved one for one, so drift on a shared machine hits both alike."""
+    env = {**offline_model_env(model_url), "HOME": str(work / "direct-home")}
+    (work / "direct").mkdir()
+    options = ClaudeAgentOptions(cwd=str(work / "direct"), env=env, include_partial_messages=True)
+
+    async def turn(client: ClaudeSDKClient, text: str) -> None:
+        await client.query(text)
+        async for message in client.receive_response():
+            if isinstance(message, ResultMessage):
+                assert not message.is_error, message.result
+
     server, port = await start_iris(work, model_url)
     try:
         key = (work / "home" / "admin.key").read_text().strip()
@@ -159,14 +139,42 @@ async def via_iris(work: Path, model_url: str, cold_runs: int, warm_runs: int) -
                 )
                 assert reply.status == "completed", reply
 
-            cold = []
-            for _ in range(cold_runs):
+            async def direct_cold() -> None:
+                client = ClaudeSDKClient(options)
+                await client.connect()
+                try:
+                    await turn(client, "say ready")
+                finally:
+                    await client.disconnect()
+
+            async def iris_cold() -> float:
                 await stub.TeamSleep(pb.TeamSleepRequest(team="bench", from_team="bench"))
                 started = time.perf_counter()
                 await send("say ready")
-                cold.append((time.perf_counter() - started) * 1000)
-            await timed(10, lambda: send("say warm"))
-            warm = await timed(warm_runs, lambda: send("say hi"))
+                return (time.perf_counter() - started) * 1000
+
+            cold_direct: list[float] = []
+            cold_iris: list[float] = []
+            for _ in range(cold_runs):
+                cold_direct += await timed(1, direct_cold)
+                cold_iris.append(await iris_cold())
+
+            client = ClaudeSDKClient(options)
+            await client.connect()
+            try:
+                await timed(10, lambda: turn(client, "say warm"))
+                await timed(10, lambda: send("say warm"))
+                warm_direct: list[float] = []
+                warm_iris: list[float] = []
+                for i in range(warm_runs):
+                    pair = [
+                        (warm_direct, lambda: turn(client, "say hi")),
+                        (warm_iris, lambda: send("say hi")),
+                    ]
+                    for samples, action in pair if i % 2 == 0 else reversed(pair):
+                        samples += await timed(1, action)
+            finally:
+                await client.disconnect()
 
             async def first_chunk() -> float:
                 started = time.perf_counter()
@@ -182,9 +190,15 @@ async def via_iris(work: Path, model_url: str, cold_runs: int, warm_runs: int) -
     finally:
         await stop(server)
     return {
-        "cold_first_answer": summary(cold),
-        "warm_send_message": summary(warm),
-        "tell_time_to_first_chunk": summary(ttfc),
+        "direct": {"cold_connect_and_first_turn": summary(cold_direct), "warm_turn": summary(warm_direct)},
+        "iris": {
+            "cold_first_answer": summary(cold_iris),
+            "warm_send_message": summary(warm_iris),
+            "tell_time_to_first_chunk": summary(ttfc),
+        },
+        "paired_warm_difference_p50_ms": statistics.median(
+            i - d for i, d in zip(warm_iris, warm_direct, strict=True)
+        ),
     }
 
 
@@ -209,7 +223,12 @@ def table(result: dict[str, Any]) -> str:
         f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} | {target} |"
         for name, s, target in rows
     ]
-    lines += ["", f"**Iris adds {added:.1f} ms p50 to a warm turn** (target ≤ 2 ms)."]
+    lines += [
+        "",
+        f"**Iris adds {added:.1f} ms p50 to a warm turn** (target ≤ 2 ms); the median of the paired "
+        f"differences (each Iris turn against the direct turn next to it) is "
+        f"{result['paired_warm_difference_p50_ms']:.1f} ms.",
+    ]
     return "\n".join(lines)
 
 
@@ -233,14 +252,11 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
         work = Path(tmp)
-        (work / "a").mkdir()
-        (work / "b").mkdir()
         model, url = await spawn_logged(
             work, "model", rb"serving at (http://[0-9.:]+)", sys.executable, "-m", "iris_core.offline_model"
         )
         try:
-            direct_result = await direct(work / "a", url.decode(), args.cold, args.warm)
-            iris_result = await via_iris(work / "b", url.decode(), args.cold, args.warm)
+            measured = await measure(work, url.decode(), args.cold, args.warm)
         finally:
             await stop(model)
         result = {
@@ -248,8 +264,7 @@ async def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
             "claude_code": __cli_version__,
-            "direct": direct_result,
-            "iris": iris_result,
+            **measured,
         }
     write(result)
     print(table(result))

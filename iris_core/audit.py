@@ -67,11 +67,11 @@ class AuditLog:
     async def open(self) -> None:
         """Open (creating if needed) the log."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path)
+        # Autocommit: each write is one statement and one trip to the database thread.
+        db = await aiosqlite.connect(self._path, isolation_level=None)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.executescript(_SCHEMA)
-        await db.commit()
         self._path.chmod(0o600)
         self._db = db
 
@@ -112,7 +112,6 @@ class AuditLog:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (now_ms(), event, key_id, key_name, method, team[:100], outcome, peer[:200], detail[:500]),
         )
-        await self._conn.commit()
 
     async def tail(self, *, since_ms: int = 0, limit: int = 100) -> list[AuditRow]:
         """Return the newest ``limit`` rows at or after ``since_ms``, oldest first."""

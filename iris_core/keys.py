@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import string
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ _NAME_FORMAT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _TOUCH_EVERY_MS = 60_000
+_CACHE_S = 1.0
+"""How long a verified key is trusted without a lookup: a revocation by another process (``iris key revoke``)
+takes effect within this; one through this process's store takes effect at once."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -137,16 +141,17 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
+        self._verified: dict[str, tuple[ApiKey, float]] = {}
 
     async def open(self) -> None:
         """Open (creating if needed) the store; the file is private to its owner."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path)
+        # Autocommit: each write is one statement and one trip to the database thread.
+        db = await aiosqlite.connect(self._path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(_SCHEMA)
-        await db.commit()
         self._path.chmod(0o600)
         self._db = db
 
@@ -228,9 +233,7 @@ class KeyStore:
                     expires_at,
                 ),
             )
-            await self._conn.commit()
         except aiosqlite.IntegrityError as exc:
-            await self._conn.rollback()
             raise ValidationError(f"A key named {name!r} already exists", details={"field": "name"}) from exc
         return key, record
 
@@ -245,19 +248,23 @@ class KeyStore:
             raise UnauthorizedError(
                 "Malformed API key (expected iris_sk_<environment>_<random>)", details={"cause": "malformed"}
             )
-        async with self._conn.execute("SELECT * FROM keys WHERE key_hash = ?", (hash_key(presented),)) as cur:
+        digest = hash_key(presented)
+        now = now_ms()
+        cached = self._verified.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < _CACHE_S and not cached[0].expired(now):
+            return cached[0]
+        async with self._conn.execute("SELECT * FROM keys WHERE key_hash = ?", (digest,)) as cur:
             row = await cur.fetchone()
         if row is None:
             raise UnauthorizedError("Unknown API key", details={"cause": "unknown"})
         record = _key(row)
-        now = now_ms()
         if record.revoked:
             raise UnauthorizedError(f"API key {record.name!r} was revoked", details={"cause": "revoked"})
         if record.expired(now):
             raise UnauthorizedError(f"API key {record.name!r} has expired", details={"cause": "expired"})
         if now - record.last_used_at >= _TOUCH_EVERY_MS:
             await self._conn.execute("UPDATE keys SET last_used_at = ? WHERE id = ?", (now, record.id))
-            await self._conn.commit()
+        self._verified[digest] = (record, time.monotonic())
         return record
 
     async def list(self) -> list[ApiKey]:
@@ -278,11 +285,11 @@ class KeyStore:
             NotFoundError: no such key.
 
         """
+        self._verified.clear()
         await self._conn.execute(
             "UPDATE keys SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at = 0",
             (now_ms(), name_or_id, name_or_id),
         )
-        await self._conn.commit()
         async with self._conn.execute(
             "SELECT * FROM keys WHERE name = ? OR id = ?", (name_or_id, name_or_id)
         ) as cur:

@@ -423,8 +423,8 @@ class ProcessPool:
         try:
             if victim is not None and victim.stopping is not None:
                 await asyncio.shield(victim.stopping)
-            session = await self._store.get_or_create_session(state.pair.from_team, state.pair.to_team)
-            process = await self._launcher(self._spec(state, session.session_id), self._spawn_timeout_s)
+            session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
+            process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
         except BaseException:
             state.starting = False
             await self._notify_room_changed()

@@ -207,12 +207,12 @@ class IrisService:
         self, pair: Pair, team: TeamConfig, message: str, *, persist: bool, expires_in: int
     ) -> Turn:
         async with self._session_lock(pair):
-            session = await self._store.get_or_create_session(pair.from_team, pair.to_team)
+            session_id = await self._store.session_id_for(pair.from_team, pair.to_team)
             created = now_ms()
             turn = Turn(
                 message_id=f"msg_{uuid.uuid4().hex}",
                 pair=pair,
-                session_id=session.session_id,
+                session_id=session_id,
                 request=message,
                 created_at=created,
                 persist=persist,

@@ -31,8 +31,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     from_team     TEXT NOT NULL,
     to_team       TEXT NOT NULL,
     created_at    INTEGER NOT NULL,
-    last_used_at  INTEGER NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
     UNIQUE (from_team, to_team)
 );
 CREATE TABLE IF NOT EXISTS turns (
@@ -58,6 +56,13 @@ CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
 """
 
 
+_SESSIONS = (
+    "SELECT s.session_id, s.from_team, s.to_team, s.created_at, COUNT(t.message_id) AS message_count, "
+    "COALESCE(MAX(t.created_at), s.created_at) AS last_used_at "
+    "FROM sessions s LEFT JOIN turns t ON t.session_id = s.session_id "
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRow:
     """A pair's session as stored."""
@@ -71,9 +76,9 @@ class SessionRow:
     created_at: int
     """Unix ms of creation."""
     last_used_at: int
-    """Unix ms of the last turn accepted."""
+    """Unix ms of the last turn accepted (derived from the turns)."""
     message_count: int
-    """Turns accepted in this session."""
+    """Turns accepted in this session (derived from the turns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +157,19 @@ class Store:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: aiosqlite.Connection | None = None
+        self._session_ids: dict[tuple[str, str], str] = {}
 
     async def open(self) -> None:
         """Open (creating if needed) the database in WAL mode."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path)
+        # Autocommit: each write is one statement and one trip to the database thread; the few
+        # multi-statement changes open their own transaction.
+        db = await aiosqlite.connect(self._path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(_SCHEMA)
-        await db.commit()
         self._db = db
 
     async def aclose(self) -> None:
@@ -189,10 +196,21 @@ class Store:
     async def get_session(self, from_team: str, to_team: str) -> SessionRow | None:
         """Return the pair's session, if it has one."""
         async with self._conn.execute(
-            "SELECT * FROM sessions WHERE from_team = ? AND to_team = ?", (from_team, to_team)
+            _SESSIONS + "WHERE s.from_team = ? AND s.to_team = ? GROUP BY s.session_id", (from_team, to_team)
         ) as cur:
             row = await cur.fetchone()
         return _session(row) if row else None
+
+    async def session_id_for(self, from_team: str, to_team: str) -> str:
+        """Return the pair's session id, creating the session if needed; from memory after the first time.
+
+        The message path needs only the id, so it costs no query once known; ``delete_session`` forgets it.
+        """
+        known = self._session_ids.get((from_team, to_team))
+        if known is None:
+            known = (await self.get_or_create_session(from_team, to_team)).session_id
+            self._session_ids[(from_team, to_team)] = known
+        return known
 
     async def get_or_create_session(self, from_team: str, to_team: str) -> SessionRow:
         """Return the pair's session, creating it once even under concurrent callers.
@@ -203,26 +221,31 @@ class Store:
         existing = await self.get_session(from_team, to_team)
         if existing is not None:
             return existing
-        now = now_ms()
         await self._conn.execute(
-            "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at, last_used_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (str(uuid.uuid4()), from_team, to_team, now, now),
+            "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at) VALUES (?, ?, ?, ?)",
+            (str(uuid.uuid4()), from_team, to_team, now_ms()),
         )
-        await self._conn.commit()
         session = await self.get_session(from_team, to_team)
         assert session is not None
         return session
 
     async def delete_session(self, session_id: str) -> None:
         """Delete a session and all its turns."""
-        await self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
-        await self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        await self._conn.commit()
+        self._session_ids = {pair: sid for pair, sid in self._session_ids.items() if sid != session_id}
+        await self._conn.execute("BEGIN")
+        try:
+            await self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
+            await self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+        await self._conn.execute("COMMIT")
 
     async def list_sessions(self, from_team: str) -> list[SessionRow]:
         """Return every session of one caller."""
-        async with self._conn.execute("SELECT * FROM sessions WHERE from_team = ?", (from_team,)) as cur:
+        async with self._conn.execute(
+            _SESSIONS + "WHERE s.from_team = ? GROUP BY s.session_id", (from_team,)
+        ) as cur:
             return [_session(r) for r in await cur.fetchall()]
 
     # --- turns ---------------------------------------------------------------------------------------
@@ -239,24 +262,18 @@ class Store:
         persist: bool,
         expires_at: int,
     ) -> None:
-        """Record an accepted turn (status queued) and count it on its session."""
+        """Record an accepted turn (status queued): one insert, the only write before a turn runs."""
         await self._conn.execute(
             "INSERT INTO turns (message_id, session_id, from_team, to_team, request, status, created_at, "
             "persist, expires_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
             (message_id, session_id, from_team, to_team, request, created_at, int(persist), expires_at),
         )
-        await self._conn.execute(
-            "UPDATE sessions SET message_count = message_count + 1, last_used_at = ? WHERE session_id = ?",
-            (created_at, session_id),
-        )
-        await self._conn.commit()
 
     async def mark_queued(self, message_id: str) -> None:
         """Put a persisted turn back in the queue (its run was cut short by a shutdown)."""
         await self._conn.execute(
             "UPDATE turns SET status = 'queued', started_at = 0 WHERE message_id = ?", (message_id,)
         )
-        await self._conn.commit()
 
     async def finish_turn(
         self,
@@ -287,7 +304,6 @@ class Store:
                 message_id,
             ),
         )
-        await self._conn.commit()
 
     async def get_turn(self, message_id: str) -> TurnRow | None:
         """Return one turn by id."""
