@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
@@ -36,10 +35,10 @@ from .errors import (
     ProcessPoolLimitError,
     TooManyRequestsError,
 )
+from .launch_spec import launch_spec
 from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
 from .store import Store
-from .transcripts import find_transcripts
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
 
@@ -491,34 +490,7 @@ class ProcessPool:
             await self._notify_room_changed()
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
-        team = state.team
-        env = self.claude_env(team)
-        resume = bool(find_transcripts({**os.environ, **env}, session_id))
-
-        async def announce(request_id: str, tool: str, tool_input: dict[str, Any], expires_at: int) -> None:
-            turn = state.current
-            if turn is not None:
-                await turn.publish(
-                    {
-                        "permissionRequest": {
-                            "requestId": request_id,
-                            "tool": tool,
-                            "input": tool_input,
-                            "expiresAt": expires_at,
-                        }
-                    }
-                )
-
-        return LaunchSpec(
-            cwd=team.path,
-            env=env,
-            session_id=session_id,
-            resume=resume,
-            can_use_tool=self._broker.callback(team.grant_permission, state.pair.from_team, announce),
-            model=team.model,
-            allowed_tools=team.allowed_tools,
-            disallowed_tools=team.disallowed_tools,
-        )
+        return launch_spec(state, session_id, self.claude_env(state.team), self._broker)
 
     # --- internals: turns ------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, SessionNotFoundError, TeamNotFoundError, ValidationError
 from .fork import run_spawn_script
+from .key_admin import KeyAdmin
 from .keys import KeyStore
 from .logs import LogRing
 from .permissions import PermissionBroker, policy_decision
@@ -64,6 +65,8 @@ class IrisService:
         """API keys (keys.db); the transports' authentication reads it."""
         self.audit = audit
         """The audit log (audit.db); the transports write calls and refusals to it."""
+        self.key_admin = KeyAdmin(keys, audit)
+        """Key management with its audit trail (the admin RPCs)."""
         self._store = store
         self._pool = pool
         self._broker = broker
@@ -519,41 +522,6 @@ class IrisService:
     async def get_date(self) -> Result:
         """Return the server's clock in the seeds' forms."""
         return info.get_date()
-
-    # --- API keys --------------------------------------------------------------------------------------
-
-    async def create_api_key(
-        self,
-        *,
-        name: str,
-        permissions: Sequence[str],
-        expires_in: str = "",
-        environment: str = "",
-        rate_limit: int = 0,
-        by: str = "",
-    ) -> Result:
-        """Create an API key; the reply holds the key this once (the store keeps only its hash)."""
-        key, record = await self.keys.create(
-            name, tuple(permissions), expires_in=expires_in, environment=environment, rate_limit=rate_limit
-        )
-        await self.audit.record(
-            "key_created", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
-        )
-        return {"key": key, "info": record.as_dict()}
-
-    async def list_api_keys(self) -> Result:
-        """List every key's record (never a key)."""
-        return {"keys": [k.as_dict() for k in await self.keys.list()]}
-
-    async def revoke_api_key(self, *, key: str, by: str = "") -> Result:
-        """Revoke a key by name or id."""
-        if not key:
-            raise ValidationError("key (a name or id) is required", details={"field": "key"})
-        record = await self.keys.revoke(key)
-        await self.audit.record(
-            "key_revoked", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
-        )
-        return {"info": record.as_dict()}
 
     async def permissions_approve(
         self,

@@ -14,6 +14,7 @@ from pathlib import Path
 from iris_core.access import PERMISSIONS
 from iris_core.audit import AuditLog
 from iris_core.clock import now_ms
+from iris_core.key_admin import KeyAdmin
 from iris_core.keys import KeyStore, parse_duration_ms
 
 __all__ = ["add_admin_commands", "run_admin_command"]
@@ -54,24 +55,20 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
                 )
         return 0
     async with KeyStore(home / "keys.db") as keys, AuditLog(home / "audit.db") as audit:
+        admin = KeyAdmin(keys, audit)
         if args.key_command == "generate":
-            key, record = await keys.create(
-                args.name,
-                [args.permissions],
+            created = await admin.create(
+                name=args.name,
+                permissions=[args.permissions],
                 expires_in=args.expires,
                 environment=args.env,
                 rate_limit=args.rate_limit,
+                by="iris key generate",
             )
-            await audit.record(
-                "key_created",
-                outcome="OK",
-                key_id=record.id,
-                key_name=record.name,
-                detail="by iris key generate",
-            )
-            print(key)
+            info = created["info"]
+            print(created["key"])
             print(
-                f"Created key {record.name} ({record.id}) with {', '.join(record.permissions)}. "
+                f"Created key {info['name']} ({info['id']}) with {', '.join(info['permissions'])}. "
                 "It is shown only now; store it safely.",
                 file=sys.stderr,
             )
@@ -88,13 +85,6 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
                     f"{','.join(record.permissions)}"
                 )
         else:
-            record = await keys.revoke(args.key)
-            await audit.record(
-                "key_revoked",
-                outcome="OK",
-                key_id=record.id,
-                key_name=record.name,
-                detail="by iris key revoke",
-            )
-            print(f"Revoked key {record.name} ({record.id}).", file=sys.stderr)
+            revoked = (await admin.revoke(key=args.key, by="iris key revoke"))["info"]
+            print(f"Revoked key {revoked['name']} ({revoked['id']}).", file=sys.stderr)
     return 0

@@ -82,7 +82,7 @@ async def _first_run_admin_key(service: IrisService, config: IrisConfig, home: P
         return
     if await service.keys.count() > 0:
         return
-    result = await service.create_api_key(name="admin", permissions=["admin"], by="first start")
+    result = await service.key_admin.create(name="admin", permissions=["admin"], by="first start")
     path = home / ADMIN_KEY_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

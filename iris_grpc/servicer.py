@@ -204,7 +204,7 @@ class IrisServicer(pb_grpc.IrisServicer):
         self, request: pb.CreateApiKeyRequest, context: Context
     ) -> pb.CreateApiKeyResponse:
         """See the contract."""
-        result = await self._service.create_api_key(
+        result = await self._service.key_admin.create(
             name=request.name,
             permissions=list(request.permissions),
             expires_in=request.expires_in,
@@ -217,14 +217,14 @@ class IrisServicer(pb_grpc.IrisServicer):
     @_unary
     async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:
         """See the contract."""
-        return _pack(await self._service.list_api_keys(), pb.ListApiKeysResponse())
+        return _pack(await self._service.key_admin.list(), pb.ListApiKeysResponse())
 
     @_unary
     async def RevokeApiKey(
         self, request: pb.RevokeApiKeyRequest, context: Context
     ) -> pb.RevokeApiKeyResponse:
         """See the contract."""
-        result = await self._service.revoke_api_key(key=request.key, by=_caller_name())
+        result = await self._service.key_admin.revoke(key=request.key, by=_caller_name())
         return _pack(result, pb.RevokeApiKeyResponse())
 
     @_unary

@@ -1,0 +1,51 @@
+"""What a pair's Claude Code process is started with: its team's folder, environment, session and rules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .claude_process import LaunchSpec
+from .pairs import PairRuntime
+from .permissions import PermissionBroker
+from .transcripts import find_transcripts
+
+__all__ = ["launch_spec"]
+
+
+def launch_spec(
+    state: PairRuntime, session_id: str, env: Mapping[str, str], broker: PermissionBroker
+) -> LaunchSpec:
+    """Build the spec for the pair's next process.
+
+    It resumes the session when Claude Code already has its transcript, and starts it under the Iris-chosen id
+    otherwise; its permission prompts for "ask" are announced on whichever turn is running at the time.
+    """
+    team = state.team
+    resume = bool(find_transcripts({**os.environ, **env}, session_id))
+
+    async def announce(request_id: str, tool: str, tool_input: dict[str, Any], expires_at: int) -> None:
+        turn = state.current
+        if turn is not None:
+            await turn.publish(
+                {
+                    "permissionRequest": {
+                        "requestId": request_id,
+                        "tool": tool,
+                        "input": tool_input,
+                        "expiresAt": expires_at,
+                    }
+                }
+            )
+
+    return LaunchSpec(
+        cwd=team.path,
+        env=dict(env),
+        session_id=session_id,
+        resume=resume,
+        can_use_tool=broker.callback(team.grant_permission, state.pair.from_team, announce),
+        model=team.model,
+        allowed_tools=team.allowed_tools,
+        disallowed_tools=team.disallowed_tools,
+    )
