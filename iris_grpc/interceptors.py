@@ -8,8 +8,8 @@
   UNAUTHENTICATED.
 - **Authorization** checks the key holds the permission the contract declares for the method, or
   PERMISSION_DENIED naming it.
-- **RateLimit** takes a token from the key's bucket, sends X-RateLimit-* as initial metadata, and refuses
-  with RESOURCE_EXHAUSTED (and when to retry) on an empty bucket.
+- **RateLimit** takes a token from the key's bucket, reports X-RateLimit-* as metadata (trailing for a unary
+  reply, initial for a stream), and refuses with RESOURCE_EXHAUSTED (and when to retry) on an empty bucket.
 
 Only methods of ``iris.v1.Iris`` pass through them; health and reflection need no key. Interceptors share one
 ``CallInfo`` per call through a context variable, so the servicer can see the caller too.
@@ -17,6 +17,7 @@ Only methods of ``iris.v1.Iris`` pass through them; health and reflection need n
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -54,6 +55,8 @@ class CallInfo:
     """The caller's address."""
     key: ApiKey | None = None
     """The verified key (None when authentication is off or failed)."""
+    streaming: bool = False
+    """A server-streaming call (its metadata must go out before its first message)."""
     refusal: str = ""
     """Why the call was refused, for the audit log."""
     audited: bool = False
@@ -145,6 +148,7 @@ class AuditInterceptor(_IrisInterceptor):
     def __init__(self, permissions: Mapping[str, str], audit: AuditLog) -> None:
         super().__init__(permissions)
         self._audit = audit
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def intercept_service(
         self,
@@ -156,7 +160,8 @@ class AuditInterceptor(_IrisInterceptor):
         if handler is None or method not in self._permissions:
             return handler
         permission = self._permissions[method]
-        return _wrap(handler, self.around, lambda: CallInfo(method, permission, ""))
+        streaming = handler.unary_stream is not None
+        return _wrap(handler, self.around, lambda: CallInfo(method, permission, "", streaming=streaming))
 
     @contextlib.asynccontextmanager
     async def around(
@@ -178,8 +183,18 @@ class AuditInterceptor(_IrisInterceptor):
             raise
         finally:
             CALL.reset(token)
-            if not info.audited:
-                await self._write(request, info, outcome)
+            if not info.audited:  # after the reply: written in the background, off the caller's wait
+                self._write_soon(request, info, outcome)
+
+    def _write_soon(self, request: Any, info: CallInfo, outcome: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(request, info, outcome))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait (bounded) for audit rows still being written; call when the server has stopped."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout_s)
 
     async def _write(self, request: Any, info: CallInfo, outcome: str) -> None:
         info.audited = True
@@ -268,13 +283,15 @@ class RateLimitInterceptor(_IrisInterceptor):
     ) -> AsyncIterator[None]:
         bucket = info.key.id if info.key is not None else f"peer:{info.peer.rsplit(':', 1)[0]}"
         decision = self._limiter.take(bucket, info.key.rate_limit if info.key is not None else 0)
-        await context.send_initial_metadata(
-            (
-                ("x-ratelimit-limit", str(decision.limit)),
-                ("x-ratelimit-remaining", str(decision.remaining)),
-                ("x-ratelimit-reset", str(decision.reset_at_s)),
-            )
+        metadata = (
+            ("x-ratelimit-limit", str(decision.limit)),
+            ("x-ratelimit-remaining", str(decision.remaining)),
+            ("x-ratelimit-reset", str(decision.reset_at_s)),
         )
+        if info.streaming:  # a stream's caller needs them before the first event
+            await context.send_initial_metadata(metadata)
+        else:  # a unary reply carries them in its trailers, in the same write as the reply
+            context.set_trailing_metadata(metadata)
         if not decision.allowed:
             retry_ms = max(1, round(decision.retry_after_s * 1000))
             limited = TooManyRequestsError(
@@ -288,7 +305,7 @@ class RateLimitInterceptor(_IrisInterceptor):
 def build_interceptors(
     permissions: Mapping[str, str], api: ApiConfig, keys: KeyStore, audit: AuditLog
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Return the interceptors in their one valid order (outermost first)."""
+    """Return the interceptors in their one valid order (outermost first; the first is the Audit one)."""
     chain: list[grpc.aio.ServerInterceptor] = [AuditInterceptor(permissions, audit)]
     if api.require_auth:
         chain += [AuthenticationInterceptor(permissions, keys), AuthorizationInterceptor(permissions)]

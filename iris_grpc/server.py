@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from iris_core.service import IrisService
 
 from .generated.iris.v1 import iris_pb2, iris_pb2_grpc
-from .interceptors import build_interceptors
+from .interceptors import AuditInterceptor, build_interceptors
 from .method_permissions import method_permissions
 from .servicer import IrisServicer
 
@@ -46,11 +46,13 @@ class GrpcServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    audit: AuditInterceptor
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Refuse new calls, let running ones finish for ``grace_s``, then cancel them."""
+        """Refuse new calls, let running ones finish for ``grace_s``, then cancel them; flush the audit."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
+        await self.audit.drain()
 
 
 async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", port: int = 0) -> GrpcServer:
@@ -83,4 +85,6 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     logger.info("gRPC listening on %s:%d", host, bound)
-    return GrpcServer(server, bound, health_servicer)
+    audit = interceptors[0]
+    assert isinstance(audit, AuditInterceptor)
+    return GrpcServer(server, bound, health_servicer, audit)

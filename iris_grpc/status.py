@@ -83,4 +83,6 @@ async def abort_with(context: grpc.aio.ServicerContext[object, object], exc: Bas
     else:
         logger.error("unexpected error in %s", type(exc).__name__, exc_info=exc)
         status = internal_status()
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # Keep what the call already set (e.g. the rate-limit metadata) beside the status details.
+    kept = tuple(context.trailing_metadata() or ())
+    await context.abort(status.code, status.details, kept + tuple(status.trailing_metadata))

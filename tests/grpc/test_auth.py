@@ -204,7 +204,9 @@ async def test_state_changes_are_audited_without_keys_or_bodies(guarded: Iris) -
     await guarded.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message=body))
     await guarded.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="c"))
     await guarded.stub.ListTeams(pb.ListTeamsRequest())  # read-only: not audited
-    rows = audit_rows(guarded)
+    async with asyncio.timeout(5):  # rows of answered calls are written just after the reply
+        while len(rows := audit_rows(guarded)) < 3:
+            await asyncio.sleep(0.01)
     assert ("call", "admin", "SendMessage", "alpha", "OK", "") in rows
     assert ("call", "admin", "TeamSleep", "alpha", "OK", "") in rows
     assert not any(r[2] == "ListTeams" for r in rows)
@@ -240,7 +242,7 @@ async def test_the_rate_limit_trips_at_its_count_counts_down_and_recovers(tmp_pa
         for _ in range(3):
             call_ = stub.GetDate(pb.GetDateRequest())
             await call_
-            metadata = dict(await call_.initial_metadata())
+            metadata = dict(await call_.trailing_metadata())
             assert metadata["x-ratelimit-limit"] == "3"
             remaining.append(metadata["x-ratelimit-remaining"])
         assert remaining == ["2", "1", "0"]
@@ -248,8 +250,9 @@ async def test_the_rate_limit_trips_at_its_count_counts_down_and_recovers(tmp_pa
             await stub.GetDate(pb.GetDateRequest())
         assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error_reason(limited.value) == "TooManyRequestsError"
-        details = dict(limited.value.trailing_metadata() or ())["grpc-status-details-bin"]
-        assert b"retryAfterMs" in details
+        trailers = dict(limited.value.trailing_metadata() or ())
+        assert b"retryAfterMs" in trailers["grpc-status-details-bin"]
+        assert trailers["x-ratelimit-remaining"] == "0"
         async with asyncio.timeout(5):
             while True:
                 try:
@@ -271,7 +274,7 @@ async def test_interceptors_run_audit_first_and_refuse_before_rate_limiting(tmp_
         assert len([r for r in audit_rows(iris) if r[0] == "auth_failure"]) == 3
         answered = iris.stub.GetDate(pb.GetDateRequest())
         await answered
-        assert dict(await answered.initial_metadata())["x-ratelimit-remaining"] == "1"
+        assert dict(await answered.trailing_metadata())["x-ratelimit-remaining"] == "1"
 
 
 async def test_without_require_auth_calls_need_no_key_and_a_warning_is_logged(
@@ -335,3 +338,12 @@ async def test_tls_serves_a_client_trusting_the_test_ca_and_refuses_plaintext(tm
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await iris_pb2_grpc.IrisStub(plain).ListTeams(pb.ListTeamsRequest(), timeout=5)
         assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def test_a_stream_reports_its_rate_limit_before_its_first_event(guarded: Iris) -> None:
+    stream = guarded.stub.Tell(pb.TellRequest(from_team="c", to_team="alpha", message="say hi"))
+    metadata = dict(await stream.initial_metadata())
+    assert int(metadata["x-ratelimit-remaining"]) < int(metadata["x-ratelimit-limit"])
+    async with asyncio.timeout(60):
+        events = [e.WhichOneof("event") async for e in stream]
+    assert events[0] == "start" and events[-1] == "complete"
