@@ -39,7 +39,6 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage 
 from iris_core.offline_model import offline_model_env  # noqa: E402
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_grpc.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
-from tests.harness import with_key  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -129,13 +128,14 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
 
     server, port = await start_iris(work, model_url)
     try:
-        key = (work / "home" / "admin.key").read_text().strip()
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=with_key(key)) as channel:
+        # The key goes as per-call metadata, as a Go or TypeScript client sends it (no client interceptor).
+        key = (("authorization", "Bearer " + (work / "home" / "admin.key").read_text().strip()),)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = iris_pb2_grpc.IrisStub(channel)
 
             async def send(text: str) -> None:
                 reply = await stub.SendMessage(
-                    pb.SendMessageRequest(from_team="bench", to_team="bench", message=text)
+                    pb.SendMessageRequest(from_team="bench", to_team="bench", message=text), metadata=key
                 )
                 assert reply.status == "completed", reply
 
@@ -148,7 +148,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                     await client.disconnect()
 
             async def iris_cold() -> float:
-                await stub.TeamSleep(pb.TeamSleepRequest(team="bench", from_team="bench"))
+                await stub.TeamSleep(pb.TeamSleepRequest(team="bench", from_team="bench"), metadata=key)
                 started = time.perf_counter()
                 await send("say ready")
                 return (time.perf_counter() - started) * 1000
@@ -180,7 +180,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                 started = time.perf_counter()
                 first = 0.0
                 async for event in stub.Tell(
-                    pb.TellRequest(from_team="bench", to_team="bench", message="say hi")
+                    pb.TellRequest(from_team="bench", to_team="bench", message="say hi"), metadata=key
                 ):
                     if event.WhichOneof("event") == "chunk" and not first:
                         first = (time.perf_counter() - started) * 1000
