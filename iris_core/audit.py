@@ -7,12 +7,9 @@ and never a message body.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Self
-
-import aiosqlite
 
 from .clock import now_ms
+from .sqlite_file import SqliteFile
 
 __all__ = ["AuditLog", "AuditRow"]
 
@@ -57,42 +54,11 @@ class AuditRow:
     """Why (for failures), or what (for key events); never secrets."""
 
 
-class AuditLog:
+class AuditLog(SqliteFile):
     """Appends and reads audit rows."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
-
-    async def open(self) -> None:
-        """Open (creating if needed) the log."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: each write is one statement and one trip to the database thread.
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.executescript(_SCHEMA)
-        self._path.chmod(0o600)
-        self._db = db
-
-    async def aclose(self) -> None:
-        """Close; idempotent."""
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("AuditLog is not open")
-        return self._db
+    schema = _SCHEMA
+    private = True
 
     async def record(
         self,

@@ -15,13 +15,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 
 import aiosqlite
 
 from .access import parse_permissions
 from .clock import now_ms
 from .errors import NotFoundError, UnauthorizedError, ValidationError
+from .sqlite_file import SqliteFile
 
 __all__ = ["ApiKey", "KeyStore", "hash_key", "parse_duration_ms"]
 
@@ -135,44 +135,15 @@ def _key(row: aiosqlite.Row) -> ApiKey:
     )
 
 
-class KeyStore:
+class KeyStore(SqliteFile):
     """keys.db: create, verify, list and revoke API keys."""
 
+    schema = _SCHEMA
+    private = True
+
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
+        super().__init__(path)
         self._verified: dict[str, tuple[ApiKey, float]] = {}
-
-    async def open(self) -> None:
-        """Open (creating if needed) the store; the file is private to its owner."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: each write is one statement and one trip to the database thread.
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(_SCHEMA)
-        self._path.chmod(0o600)
-        self._db = db
-
-    async def aclose(self) -> None:
-        """Close; idempotent."""
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("KeyStore is not open")
-        return self._db
 
     async def create(
         self,

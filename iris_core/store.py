@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import aiosqlite
 
 from .clock import now_ms
+from .sqlite_file import SqliteFile
 
 __all__ = ["SessionRow", "Store", "TurnRow"]
 
@@ -151,45 +152,14 @@ def _turn(row: aiosqlite.Row) -> TurnRow:
     )
 
 
-class Store:
+class Store(SqliteFile):
     """The SQLite database of sessions and turns; one connection, owned by the service's lifespan."""
 
+    schema = _SCHEMA
+
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
+        super().__init__(path)
         self._session_ids: dict[tuple[str, str], str] = {}
-
-    async def open(self) -> None:
-        """Open (creating if needed) the database in WAL mode."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: each write is one statement and one trip to the database thread; the few
-        # multi-statement changes open their own transaction.
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(_SCHEMA)
-        self._db = db
-
-    async def aclose(self) -> None:
-        """Close the connection; idempotent."""
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("Store is not open")
-        return self._db
 
     # --- sessions ------------------------------------------------------------------------------------
 
