@@ -49,7 +49,7 @@ lint: setup lint-proto
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy iris_core iris_grpc tests
+	$(VENV)/bin/mypy iris_core iris_grpc rest_gateway tests bench
 
 bench: setup
 	$(PY) -m bench.run
