@@ -110,6 +110,7 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
         str(work / "home"),
         "--grpc-port",
         "0",
+        "--no-http",
     )
     return server, int(port)
 

@@ -17,6 +17,7 @@ from iris_core.logs import LogRing
 from iris_core.offline_model import OfflineModel, offline_model_env
 from iris_core.service import IrisService
 
+from .rest_server import serving_rest
 from .server import GrpcServer, build_grpc_server
 
 __all__ = ["RunningIris", "run_until_signalled", "running_iris"]
@@ -31,6 +32,8 @@ class RunningIris:
     service: IrisService
     grpc: GrpcServer
     offline_model: OfflineModel | None
+    http_port: int | None = None
+    """The REST gateway's port, when one was started."""
 
 
 @asynccontextmanager
@@ -42,8 +45,12 @@ async def running_iris(
     grpc_port: int,
     offline_model: bool = False,
     logs: LogRing | None = None,
+    http_port: int | None = None,
 ) -> AsyncIterator[RunningIris]:
-    """Start everything; on exit stop the gRPC server, then every Claude process (reaped), then the model."""
+    """Start everything; on exit stop REST, then gRPC, then every Claude process (reaped), then the model.
+
+    With ``http_port`` (0: any free port) the REST gateway is served too, reaching gRPC over loopback.
+    """
     # The SDK runs `claude -v` at every connect unless this is set in its own environment.
     os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
     async with AsyncExitStack() as stack:
@@ -62,7 +69,14 @@ async def running_iris(
         await _first_run_admin_key(service, config, home)
         server = await build_grpc_server(service, host=host, port=grpc_port)
         stack.push_async_callback(_stop_in_order, server, service, config.settings.shutdown_timeout_ms / 1000)
-        yield RunningIris(service, server, model)
+        rest_port = None
+        if http_port is not None:
+            tls_cert = config.api.tls.cert_file if config.api.tls is not None else None
+            target = f"{'localhost' if tls_cert else '127.0.0.1'}:{server.port}"
+            rest_port = await stack.enter_async_context(
+                serving_rest(target, host=host, port=http_port, config=config, tls_cert=tls_cert)
+            )
+        yield RunningIris(service, server, model, rest_port)
 
 
 ADMIN_KEY_FILE = "admin.key"
@@ -110,7 +124,14 @@ async def _stop_in_order(server: GrpcServer, service: IrisService, grace_s: floa
 
 
 async def run_until_signalled(
-    config: IrisConfig, home: Path, *, host: str, grpc_port: int, offline_model: bool, logs: LogRing
+    config: IrisConfig,
+    home: Path,
+    *,
+    host: str,
+    grpc_port: int,
+    offline_model: bool,
+    logs: LogRing,
+    http_port: int | None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop in order (no Claude process is left behind)."""
     stop = asyncio.Event()
@@ -119,9 +140,18 @@ async def run_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with running_iris(
-            config, home, host=host, grpc_port=grpc_port, offline_model=offline_model, logs=logs
+            config,
+            home,
+            host=host,
+            grpc_port=grpc_port,
+            offline_model=offline_model,
+            logs=logs,
+            http_port=http_port,
         ) as iris:
-            logger.info("Iris ready: gRPC on %s:%d (%d teams)", host, iris.grpc.port, len(config.teams))
+            rest = f", REST on http://{host}:{iris.http_port}" if iris.http_port is not None else ""
+            logger.info(
+                "Iris ready: gRPC on %s:%d%s (%d teams)", host, iris.grpc.port, rest, len(config.teams)
+            )
             await stop.wait()
             logger.info("stopping")
     finally:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from iris_core.logs import LogRing
 
 from .admin_cli import add_admin_commands, run_admin_command
 from .app import run_until_signalled
+from .rest_server import serving_rest
 
 __all__ = ["main"]
 
@@ -32,12 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--home", type=Path, help="state directory (default $IRIS_HOME or ~/.iris)")
     serve.add_argument("--host", help="address to bind (default settings.host, 127.0.0.1)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default settings.grpcPort, 50051; 0 = any)")
+    serve.add_argument("--http-port", type=int, help="REST port (default settings.httpPort, 1615; 0 = any)")
+    serve.add_argument("--no-http", action="store_true", help="serve gRPC only")
     serve.add_argument(
         "--offline-model",
         action="store_true",
         help="start a local scripted stand-in for the Anthropic API and point every team at it",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    gateway = commands.add_parser("gateway", help="serve only the REST gateway, in front of a running Iris")
+    gateway.add_argument("--target", required=True, help="the Iris gRPC address, host:port")
+    gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    gateway.add_argument("--http-port", type=int, default=1615, help="REST port (default 1615; 0 = any)")
+    gateway.add_argument("--tls-ca", type=Path, help="trust this certificate for a TLS gRPC target")
+    gateway.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     add_admin_commands(commands)
     return parser
 
@@ -54,16 +64,37 @@ def _configure_logging(level: str, ring: LogRing) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+async def _serve_gateway(target: str, host: str, port: int, tls_ca: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with serving_rest(target, host=host, port=port, tls_cert=tls_ca):
+        await stop.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    home = (args.home or Path(os.environ.get("IRIS_HOME") or Path.home() / ".iris")).expanduser().resolve()
+    home = (
+        (getattr(args, "home", None) or Path(os.environ.get("IRIS_HOME") or Path.home() / ".iris"))
+        .expanduser()
+        .resolve()
+    )
     if args.command in ("key", "audit"):
         try:
             return asyncio.run(run_admin_command(args, home))
         except IrisError as exc:
             print(f"iris: {exc.message}", file=sys.stderr)
             return 2
+    if args.command == "gateway":
+        _configure_logging(args.log_level, LogRing(1000))
+        try:
+            asyncio.run(_serve_gateway(args.target, args.host, args.http_port, args.tls_ca))
+        except RuntimeError as exc:
+            print(f"iris: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         config = load_config(args.config)
     except ConfigurationError as exc:
@@ -73,10 +104,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.log_level, ring)
     host = args.host or config.settings.host
     port = config.settings.grpc_port if args.grpc_port is None else args.grpc_port
+    http_port = (
+        None if args.no_http else (config.settings.http_port if args.http_port is None else args.http_port)
+    )
     try:
         asyncio.run(
             run_until_signalled(
-                config, home, host=host, grpc_port=port, offline_model=args.offline_model, logs=ring
+                config,
+                home,
+                host=host,
+                grpc_port=port,
+                offline_model=args.offline_model,
+                logs=ring,
+                http_port=http_port,
             )
         )
     except RuntimeError as exc:

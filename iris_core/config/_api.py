@@ -7,7 +7,8 @@ from pathlib import Path
 from ._models import ApiConfig, RateLimitConfig, TlsConfig
 from ._reader import Reader
 
-_API_KEYS = ("requireAuth", "rateLimit", "tls")
+_API_KEYS = ("requireAuth", "rateLimit", "tls", "cors")
+_CORS_KEYS = ("enabled", "origins")
 _RATE_KEYS = ("enabled", "windowMs", "maxRequests")
 _TLS_KEYS = ("certFile", "keyFile")
 _REFUSED = {
@@ -30,7 +31,18 @@ def parse_api(reader: Reader, raw: object, base_dir: Path) -> ApiConfig:
         require_auth=reader.boolean("api.requireAuth", data.get("requireAuth"), default.require_auth),
         rate_limit=_rate_limit(reader, data.get("rateLimit")),
         tls=_tls(reader, data.get("tls"), base_dir),
+        cors_origins=_cors(reader, data.get("cors")),
     )
+
+
+def _cors(reader: Reader, raw: object) -> tuple[str, ...]:
+    data = reader.mapping("api.cors", raw)
+    if not data:
+        return ()
+    reader.check_keys("api.cors", data, _CORS_KEYS, refused={})
+    if not reader.boolean("api.cors.enabled", data.get("enabled"), True):
+        return ()
+    return reader.strings("api.cors.origins", data.get("origins"))
 
 
 def _rate_limit(reader: Reader, raw: object) -> RateLimitConfig:

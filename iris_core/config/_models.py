@@ -135,6 +135,8 @@ class ApiConfig:
     """Per-key limits."""
     tls: TlsConfig | None = None
     """Serve gRPC over TLS with this certificate; None for plaintext (loopback by default)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins a browser page may call the REST gateway from; none by default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,8 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
         str(tmp_path / "iris-home"),
         "--grpc-port",
         "0",
+        "--http-port",
+        "0",
         "--offline-model",
         stderr=asyncio.subprocess.PIPE,
         env=env,

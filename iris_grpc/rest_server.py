@@ -1,0 +1,81 @@
+"""Serving the REST gateway under uvicorn inside Iris's own event loop (``iris serve``, ``iris gateway``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+
+from iris_core.config import IrisConfig
+from rest_gateway import GatewayConfig, create_app
+
+__all__ = ["gateway_channel", "serving_app", "serving_rest"]
+
+logger = logging.getLogger(__name__)
+
+_STOP_TIMEOUT_S = 10.0
+
+
+def gateway_channel(target: str, tls_cert: Path | None = None) -> grpc.aio.Channel:
+    """Make the gateway's channel to gRPC: plaintext, or TLS trusting the server's own certificate."""
+    if tls_cert is None:
+        return grpc.aio.insecure_channel(target)
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
+    return grpc.aio.secure_channel(target, credentials)
+
+
+@contextlib.asynccontextmanager
+async def serving_rest(
+    target: str, *, host: str, port: int, config: IrisConfig | None = None, tls_cert: Path | None = None
+) -> AsyncIterator[int]:
+    """Serve REST for the gRPC server at ``target`` on ``host:port`` (0: any); yield the bound port."""
+    cors = config.api.cors_origins if config is not None else ()
+    app = create_app(lambda: gateway_channel(target, tls_cert), GatewayConfig(cors_origins=cors))
+    async with serving_app(app, host=host, port=port) as bound:
+        logger.info("REST listening on http://%s:%d (gRPC at %s)", host, bound, target)
+        yield bound
+
+
+@contextlib.asynccontextmanager
+async def serving_app(app: Any, *, host: str, port: int) -> AsyncIterator[int]:
+    """Serve an ASGI app with uvicorn in this loop on ``host:port`` (0: any); yield the bound port.
+
+    The socket is bound and listening before uvicorn starts, so the port is known, a taken port fails at once,
+    and no early connection is refused. On exit uvicorn stops taking requests, finishes the running ones
+    (bounded) and its task is awaited.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"could not bind {host}:{port} for REST: {exc.strerror}") from exc
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="iris-rest")
+    try:
+        async with asyncio.timeout(_STOP_TIMEOUT_S):
+            while not server.started:
+                if task.done():
+                    await task  # raises what stopped it
+                    raise RuntimeError("the REST server stopped while starting")
+                await asyncio.sleep(0.01)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        try:
+            async with asyncio.timeout(_STOP_TIMEOUT_S):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+        sock.close()
