@@ -30,7 +30,7 @@ gen: setup $(PROTODEPS)
 	sed -i 's/^from iris\.v1 import/from iris_grpc.generated.iris.v1 import/' $(GEN)/iris/v1/*.py $(GEN)/iris/v1/*.pyi
 	for d in $(GEN) $(GEN)/iris $(GEN)/iris/v1; do echo '"""Generated from proto/ by `make gen`; do not edit."""' > $$d/__init__.py; done
 	$(MAKE) --no-print-directory lint-proto
-	$(PY) -m iris_grpc.method_permissions README.md
+	$(PY) -m iris_grpc.readme_table README.md
 
 $(PROTODEPS): $(STAMP)
 	mkdir -p $@ && cp $(SITE)/google/api/annotations.proto $(SITE)/google/api/http.proto $@/

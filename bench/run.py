@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ async def stop(child: asyncio.subprocess.Process) -> None:
         await child.wait()
 
 
-async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Process, int]:
+async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Process, int, int]:
     teams = work / "teams" / "bench"
     teams.mkdir(parents=True)
     config = work / "config.yaml"
@@ -110,9 +111,14 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
         str(work / "home"),
         "--grpc-port",
         "0",
-        "--no-http",
+        "--http-port",
+        "0",
     )
-    return server, int(port)
+    log = work / "iris.log"
+    async with asyncio.timeout(30):  # the line follows the gRPC one at once; polling a log has no event
+        while not (rest := re.search(rb"REST listening on http://127\.0\.0\.1:(\d+)", log.read_bytes())):
+            await asyncio.sleep(0.05)
+    return server, int(port), int(rest[1])
 
 
 async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) -> dict[str, Any]:
@@ -127,7 +133,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             if isinstance(message, ResultMessage):
                 assert not message.is_error, message.result
 
-    server, port = await start_iris(work, model_url)
+    server, port, http_port = await start_iris(work, model_url)
     try:
         # The key goes as per-call metadata, as a Go or TypeScript client sends it (no client interceptor).
         key = (("authorization", "Bearer " + (work / "home" / "admin.key").read_text().strip()),)
@@ -188,6 +194,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                 return first
 
             ttfc = [await first_chunk() for _ in range(warm_runs // 2)]
+            rest = await rest_versus_grpc(stub, key, http_port, warm_runs)
     finally:
         await stop(server)
     return {
@@ -197,10 +204,74 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             "warm_send_message": summary(warm_iris),
             "tell_time_to_first_chunk": summary(ttfc),
         },
+        "rest": rest,
         "paired_warm_difference_p50_ms": statistics.median(
             i - d for i, d in zip(warm_iris, warm_direct, strict=True)
         ),
     }
+
+
+async def rest_versus_grpc(stub: Any, key: Any, http_port: int, runs: int) -> dict[str, Any]:
+    """The same calls through the REST gateway and directly over gRPC, interleaved (the gateway's cost)."""
+    headers = {"authorization": key[0][1]}
+    turn = {"toTeam": "bench", "fromTeam": "bench", "message": "say hi"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{http_port}", headers=headers, timeout=30
+    ) as http:
+
+        async def rest_list() -> None:
+            assert (await http.get("/api/teams")).status_code == 200
+
+        async def grpc_list() -> None:
+            await stub.ListTeams(pb.ListTeamsRequest(), metadata=key)
+
+        async def rest_send() -> None:
+            reply = await http.post("/api/teams/tell", json=turn)
+            assert reply.status_code == 200 and reply.json()["status"] == "completed"
+
+        async def grpc_send() -> None:
+            await stub.SendMessage(
+                pb.SendMessageRequest(from_team="bench", to_team="bench", message="say hi"), metadata=key
+            )
+
+        async def sse_first_chunk() -> float:
+            started = time.perf_counter()
+            first = 0.0
+            body = {"fromTeam": "bench", "message": "say hi"}
+            async with http.stream(
+                "POST", "/api/v1/teams/bench/stream", json=body, headers={"accept": "text/event-stream"}
+            ) as response:
+                async for line in response.aiter_lines():
+                    if line == "event: chunk" and not first:
+                        first = (time.perf_counter() - started) * 1000
+            return first
+
+        samples: dict[str, list[float]] = {name: [] for name in ("rl", "gl", "rs", "gs")}
+        for _ in range(10):  # warm-up: connections, caches
+            for warm_up in (rest_list, grpc_list, rest_send, grpc_send):
+                await warm_up()
+        for i in range(runs):
+            pairs = [("rl", rest_list), ("gl", grpc_list)]
+            for name, action in pairs if i % 2 == 0 else reversed(pairs):
+                samples[name] += await timed(1, action)
+        for i in range(runs // 2):
+            pairs = [("rs", rest_send), ("gs", grpc_send)]
+            for name, action in pairs if i % 2 == 0 else reversed(pairs):
+                samples[name] += await timed(1, action)
+        sse = [await sse_first_chunk() for _ in range(runs // 4)]
+    return {
+        "list_teams_rest": summary(samples["rl"]),
+        "list_teams_grpc": summary(samples["gl"]),
+        "send_message_rest": summary(samples["rs"]),
+        "send_message_grpc": summary(samples["gs"]),
+        "sse_time_to_first_chunk": summary(sse),
+    }
+
+
+def row(name: str, s: dict[str, float], digits: int = 1, target: str = "") -> str:
+    """One Markdown table row of a summary."""
+    cells = " | ".join(f"{s[k]:.{digits}f}" for k in ("p50", "p95", "min"))
+    return f"| {name} | {s['n']:.0f} | {cells} | {target} |"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -220,9 +291,18 @@ def table(result: dict[str, Any]) -> str:
         "| Measure | n | p50 ms | p95 ms | min ms | target |",
         "|---|---:|---:|---:|---:|---|",
     ]
+    lines += [row(name, s, target=target) for name, s, target in rows]
+    r = result["rest"]
     lines += [
-        f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} | {target} |"
-        for name, s, target in rows
+        row("ListTeams over REST (gateway)", r["list_teams_rest"], 2),
+        row("ListTeams over gRPC", r["list_teams_grpc"], 2),
+        row("Warm SendMessage over REST (gateway)", r["send_message_rest"]),
+        row("Warm SendMessage over gRPC", r["send_message_grpc"]),
+        row("SSE: time to first chunk (gateway)", r["sse_time_to_first_chunk"]),
+        "",
+        f"**The gateway adds {r['send_message_rest']['p50'] - r['send_message_grpc']['p50']:.1f} ms p50 to a "
+        f"warm turn** (target ≤ 2 ms) and {r['list_teams_rest']['p50'] - r['list_teams_grpc']['p50']:.2f} ms "
+        f"to ListTeams (REST/gRPC ratio {r['list_teams_rest']['p50'] / r['list_teams_grpc']['p50']:.1f}).",
     ]
     lines += [
         "",

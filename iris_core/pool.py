@@ -165,6 +165,12 @@ class ProcessPool:
         """Slots in use: processes starting, alive, or not yet reaped."""
         return sum(1 for s in self._pairs.values() if s.holds_slot)
 
+    def census(self) -> tuple[int, int, frozenset[Pair]]:
+        """Return (slots in use, processes running a turn, pairs with a live process)."""
+        live = frozenset(p for p, s in self._pairs.items() if s.live)
+        busy = sum(1 for s in self._pairs.values() if s.live and s.current is not None and not s.current.done)
+        return self.process_count, busy, live
+
     def claude_env(self, team: TeamConfig) -> dict[str, str]:
         """Return the environment Iris adds for the team's Claude processes (over the server's own)."""
         return {**self._settings.env, **self._extra_env, **team.env}

@@ -8,6 +8,7 @@ transport turns them into its own message without a second hand-written schema.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import os
 import uuid
@@ -36,6 +37,11 @@ from .validation import validate_message, validate_team_name, validate_timeout
 __all__ = ["IrisService"]
 
 logger = logging.getLogger(__name__)
+
+try:
+    _VERSION = importlib.metadata.version("iris")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    _VERSION = "0.0.0"
 
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_TTL_DAYS = 30
@@ -74,6 +80,7 @@ class IrisService:
         self._extra_env = dict(extra_env)
         self._exit = AsyncExitStack()
         self._session_locks: dict[Pair, asyncio.Lock] = {}
+        self._started_mono = monotonic_ms()
 
     @classmethod
     async def open(
@@ -522,6 +529,54 @@ class IrisService:
     async def get_date(self) -> Result:
         """Return the server's clock in the seeds' forms."""
         return info.get_date()
+
+    async def get_status(self) -> Result:
+        """Report the whole system (the seeds' /api/status): sessions, processes, uptime and version."""
+        slots, busy, live = self._pool.census()
+        return {
+            "sessions": {"total": await self._store.count_sessions(), "active": len(live)},
+            "processes": {"total": slots, "maxProcesses": self.config.settings.max_processes, "busy": busy},
+            "uptime": int(monotonic_ms() - self._started_mono),
+            "version": _VERSION,
+            "timestamp": now_ms(),
+        }
+
+    async def get_health(self) -> Result:
+        """Answer a basic health check for HTTP monitors."""
+        return {"status": "ok", "uptime": int(monotonic_ms() - self._started_mono), "timestamp": now_ms()}
+
+    async def get_cache(self, *, session_id: str) -> Result:
+        """Return a session's record by session id (the seeds' cache read).
+
+        Raises:
+            SessionNotFoundError: no such session.
+
+        """
+        session = await self._session_by_id(session_id)
+        rows = await self._store.turns_of_session(session.session_id)
+        report = reports.session_report(
+            session.to_team, session.from_team, session, rows, self._pool.live_turn
+        )
+        return {"report": report}
+
+    async def clear_cache(self, *, session_id: str) -> Result:
+        """Delete a session's ended turn records; the Claude session and its conversation stay.
+
+        Raises:
+            SessionNotFoundError: no such session.
+
+        """
+        session = await self._session_by_id(session_id)
+        removed = await self._store.delete_finished_turns(session.session_id)
+        return {"sessionId": session.session_id, "removedEntries": removed, "timestamp": now_ms()}
+
+    async def _session_by_id(self, session_id: str) -> SessionRow:
+        if not session_id or len(session_id) > 100:
+            raise ValidationError("sessionId is required", details={"field": "sessionId"})
+        session = await self._store.get_session_by_id(session_id)
+        if session is None:
+            raise SessionNotFoundError(f"No session {session_id}", details={"sessionId": session_id})
+        return session
 
     async def permissions_approve(
         self,

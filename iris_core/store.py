@@ -171,6 +171,27 @@ class Store(SqliteFile):
             row = await cur.fetchone()
         return _session(row) if row else None
 
+    async def get_session_by_id(self, session_id: str) -> SessionRow | None:
+        """Return a session by its id."""
+        async with self._conn.execute(
+            _SESSIONS + "WHERE s.session_id = ? GROUP BY s.session_id", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _session(row) if row else None
+
+    async def count_sessions(self) -> int:
+        """Return how many sessions exist."""
+        async with self._conn.execute("SELECT COUNT(*) FROM sessions") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def delete_finished_turns(self, session_id: str) -> int:
+        """Delete a session's ended turns (active ones still have their record to write); return how many."""
+        cursor = await self._conn.execute(
+            "DELETE FROM turns WHERE session_id = ? AND status NOT IN ('queued', 'running')", (session_id,)
+        )
+        return cursor.rowcount
+
     async def session_id_for(self, from_team: str, to_team: str) -> str:
         """Return the pair's session id, creating the session if needed; from memory after the first time.
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from types import MappingProxyType
 
 from google.protobuf.descriptor import ServiceDescriptor
@@ -13,7 +11,7 @@ from iris_core.access import PERMISSIONS
 
 from .generated.iris.v1 import iris_pb2
 
-__all__ = ["method_permissions", "permissions_table", "write_readme_table"]
+__all__ = ["README_BEGIN", "README_END", "method_permissions", "permissions_table"]
 
 
 def method_permissions(service: ServiceDescriptor | None = None) -> Mapping[str, str]:
@@ -54,17 +52,3 @@ def permissions_table() -> str:
         permission = options.Extensions[iris_pb2.required_permission]
         lines.append(f"| {method.name} | `{permission}` | `{route}` |")
     return "\n".join(lines)
-
-
-def write_readme_table(readme: Path) -> None:
-    """Replace the table between the permission markers of ``readme`` with the one the contract gives."""
-    text = readme.read_text()
-    before, begin, rest = text.partition(README_BEGIN)
-    _, end, after = rest.partition(README_END)
-    if not begin or not end:
-        raise RuntimeError(f"{readme} has no {README_BEGIN} ... {README_END} markers")
-    readme.write_text(f"{before}{README_BEGIN}\n{permissions_table()}\n{README_END}{after}")
-
-
-if __name__ == "__main__":
-    write_readme_table(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -51,7 +51,10 @@ async def serving_app(app: Any, *, host: str, port: int) -> AsyncIterator[int]:
     and no early connection is refused. On exit uvicorn stops taking requests, finishes the running ones
     (bounded) and its task is awaited.
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP, and
+    # without it a keep-alive reply waits on Nagle and the client's delayed ACK (~40 ms a request).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

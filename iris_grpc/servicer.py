@@ -42,6 +42,18 @@ def _unary(
     return wrapper
 
 
+def _caller(from_team: str) -> str:
+    """Return ``from_team``, or, when the caller left it out, the name of its API key.
+
+    The seeds' REST examples omit fromTeam (POST /api/teams/backend/wake); a service calling with its
+    own key is then the calling team, so its pairs and sessions are its own. Without auth it is "api".
+    """
+    if from_team:
+        return from_team
+    info = CALL.get()
+    return info.key.name if info is not None and info.key is not None else "api"
+
+
 def _caller_name() -> str:
     """Name the key behind the current call (for the audit trail of key changes)."""
     info = CALL.get()
@@ -62,7 +74,7 @@ class IrisServicer(pb_grpc.IrisServicer):
 
     async def _send(self, request: pb.SendMessageRequest | pb.AskMessageRequest) -> dict[str, Any]:
         return await self._service.send_message(
-            from_team=request.from_team,
+            from_team=_caller(request.from_team),
             to_team=request.to_team,
             message=request.message,
             timeout_ms=request.timeout if request.HasField("timeout") else None,
@@ -86,7 +98,7 @@ class IrisServicer(pb_grpc.IrisServicer):
     ) -> pb.QuickMessageResponse:
         """See the contract."""
         result = await self._service.quick_message(
-            from_team=request.from_team, to_team=request.to_team, message=request.message
+            from_team=_caller(request.from_team), to_team=request.to_team, message=request.message
         )
         return _pack(result, pb.QuickMessageResponse())
 
@@ -94,7 +106,7 @@ class IrisServicer(pb_grpc.IrisServicer):
         """See the contract. A client that goes away stops the stream, not the team's turn."""
         try:
             events = await self._service.tell(
-                from_team=request.from_team, to_team=request.to_team, message=request.message
+                from_team=_caller(request.from_team), to_team=request.to_team, message=request.message
             )
             async for event in events:
                 yield _pack(event, pb.TellResponse())
@@ -106,7 +118,7 @@ class IrisServicer(pb_grpc.IrisServicer):
         self, request: pb.SessionCancelRequest, context: Context
     ) -> pb.SessionCancelResponse:
         """See the contract."""
-        result = await self._service.session_cancel(team=request.team, from_team=request.from_team)
+        result = await self._service.session_cancel(team=request.team, from_team=_caller(request.from_team))
         return _pack(result, pb.SessionCancelResponse())
 
     @_unary
@@ -114,7 +126,9 @@ class IrisServicer(pb_grpc.IrisServicer):
         self, request: pb.SessionRebootRequest, context: Context
     ) -> pb.SessionRebootResponse:
         """See the contract."""
-        result = await self._service.session_reboot(to_team=request.to_team, from_team=request.from_team)
+        result = await self._service.session_reboot(
+            to_team=request.to_team, from_team=_caller(request.from_team)
+        )
         return _pack(result, pb.SessionRebootResponse())
 
     @_unary
@@ -122,13 +136,17 @@ class IrisServicer(pb_grpc.IrisServicer):
         self, request: pb.SessionDeleteRequest, context: Context
     ) -> pb.SessionDeleteResponse:
         """See the contract."""
-        result = await self._service.session_delete(to_team=request.to_team, from_team=request.from_team)
+        result = await self._service.session_delete(
+            to_team=request.to_team, from_team=_caller(request.from_team)
+        )
         return _pack(result, pb.SessionDeleteResponse())
 
     @_unary
     async def SessionFork(self, request: pb.SessionForkRequest, context: Context) -> pb.SessionForkResponse:
         """See the contract."""
-        result = await self._service.session_fork(to_team=request.to_team, from_team=request.from_team)
+        result = await self._service.session_fork(
+            to_team=request.to_team, from_team=_caller(request.from_team)
+        )
         return _pack(result, pb.SessionForkResponse())
 
     @_unary
@@ -136,40 +154,42 @@ class IrisServicer(pb_grpc.IrisServicer):
         self, request: pb.SessionReportRequest, context: Context
     ) -> pb.SessionReportResponse:
         """See the contract."""
-        result = await self._service.session_report(team=request.team, from_team=request.from_team)
+        result = await self._service.session_report(team=request.team, from_team=_caller(request.from_team))
         return _pack(result, pb.SessionReportResponse())
 
     @_unary
     async def TeamWake(self, request: pb.TeamWakeRequest, context: Context) -> pb.TeamWakeResponse:
         """See the contract."""
-        result = await self._service.team_wake(team=request.team, from_team=request.from_team)
+        result = await self._service.team_wake(team=request.team, from_team=_caller(request.from_team))
         return _pack(result, pb.TeamWakeResponse())
 
     @_unary
     async def TeamLaunch(self, request: pb.TeamLaunchRequest, context: Context) -> pb.TeamLaunchResponse:
         """See the contract."""
-        result = await self._service.team_wake(team=request.team, from_team=request.from_team)
+        result = await self._service.team_wake(team=request.team, from_team=_caller(request.from_team))
         return _pack(result, pb.TeamLaunchResponse())
 
     @_unary
     async def TeamSleep(self, request: pb.TeamSleepRequest, context: Context) -> pb.TeamSleepResponse:
         """See the contract."""
         result = await self._service.team_sleep(
-            team=request.team, from_team=request.from_team, force=request.force
+            team=request.team, from_team=_caller(request.from_team), force=request.force
         )
         return _pack(result, pb.TeamSleepResponse())
 
     @_unary
     async def TeamWakeAll(self, request: pb.TeamWakeAllRequest, context: Context) -> pb.TeamWakeAllResponse:
         """See the contract."""
-        result = await self._service.team_wake_all(from_team=request.from_team, parallel=request.parallel)
+        result = await self._service.team_wake_all(
+            from_team=_caller(request.from_team), parallel=request.parallel
+        )
         return _pack(result, pb.TeamWakeAllResponse())
 
     @_unary
     async def TeamStatus(self, request: pb.TeamStatusRequest, context: Context) -> pb.TeamStatusResponse:
         """See the contract."""
         result = await self._service.team_status(
-            from_team=request.from_team,
+            from_team=_caller(request.from_team),
             team=request.team if request.HasField("team") else None,
             include_notifications=(
                 request.include_notifications if request.HasField("include_notifications") else True
@@ -198,6 +218,26 @@ class IrisServicer(pb_grpc.IrisServicer):
     async def GetDate(self, request: pb.GetDateRequest, context: Context) -> pb.GetDateResponse:
         """See the contract."""
         return _pack(await self._service.get_date(), pb.GetDateResponse())
+
+    @_unary
+    async def GetStatus(self, request: pb.GetStatusRequest, context: Context) -> pb.GetStatusResponse:
+        """See the contract."""
+        return _pack(await self._service.get_status(), pb.GetStatusResponse())
+
+    @_unary
+    async def GetHealth(self, request: pb.GetHealthRequest, context: Context) -> pb.GetHealthResponse:
+        """See the contract."""
+        return _pack(await self._service.get_health(), pb.GetHealthResponse())
+
+    @_unary
+    async def GetCache(self, request: pb.GetCacheRequest, context: Context) -> pb.GetCacheResponse:
+        """See the contract."""
+        return _pack(await self._service.get_cache(session_id=request.session_id), pb.GetCacheResponse())
+
+    @_unary
+    async def ClearCache(self, request: pb.ClearCacheRequest, context: Context) -> pb.ClearCacheResponse:
+        """See the contract."""
+        return _pack(await self._service.clear_cache(session_id=request.session_id), pb.ClearCacheResponse())
 
     @_unary
     async def CreateApiKey(
@@ -238,6 +278,6 @@ class IrisServicer(pb_grpc.IrisServicer):
             reason=request.reason,
             request_id=request.request_id,
             decision=request.decision,
-            from_team=request.from_team,
+            from_team=_caller(request.from_team),
         )
         return _pack(result, pb.PermissionsApproveResponse())

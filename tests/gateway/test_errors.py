@@ -86,11 +86,11 @@ async def test_a_chunked_body_over_the_limit_is_413(gateway: Gateway) -> None:
 async def test_grpc_errors_keep_their_reason_details_and_status(gateway: Gateway) -> None:
     async with asyncio.timeout(30):
         unknown = await gateway.client.post("/api/teams/nobody/wake", json={"fromTeam": "caller"})
-        invalid = await gateway.client.post("/api/teams/tell", json={"toTeam": "alpha", "message": "hi"})
+        invalid = await gateway.client.post("/api/teams/tell", json={"toTeam": "alpha", "message": ""})
         no_fork = await gateway.client.post("/api/teams/alpha/fork", json={"fromTeam": "caller"})
     body = assert_error(unknown, 404, "TeamNotFoundError", "NOT_FOUND")
     assert body["details"] == {"team": "nobody"} and "nobody" in body["message"]
-    assert assert_error(invalid, 400, "ValidationError", "INVALID_ARGUMENT")["details"]["field"] == "fromTeam"
+    assert assert_error(invalid, 400, "ValidationError", "INVALID_ARGUMENT")["details"]["field"] == "message"
     assert_error(no_fork, 404, "SessionNotFoundError", "NOT_FOUND")
 
 

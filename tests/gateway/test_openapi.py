@@ -19,7 +19,8 @@ async def test_openapi_documents_every_route_with_camel_case_schemas(gateway: Ga
         doc: dict[str, Any] = (await gateway.client.get("/openapi.json")).json()
     for route in ROUTES:
         operation = doc["paths"][route.path][route.verb.lower()]
-        assert operation["operationId"] == route.method.name
+        # an additional binding of a method gets a numbered id (ids must be unique)
+        assert operation["operationId"].rstrip("0123456789") == route.method.name
     schemas = doc["components"]["schemas"]
     assert set(schemas["SendMessageRequest"]["properties"]) == {
         "toTeam",

@@ -42,7 +42,6 @@ LONG = "x" * 102_401
     ("to_team", "from_team", "message", "timeout_ms", "field"),
     [
         ("", "caller", "hi", None, "toTeam"),
-        ("alpha", "", "hi", None, "fromTeam"),
         ("../etc", "caller", "hi", None, "toTeam"),
         ("a/b", "caller", "hi", None, "toTeam"),
         ("a\\b", "caller", "hi", None, "toTeam"),
@@ -98,3 +97,10 @@ async def test_error_messages_carry_no_server_paths_or_traces(iris: Iris) -> Non
         await iris.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team="c"))
     details = failure.value.details() or ""
     assert str(iris.home) not in details and "Traceback" not in details
+
+
+async def test_an_omitted_from_team_is_the_callers_key_name(iris: Iris) -> None:
+    reply = await iris.stub.SendMessage(pb.SendMessageRequest(to_team="alpha", message="say hi"))
+    assert reply.from_team == "admin" and reply.response == "hi"
+    status = await iris.stub.TeamStatus(pb.TeamStatusRequest(team="alpha"))
+    assert status.teams[0].message_count == 1

@@ -123,6 +123,26 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.GetDateRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.GetDateResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/iris.v1.Iris/GetStatus',
+                request_serializer=iris_dot_v1_dot_iris__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
+        self.GetHealth = channel.unary_unary(
+                '/iris.v1.Iris/GetHealth',
+                request_serializer=iris_dot_v1_dot_iris__pb2.GetHealthRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.GetHealthResponse.FromString,
+                _registered_method=True)
+        self.GetCache = channel.unary_unary(
+                '/iris.v1.Iris/GetCache',
+                request_serializer=iris_dot_v1_dot_iris__pb2.GetCacheRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.GetCacheResponse.FromString,
+                _registered_method=True)
+        self.ClearCache = channel.unary_unary(
+                '/iris.v1.Iris/ClearCache',
+                request_serializer=iris_dot_v1_dot_iris__pb2.ClearCacheRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.ClearCacheResponse.FromString,
+                _registered_method=True)
         self.CreateApiKey = channel.unary_unary(
                 '/iris.v1.Iris/CreateApiKey',
                 request_serializer=iris_dot_v1_dot_iris__pb2.CreateApiKeyRequest.SerializeToString,
@@ -271,6 +291,34 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """Reports the whole system: sessions, processes, uptime and version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHealth(self, request, context):
+        """A basic health check for HTTP monitors (gRPC clients have grpc.health.v1.Health, which needs no key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCache(self, request, context):
+        """Reads a session's recorded turns by session id (the seeds' cache read).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearCache(self, request, context):
+        """Deletes a session's recorded turns; the Claude session and its conversation are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateApiKey(self, request, context):
         """Creates an API key; the key itself is in the reply once and stored only as a hash.
         """
@@ -387,6 +435,26 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.GetDate,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.GetDateRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.GetDateResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.GetStatusRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHealth,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.GetHealthRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.GetHealthResponse.SerializeToString,
+            ),
+            'GetCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCache,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.GetCacheRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.GetCacheResponse.SerializeToString,
+            ),
+            'ClearCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearCache,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.ClearCacheRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.ClearCacheResponse.SerializeToString,
             ),
             'CreateApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateApiKey,
@@ -872,6 +940,114 @@ class Iris:
             '/iris.v1.Iris/GetDate',
             iris_dot_v1_dot_iris__pb2.GetDateRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.GetDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/GetStatus',
+            iris_dot_v1_dot_iris__pb2.GetStatusRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/GetHealth',
+            iris_dot_v1_dot_iris__pb2.GetHealthRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.GetHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/GetCache',
+            iris_dot_v1_dot_iris__pb2.GetCacheRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.GetCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/ClearCache',
+            iris_dot_v1_dot_iris__pb2.ClearCacheRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.ClearCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,14 @@ class IrisStub:
     """Reads the server's in-memory log ring."""
     GetDate: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetDateRequest, _iris_pb2.GetDateResponse]
     """Returns the server's current date and time in several forms."""
+    GetStatus: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetStatusRequest, _iris_pb2.GetStatusResponse]
+    """Reports the whole system: sessions, processes, uptime and version."""
+    GetHealth: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetHealthRequest, _iris_pb2.GetHealthResponse]
+    """A basic health check for HTTP monitors (gRPC clients have grpc.health.v1.Health, which needs no key)."""
+    GetCache: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetCacheRequest, _iris_pb2.GetCacheResponse]
+    """Reads a session's recorded turns by session id (the seeds' cache read)."""
+    ClearCache: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ClearCacheRequest, _iris_pb2.ClearCacheResponse]
+    """Deletes a session's recorded turns; the Claude session and its conversation are kept."""
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_iris_pb2.CreateApiKeyRequest, _iris_pb2.CreateApiKeyResponse]
     """Creates an API key; the key itself is in the reply once and stored only as a hash."""
     ListApiKeys: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ListApiKeysRequest, _iris_pb2.ListApiKeysResponse]
@@ -133,6 +141,14 @@ class IrisAsyncStub(IrisStub):
     """Reads the server's in-memory log ring."""
     GetDate: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetDateRequest, _iris_pb2.GetDateResponse]  # type: ignore[assignment]
     """Returns the server's current date and time in several forms."""
+    GetStatus: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetStatusRequest, _iris_pb2.GetStatusResponse]  # type: ignore[assignment]
+    """Reports the whole system: sessions, processes, uptime and version."""
+    GetHealth: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetHealthRequest, _iris_pb2.GetHealthResponse]  # type: ignore[assignment]
+    """A basic health check for HTTP monitors (gRPC clients have grpc.health.v1.Health, which needs no key)."""
+    GetCache: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetCacheRequest, _iris_pb2.GetCacheResponse]  # type: ignore[assignment]
+    """Reads a session's recorded turns by session id (the seeds' cache read)."""
+    ClearCache: _aio.UnaryUnaryMultiCallable[_iris_pb2.ClearCacheRequest, _iris_pb2.ClearCacheResponse]  # type: ignore[assignment]
+    """Deletes a session's recorded turns; the Claude session and its conversation are kept."""
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_iris_pb2.CreateApiKeyRequest, _iris_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
     """Creates an API key; the key itself is in the reply once and stored only as a hash."""
     ListApiKeys: _aio.UnaryUnaryMultiCallable[_iris_pb2.ListApiKeysRequest, _iris_pb2.ListApiKeysResponse]  # type: ignore[assignment]
@@ -286,6 +302,38 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_iris_pb2.GetDateResponse, _abc.Awaitable[_iris_pb2.GetDateResponse]]:
         """Returns the server's current date and time in several forms."""
+
+    @_abc_1.abstractmethod
+    def GetStatus(
+        self,
+        request: _iris_pb2.GetStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.GetStatusResponse, _abc.Awaitable[_iris_pb2.GetStatusResponse]]:
+        """Reports the whole system: sessions, processes, uptime and version."""
+
+    @_abc_1.abstractmethod
+    def GetHealth(
+        self,
+        request: _iris_pb2.GetHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.GetHealthResponse, _abc.Awaitable[_iris_pb2.GetHealthResponse]]:
+        """A basic health check for HTTP monitors (gRPC clients have grpc.health.v1.Health, which needs no key)."""
+
+    @_abc_1.abstractmethod
+    def GetCache(
+        self,
+        request: _iris_pb2.GetCacheRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.GetCacheResponse, _abc.Awaitable[_iris_pb2.GetCacheResponse]]:
+        """Reads a session's recorded turns by session id (the seeds' cache read)."""
+
+    @_abc_1.abstractmethod
+    def ClearCache(
+        self,
+        request: _iris_pb2.ClearCacheRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.ClearCacheResponse, _abc.Awaitable[_iris_pb2.ClearCacheResponse]]:
+        """Deletes a session's recorded turns; the Claude session and its conversation are kept."""
 
     @_abc_1.abstractmethod
     def CreateApiKey(
