@@ -296,12 +296,6 @@ class Store(SqliteFile):
             ),
         )
 
-    async def get_turn(self, message_id: str) -> TurnRow | None:
-        """Return one turn by id."""
-        async with self._conn.execute("SELECT * FROM turns WHERE message_id = ?", (message_id,)) as cur:
-            row = await cur.fetchone()
-        return _turn(row) if row else None
-
     async def turns_of_session(self, session_id: str) -> list[TurnRow]:
         """Return a session's turns, oldest first."""
         async with self._conn.execute(

@@ -34,11 +34,6 @@ class TurnStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     ERROR = "error"
 
-    @property
-    def is_final(self) -> bool:
-        """Return True once the turn has ended."""
-        return self not in (TurnStatus.QUEUED, TurnStatus.RUNNING)
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class Pair:

@@ -81,4 +81,6 @@ async def serving_app(app: Any, *, host: str, port: int) -> AsyncIterator[int]:
                 await asyncio.shield(task)
         except TimeoutError:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task  # reap the cancelled server task, so nothing is left running
         sock.close()
