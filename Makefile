@@ -9,7 +9,9 @@ SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"
 GEN := iris_grpc/generated
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PROTO := proto/iris/v1/iris.proto
-PROTODEPS := .build/protodeps/google/api
+PROTODEPS := .build/protodeps/.copied
+INSPECTOR_DIR := tests/mcp/inspector
+INSPECTOR := $(INSPECTOR_DIR)/node_modules/.bin/mcp-inspector
 
 .PHONY: setup gen lint-proto run test lint typecheck bench check clean
 
@@ -27,13 +29,19 @@ gen: setup $(PROTODEPS)
 	rm -rf $(GEN) && mkdir -p $(GEN)/iris/v1
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
 	  --python_out=$(GEN) --mypy_out=$(GEN) --grpc_python_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTO)
+	# The contract's comments, for the schemas derived from it (MCP tool parameters are described by them).
+	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) --include_source_info \
+	  --descriptor_set_out=$(GEN)/iris/v1/iris.binpb $(PROTO)
 	sed -i 's/^from iris\.v1 import/from iris_grpc.generated.iris.v1 import/' $(GEN)/iris/v1/*.py $(GEN)/iris/v1/*.pyi
 	for d in $(GEN) $(GEN)/iris $(GEN)/iris/v1; do echo '"""Generated from proto/ by `make gen`; do not edit."""' > $$d/__init__.py; done
 	$(MAKE) --no-print-directory lint-proto
 	$(PY) -m iris_grpc.readme_table README.md
 
-$(PROTODEPS): $(STAMP)
-	mkdir -p $@ && cp $(SITE)/google/api/annotations.proto $(SITE)/google/api/http.proto $@/
+# buf lints with the googleapis protos the contract imports, copied from the installed package.
+$(PROTODEPS): $(STAMP) Makefile
+	mkdir -p .build/protodeps/google/api
+	cp $(addprefix $(SITE)/google/api/,annotations.proto http.proto field_behavior.proto) .build/protodeps/google/api/
+	touch $@
 
 lint-proto: setup $(PROTODEPS)
 	$(VENV)/bin/buf lint
@@ -41,15 +49,20 @@ lint-proto: setup $(PROTODEPS)
 run: setup
 	$(VENV)/bin/iris serve --config examples/config.yaml --offline-model
 
-test: setup
+test: setup $(INSPECTOR)
 	$(PY) -m pytest
+
+# The official MCP Inspector (npm), whose CLI mode tests the stdio adapter; pinned by its lock file.
+$(INSPECTOR): $(INSPECTOR_DIR)/package.json $(INSPECTOR_DIR)/package-lock.json
+	npm ci --prefix $(INSPECTOR_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: setup lint-proto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy iris_core iris_grpc rest_gateway tests bench
+	$(VENV)/bin/mypy iris_core iris_grpc rest_gateway mcp_adapter tests bench
 
 bench: setup
 	$(PY) -m bench.run

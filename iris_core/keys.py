@@ -2,6 +2,10 @@
 
 A key is looked up by the hash of what the caller presents, so the store never holds or compares a plain
 key, and a key made by ``iris key generate`` in another process works on a running server at once.
+
+Session keys (:meth:`KeyStore.issue_session_key`) are the exception: Iris issues them to itself, for the MCP
+adapter that its own Claude processes run, and keeps them in memory only. They never reach keys.db, so they
+are not listed or revocable and die with the server process; a new server run issues new ones.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ _KEY_FORMAT = re.compile(r"iris_sk_([a-z]{1,16})_([A-Za-z0-9]{32,64})")
 _NAME_FORMAT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_SESSION_ENVIRONMENT = "session"
+"""The environment part of a session key (``iris_sk_session_...``), so one is recognizable in a log."""
 _TOUCH_EVERY_MS = 60_000
 _CACHE_S = 1.0
 """How long a verified key is trusted without a lookup: a revocation by another process (``iris key revoke``)
@@ -144,6 +150,51 @@ class KeyStore(SqliteFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._verified: dict[str, tuple[ApiKey, float]] = {}
+        self._session: dict[str, ApiKey] = {}
+        """Session keys by hash (never written to keys.db)."""
+        self._session_names: dict[str, str] = {}
+        """Session key name -> the hash of its current key, so reissuing replaces the old key."""
+
+    def issue_session_key(self, name: str, permissions: list[str] | tuple[str, ...]) -> str:
+        """Issue an in-memory key named ``name``; return it (the only time it exists in plain text).
+
+        Used for what Iris starts itself (the MCP adapter of a team's Claude), which must authenticate like
+        any caller but must not leave a credential behind: only the hash is kept, in this process, and never
+        in keys.db. Such a key verifies until the server process ends or the same name is issued again (the
+        old key then stops verifying); it is not in :meth:`list` and :meth:`revoke` does not know it.
+
+        Raises:
+            ValidationError: a bad name or permission.
+
+        """
+        if not _NAME_FORMAT.fullmatch(name):
+            raise ValidationError(
+                "Key name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                details={"field": "name"},
+            )
+        granted = parse_permissions(permissions)
+        key = f"iris_sk_{_SESSION_ENVIRONMENT}_" + "".join(
+            secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS)
+        )
+        digest = hash_key(key)
+        record = ApiKey(
+            id=f"key_session_{uuid.uuid4().hex[:16]}",
+            name=name,
+            prefix=key[: len(f"iris_sk_{_SESSION_ENVIRONMENT}_") + 4],
+            environment=_SESSION_ENVIRONMENT,
+            permissions=granted,
+            rate_limit=0,
+            created_at=now_ms(),
+            expires_at=0,
+            last_used_at=0,
+            revoked_at=0,
+        )
+        old = self._session_names.pop(name, None)
+        if old is not None:
+            self._session.pop(old, None)
+        self._session[digest] = record
+        self._session_names[name] = digest
+        return key
 
     async def create(
         self,
@@ -220,6 +271,9 @@ class KeyStore(SqliteFile):
                 "Malformed API key (expected iris_sk_<environment>_<random>)", details={"cause": "malformed"}
             )
         digest = hash_key(presented)
+        session = self._session.get(digest)
+        if session is not None:
+            return session
         now = now_ms()
         cached = self._verified.get(digest)
         if cached is not None and time.monotonic() - cached[1] < _CACHE_S and not cached[0].expired(now):

@@ -9,18 +9,29 @@ from typing import Any
 from .claude_process import LaunchSpec
 from .pairs import PairRuntime
 from .permissions import PermissionBroker
+from .session_mcp import MCP_SERVER_NAME
 from .transcripts import find_transcripts
 
 __all__ = ["launch_spec"]
 
+_IRIS_TOOLS = f"mcp__{MCP_SERVER_NAME}"
+"""Claude Code's allowedTools rule for every tool of the Iris MCP server."""
+
 
 def launch_spec(
-    state: PairRuntime, session_id: str, env: Mapping[str, str], broker: PermissionBroker
+    state: PairRuntime,
+    session_id: str,
+    env: Mapping[str, str],
+    broker: PermissionBroker,
+    mcp_servers: Mapping[str, Any] | None = None,
 ) -> LaunchSpec:
     """Build the spec for the pair's next process.
 
     It resumes the session when Claude Code already has its transcript, and starts it under the Iris-chosen id
     otherwise; its permission prompts for "ask" are announced on whichever turn is running at the time.
+    ``mcp_servers`` (the Iris MCP server of a ``sessionMcpEnabled`` team, see ``SessionMcp.servers_for``) are
+    given to the process, and the tools of the ``iris`` one are allowed without asking: using Iris is what
+    the team's config enabled, and its key's permissions already bound what those tools can do.
     """
     team = state.team
     resume = bool(find_transcripts({**os.environ, **env}, session_id))
@@ -39,6 +50,10 @@ def launch_spec(
                 }
             )
 
+    servers = dict(mcp_servers or {})
+    allowed = tuple(team.allowed_tools)
+    if MCP_SERVER_NAME in servers and _IRIS_TOOLS not in allowed:
+        allowed = (*allowed, _IRIS_TOOLS)
     return LaunchSpec(
         cwd=team.path,
         env=dict(env),
@@ -46,6 +61,7 @@ def launch_spec(
         resume=resume,
         can_use_tool=broker.callback(team.grant_permission, state.pair.from_team, announce),
         model=team.model,
-        allowed_tools=team.allowed_tools,
+        allowed_tools=allowed,
         disallowed_tools=team.disallowed_tools,
+        mcp_servers=servers,
     )

@@ -38,6 +38,7 @@ from .errors import (
 from .launch_spec import launch_spec
 from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
+from .session_mcp import SessionMcp
 from .store import Store
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
@@ -70,8 +71,10 @@ class ProcessPool:
         launcher: Launcher,
         *,
         extra_env: Mapping[str, str] | None = None,
+        session_mcp: SessionMcp | None = None,
     ) -> None:
         self._config = config
+        self._session_mcp = session_mcp
         self._settings = config.settings
         self._store = store
         self._broker = broker
@@ -496,7 +499,8 @@ class ProcessPool:
             await self._notify_room_changed()
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
-        return launch_spec(state, session_id, self.claude_env(state.team), self._broker)
+        servers = self._session_mcp.servers_for(state.team) if self._session_mcp is not None else {}
+        return launch_spec(state, session_id, self.claude_env(state.team), self._broker, servers)
 
     # --- internals: turns ------------------------------------------------------------------------------
 

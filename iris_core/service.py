@@ -29,10 +29,11 @@ from .keys import KeyStore
 from .logs import LogRing
 from .permissions import PermissionBroker, policy_decision
 from .pool import Launcher, ProcessPool
+from .session_mcp import SessionMcp
 from .store import SessionRow, Store
 from .transcripts import remove_transcripts
 from .turns import Pair, Turn, TurnStatus
-from .validation import validate_message, validate_team_name, validate_timeout
+from .validation import validate_message, validate_team_name, validate_timeout, validate_ttl_days
 
 __all__ = ["IrisService"]
 
@@ -64,11 +65,15 @@ class IrisService:
         extra_env: Mapping[str, str],
         keys: KeyStore,
         audit: AuditLog,
+        session_mcp: SessionMcp | None = None,
     ) -> None:
         self.config = config
         self.home = home
         self.keys = keys
         """API keys (keys.db); the transports' authentication reads it."""
+        self.session_mcp = session_mcp if session_mcp is not None else SessionMcp(keys)
+        """The Iris MCP tools of ``sessionMcpEnabled`` teams. The transport sets ``session_mcp.endpoint``
+        once it knows where the MCP adapter is served; until then no team's Claude gets the tools."""
         self.audit = audit
         """The audit log (audit.db); the transports write calls and refusals to it."""
         self.key_admin = KeyAdmin(keys, audit)
@@ -109,9 +114,12 @@ class IrisService:
         async def launch(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
             return await launch_claude(spec, timeout_s=timeout_s)
 
-        pool = ProcessPool(config, store, broker, launcher or launch, extra_env=extra)
         keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
-        service = cls(config, home, store, pool, broker, logs or LogRing(), extra, keys, audit)
+        session_mcp = SessionMcp(keys)
+        pool = ProcessPool(
+            config, store, broker, launcher or launch, extra_env=extra, session_mcp=session_mcp
+        )
+        service = cls(config, home, store, pool, broker, logs or LogRing(), extra, keys, audit, session_mcp)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)
@@ -156,8 +164,7 @@ class IrisService:
         """
         timeout = DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms
         validate_timeout(timeout)
-        if ttl_days is not None and not 1 <= ttl_days <= 3650:
-            raise ValidationError("ttlDays must be between 1 and 3650", details={"field": "ttlDays"})
+        validate_ttl_days(ttl_days)
         turn = await self._accept(from_team, to_team, message, persist=persist, ttl_days=ttl_days)
         if timeout == -1:
             return self._outcome(turn, status="async")
@@ -181,15 +188,68 @@ class IrisService:
             "timestamp": now_ms(),
         }
 
-    async def tell(self, *, from_team: str, to_team: str, message: str) -> AsyncIterator[Result]:
+    async def tell(
+        self,
+        *,
+        from_team: str,
+        to_team: str,
+        message: str,
+        timeout_ms: int | None = None,
+        persist: bool = False,
+        ttl_days: int | None = None,
+    ) -> AsyncIterator[Result]:
         """Accept a message and return its events as they happen: start, chunks, tool uses, complete.
 
         The turn is accepted before this returns, so an invalid request fails here, not mid-stream. A reader
         that stops early does not stop the turn (use SessionCancel for that); the turn still lands in the
-        record.
+        record. ``timeout_ms`` bounds the stream as it bounds send_message's wait: when it runs out first,
+        the stream ends with a ``complete`` of status "timeout" (-1: "async") while the turn goes on.
         """
-        turn = await self._accept(from_team, to_team, message)
-        return turn.follow()
+        timeout = 0 if timeout_ms is None else timeout_ms
+        validate_timeout(timeout)
+        validate_ttl_days(ttl_days)
+        turn = await self._accept(from_team, to_team, message, persist=persist, ttl_days=ttl_days)
+        if timeout == 0:
+            return turn.follow()
+        return self._follow_until(turn, None if timeout == -1 else timeout / 1000)
+
+    async def _follow_until(self, turn: Turn, timeout_s: float | None) -> AsyncIterator[Result]:
+        """Yield the turn's events until it ends or ``timeout_s`` passes (None: right after ``start``)."""
+        events = turn.follow()
+        try:
+            if timeout_s is None:
+                yield await anext(events)  # the start event, published when the turn was accepted
+                yield {"complete": self._stream_end(turn, "async")}
+                return
+            # The deadline covers the waits, never a yield: a cancel scope around a yield would fire in
+            # whatever the reader is doing at the time.
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    yield {"complete": self._stream_end(turn, "timeout")}
+                    return
+                yield event
+        finally:
+            await events.aclose()
+
+    @staticmethod
+    def _stream_end(turn: Turn, status: str) -> Result:
+        """Return the last event of a stream that ends before its turn does: the answer so far and why."""
+        return {
+            "messageId": turn.message_id,
+            "response": turn.response,
+            "status": status,
+            "duration": turn.duration_ms,
+            "costUsd": 0.0,
+            "sessionId": turn.session_id,
+            "error": "",
+            "timestamp": now_ms(),
+        }
 
     async def _accept(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +161,7 @@ class Turn:
     def _has_events_after(self, index: int) -> bool:
         return index < len(self.events)
 
-    async def follow(self) -> AsyncIterator[Event]:
+    async def follow(self) -> AsyncGenerator[Event]:
         """Yield every event from the first, then live ones, ending after ``complete``."""
         index = 0
         while True:

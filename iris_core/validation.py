@@ -14,6 +14,7 @@ __all__ = [
     "validate_message",
     "validate_team_name",
     "validate_timeout",
+    "validate_ttl_days",
 ]
 
 MAX_TEAM_NAME_CHARS = 100
@@ -65,3 +66,14 @@ def validate_timeout(timeout_ms: int, *, field: str = "timeout") -> None:
     """
     if timeout_ms < -1 or timeout_ms > MAX_TIMEOUT_MS:
         raise ValidationError("Timeout must be between -1 and 1hr", details={"field": field})
+
+
+def validate_ttl_days(ttl_days: int | None, *, field: str = "ttlDays") -> None:
+    """Accept no value (the default, 30 days) or 1 to 3650 days.
+
+    Raises:
+        ValidationError: naming ``field``.
+
+    """
+    if ttl_days is not None and not 1 <= ttl_days <= 3650:
+        raise ValidationError("ttlDays must be between 1 and 3650", details={"field": field})

@@ -106,7 +106,12 @@ class IrisServicer(pb_grpc.IrisServicer):
         """See the contract. A client that goes away stops the stream, not the team's turn."""
         try:
             events = await self._service.tell(
-                from_team=_caller(request.from_team), to_team=request.to_team, message=request.message
+                from_team=_caller(request.from_team),
+                to_team=request.to_team,
+                message=request.message,
+                timeout_ms=request.timeout if request.HasField("timeout") else None,
+                persist=request.persist,
+                ttl_days=request.ttl_days if request.HasField("ttl_days") else None,
             )
             async for event in events:
                 yield _pack(event, pb.TellResponse())

@@ -4,7 +4,7 @@
 from the service descriptors; it reaches Iris over a gRPC channel, so auth, limits and errors are Iris's own.
 """
 
-from .app import ChannelFactory, GatewayConfig, create_app
+from .app import ChannelFactory, GatewayConfig, Mount, Mounted, create_app
 from .errors import HTTP_STATUS_OF, GatewayError
 from .openapi import openapi_document
 from .routes import Route, compile_template, routes_of
@@ -14,6 +14,8 @@ __all__ = [
     "ChannelFactory",
     "GatewayConfig",
     "GatewayError",
+    "Mount",
+    "Mounted",
     "Route",
     "compile_template",
     "create_app",

@@ -7,7 +7,7 @@ behind gRPC, so REST behaves exactly like every other transport; this app only b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp
 
 from iris_grpc.generated.iris.v1 import iris_pb2
 
@@ -27,12 +29,28 @@ from .openapi import openapi_document
 from .routes import routes_of
 from .security import SecurityHeadersMiddleware, docs_page
 
-__all__ = ["ChannelFactory", "GatewayConfig", "create_app"]
+__all__ = ["ChannelFactory", "GatewayConfig", "Mount", "Mounted", "create_app"]
 
 ChannelFactory = Callable[[], grpc.aio.Channel]
 """Makes the channel to Iris; called inside the running loop (a grpc.aio channel made earlier fails)."""
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """Another ASGI app served on the gateway's port (MCP at ``/mcp``), reaching Iris on the same channel."""
+
+    path: str
+    """The exact path it answers (GET, POST and DELETE)."""
+    app: ASGIApp
+    """The app."""
+    lifespan: Callable[[], AbstractAsyncContextManager[None]]
+    """Entered once the channel is open, exited before it closes."""
+
+
+Mount = Callable[[Callable[[], grpc.aio.Channel]], Mounted]
+"""Builds a mounted app from the gateway's live-channel accessor."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class GatewayConfig:
     """The OpenAPI title."""
     version: str = "1"
     """The OpenAPI document's version of the API."""
+    mounts: Sequence[Mount] = ()
+    """Other apps served beside the routes (``iris serve`` mounts the MCP adapter's HTTP transport)."""
 
 
 def _channel_factory(target: str | ChannelFactory) -> ChannelFactory:
@@ -81,12 +101,17 @@ def create_app(target: str | ChannelFactory, config: GatewayConfig | None = None
             )
         return live[0]
 
+    mounted = [mount(channel) for mount in config.mounts]
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app
         live.append(make_channel())
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for each in mounted:
+                    await stack.enter_async_context(each.lifespan())
+                yield
         finally:
             await live.pop().close()
 
@@ -103,6 +128,11 @@ def create_app(target: str | ChannelFactory, config: GatewayConfig | None = None
     for route in routes:
         endpoint = Endpoint(route, channel, config.max_body_bytes)
         app.add_route(route.path, endpoint.__call__, methods=[route.verb], include_in_schema=False)
+    for each in mounted:
+        # An app instance (not a function) as endpoint: Starlette hands it the raw ASGI call, no redirect.
+        app.router.routes.append(
+            StarletteRoute(each.path, each.app, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+        )
     document = openapi_document(routes, title=config.title, version=config.version)
 
     async def openapi(request: Request) -> Response:

@@ -8,46 +8,16 @@ a body that leaves out path-bound fields gets its own ``<Method>Body`` component
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from iris_grpc.json_mapping import SCALAR_SCHEMAS, WELL_KNOWN_SCHEMAS, Schema
 
 from .errors import HTTP_STATUS_OF
 from .routes import Route
 from .streams import NDJSON_MEDIA_TYPE, SSE_MEDIA_TYPE
 
 __all__ = ["openapi_document"]
-
-Schema = dict[str, Any]
-
-_SCALARS: dict[int, Schema] = {
-    FieldDescriptor.TYPE_DOUBLE: {"type": "number", "format": "double"},
-    FieldDescriptor.TYPE_FLOAT: {"type": "number", "format": "float"},
-    FieldDescriptor.TYPE_INT64: {"type": "integer", "format": "int64"},
-    FieldDescriptor.TYPE_UINT64: {"type": "integer", "format": "int64", "minimum": 0},
-    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_FIXED64: {"type": "integer", "format": "int64", "minimum": 0},
-    FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int32", "minimum": 0},
-    FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
-    FieldDescriptor.TYPE_STRING: {"type": "string"},
-    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
-    FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int32", "minimum": 0},
-    FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_SFIXED64: {"type": "integer", "format": "int64"},
-    FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_SINT64: {"type": "integer", "format": "int64"},
-}
-
-_WELL_KNOWN: dict[str, Schema] = {
-    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
-    "google.protobuf.Value": {},
-    "google.protobuf.ListValue": {"type": "array", "items": {}},
-    "google.protobuf.Empty": {"type": "object"},
-    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
-    "google.protobuf.Duration": {"type": "string"},
-    "google.protobuf.FieldMask": {"type": "string"},
-    "google.protobuf.Any": {"type": "object", "additionalProperties": True},
-}
 
 ERROR_SCHEMA: Schema = {
     "type": "object",
@@ -71,8 +41,8 @@ class _Components:
         self.schemas: dict[str, Schema] = {"Error": ERROR_SCHEMA}
 
     def ref(self, descriptor: Descriptor) -> Schema:
-        if descriptor.full_name in _WELL_KNOWN:
-            return dict(_WELL_KNOWN[descriptor.full_name])
+        if descriptor.full_name in WELL_KNOWN_SCHEMAS:
+            return dict(WELL_KNOWN_SCHEMAS[descriptor.full_name])
         name = descriptor.name
         if name not in self.schemas:
             self.schemas[name] = {}  # placeholder first: a message may contain itself
@@ -95,7 +65,7 @@ class _Components:
             return self.ref(field.message_type)
         if field.enum_type is not None:
             return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
-        return dict(_SCALARS[field.type])
+        return dict(SCALAR_SCHEMAS[field.type])
 
 
 def _parameters(route: Route, components: _Components) -> list[Schema]:

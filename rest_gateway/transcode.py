@@ -6,9 +6,7 @@ variables, the body (every other field for ``body: "*"``, or the one field it na
 Unknown fields and query parameters are ignored, so the seeds' curl examples (``?includeProcessDetails``,
 ``"stream": true``) keep working; a known field with a value of the wrong type is a 400 naming it.
 
-Responses use proto3 JSON with every field present (a reply always has ``status``, counts and ``0``s), except
-that 64-bit integers are JSON numbers rather than strings: they are millisecond times, durations and
-counts, far below 2**53, and the seeds' callers read them as numbers (``new Date(reply.timestamp)``).
+Responses are written by :func:`iris_grpc.json_mapping.message_to_json`, the JSON every transport shares.
 """
 
 from __future__ import annotations
@@ -21,20 +19,14 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from iris_grpc.json_mapping import message_to_json
+
 from .errors import GatewayError
 from .routes import Route
 
 __all__ = ["build_request", "message_to_json", "parse_body"]
 
-_INT64_TYPES = frozenset(
-    {
-        FieldDescriptor.TYPE_INT64,
-        FieldDescriptor.TYPE_UINT64,
-        FieldDescriptor.TYPE_SINT64,
-        FieldDescriptor.TYPE_FIXED64,
-        FieldDescriptor.TYPE_SFIXED64,
-    }
-)
+
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
 
 
@@ -131,40 +123,3 @@ def build_request(
             message, field, _from_text(field, path_params[field.json_name], field.json_name), field.json_name
         )
     return message
-
-
-def _numbers(data: Any, descriptor: Descriptor) -> Any:
-    """Turn the int64 strings of proto3 JSON into numbers, following the message's own fields."""
-    if not isinstance(data, dict) or descriptor.full_name.startswith("google.protobuf."):
-        return data
-    for field in descriptor.fields:
-        if field.json_name not in data:
-            continue
-        value = data[field.json_name]
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            entry = field.message_type.fields_by_name["value"]
-            data[field.json_name] = {k: _one(entry, v) for k, v in value.items()}
-        elif field.is_repeated:
-            data[field.json_name] = [_one(field, v) for v in value]
-        else:
-            data[field.json_name] = _one(field, value)
-    return data
-
-
-def _one(field: FieldDescriptor, value: Any) -> Any:
-    if field.type in _INT64_TYPES and isinstance(value, str):
-        return int(value)
-    if field.message_type is not None:
-        return _numbers(value, field.message_type)
-    return value
-
-
-def message_to_json(message: Message) -> dict[str, Any]:
-    """Return ``message`` as the gateway's JSON: camelCase, every field present, 64-bit ints as numbers."""
-    data = json_format.MessageToDict(
-        message, preserving_proto_field_name=False, always_print_fields_with_no_presence=True
-    )
-    descriptor = message.DESCRIPTOR
-    assert isinstance(descriptor, Descriptor)
-    result: dict[str, Any] = _numbers(data, descriptor)
-    return result

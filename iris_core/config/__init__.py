@@ -11,11 +11,21 @@ dialect), ``_schema`` (keys and rules), ``_reader`` (typed values and problem co
 """
 
 from ._load import load_config
-from ._models import ApiConfig, GrantPermission, IrisConfig, RateLimitConfig, Settings, TeamConfig, TlsConfig
+from ._models import (
+    DEFAULT_MCP_PERMISSIONS,
+    ApiConfig,
+    GrantPermission,
+    IrisConfig,
+    RateLimitConfig,
+    Settings,
+    TeamConfig,
+    TlsConfig,
+)
 from ._schema import parse_config
 
 __all__ = [
     "ApiConfig",
+    "DEFAULT_MCP_PERMISSIONS",
     "GrantPermission",
     "IrisConfig",
     "RateLimitConfig",

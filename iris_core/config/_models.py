@@ -8,7 +8,11 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["GrantPermission", "IrisConfig", "Settings", "TeamConfig"]
+__all__ = ["DEFAULT_MCP_PERMISSIONS", "GrantPermission", "IrisConfig", "Settings", "TeamConfig"]
+
+DEFAULT_MCP_PERMISSIONS = ("team:tell", "team:wake", "team:cancel", "status:read", "cache:read")
+"""What a team's Claude may do through the Iris MCP tools unless its ``mcpPermissions`` says otherwise: talk
+to, wake and cancel other teams and read status and reports, but not clear, fork, sleep or administer."""
 
 
 def _empty_env() -> Mapping[str, str]:
@@ -88,6 +92,8 @@ class TeamConfig:
     """Whether this team's Claude gets the Iris MCP tools, so it can message other teams itself."""
     session_mcp_path: str | None = None
     """Where the seeds keep per-session MCP config inside the project; accepted and kept for them."""
+    mcp_permissions: tuple[str, ...] = DEFAULT_MCP_PERMISSIONS
+    """API permissions of the key Iris issues to this team's Iris MCP tools (with ``session_mcp_enabled``)."""
     grant_permission: GrantPermission = GrantPermission.ASK
     """Policy for tool uses that need permission."""
     model: str | None = None

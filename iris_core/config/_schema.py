@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from iris_core.access import parse_permissions
+from iris_core.errors import ValidationError
+
 from ._api import parse_api
-from ._models import ApiConfig, GrantPermission, IrisConfig, Settings, TeamConfig
+from ._models import DEFAULT_MCP_PERMISSIONS, ApiConfig, GrantPermission, IrisConfig, Settings, TeamConfig
 from ._reader import Reader, describe
 
 __all__ = ["parse_config"]
@@ -39,6 +42,7 @@ _TEAM_KEYS = (
     "idleTimeout",
     "sessionMcpEnabled",
     "sessionMcpPath",
+    "mcpPermissions",
     "grantPermission",
     "model",
     "env",
@@ -191,6 +195,7 @@ def _team(
         color=color,
         session_mcp_enabled=reader.boolean(f"{key}.sessionMcpEnabled", data.get("sessionMcpEnabled"), False),
         session_mcp_path=reader.string(f"{key}.sessionMcpPath", data.get("sessionMcpPath")),
+        mcp_permissions=_mcp_permissions(reader, f"{key}.mcpPermissions", data.get("mcpPermissions")),
         grant_permission=reader.choice(
             f"{key}.grantPermission",
             data.get("grantPermission"),
@@ -203,6 +208,21 @@ def _team(
         disallowed_tools=reader.strings(f"{key}.disallowedTools", data.get("disallowedTools")),
     )
     return team if path is not None else None
+
+
+def _mcp_permissions(reader: Reader, key: str, raw: object) -> tuple[str, ...]:
+    """Read a team's ``mcpPermissions``: API permission names, checked as a key's would be at creation."""
+    if raw is None:
+        return DEFAULT_MCP_PERMISSIONS
+    reported = len(reader.problems)
+    names = reader.strings(key, raw)
+    if len(reader.problems) != reported:
+        return DEFAULT_MCP_PERMISSIONS
+    try:
+        return parse_permissions(names, field="mcpPermissions")
+    except ValidationError as exc:
+        reader.add(key, exc.message)
+        return DEFAULT_MCP_PERMISSIONS
 
 
 def _team_path(reader: Reader, key: str, raw: object, base_dir: Path) -> Path | None:

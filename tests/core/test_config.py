@@ -76,6 +76,7 @@ def test_minimal_config_gets_every_documented_default(folder: Path) -> None:
     assert team.session_mcp_enabled is False
     assert (team.description, team.color, team.model, team.session_mcp_path) == (None, None, None, None)
     assert (team.allowed_tools, team.disallowed_tools) == ((), ())
+    assert team.mcp_permissions == ("team:tell", "team:wake", "team:cancel", "status:read", "cache:read")
     assert config.source == (folder / "config.yaml").resolve()
 
 
@@ -120,6 +121,7 @@ def test_every_team_key_is_read(folder: Path) -> None:
             "idleTimeout: 1000\n"
             "sessionMcpEnabled: true\n"
             "sessionMcpPath: .claude/iris/mcp\n"
+            "mcpPermissions: [team:tell, 'status:read,cache:read', team:tell]\n"
             "grantPermission: ask\n"
             "model: claude-sonnet-4-5\n"
             "env: {DEBUG: 1, VERBOSE: true, EMPTY: null, NAME: x}\n"
@@ -134,6 +136,7 @@ def test_every_team_key_is_read(folder: Path) -> None:
     assert team.idle_timeout_ms == 1000
     assert team.session_mcp_enabled is True
     assert team.session_mcp_path == ".claude/iris/mcp"
+    assert team.mcp_permissions == ("team:tell", "status:read", "cache:read")
     assert team.model == "claude-sonnet-4-5"
     assert dict(team.env) == {"DEBUG": "1", "VERBOSE": "true", "EMPTY": "", "NAME": "x"}
     assert team.allowed_tools == ("Read", "Grep")
@@ -394,6 +397,15 @@ TEAM_CASES = [
     ("sessionMcpEnabled: 'true'", "teams.a.sessionMcpEnabled", 'expected true or false, got "true"'),
     ("sessionMcpEnabled: 1", "teams.a.sessionMcpEnabled", "expected true or false, got 1"),
     ("sessionMcpPath: 1", "teams.a.sessionMcpPath", "expected a string, got 1"),
+    ("mcpPermissions: team:tell", "teams.a.mcpPermissions", 'expected a list of strings, got "team:tell"'),
+    ("mcpPermissions: [1]", "teams.a.mcpPermissions[0]", "expected a string, got 1"),
+    ("mcpPermissions: []", "teams.a.mcpPermissions", "At least one permission is required"),
+    (
+        "mcpPermissions: [team:tell, team:fly]",
+        "teams.a.mcpPermissions",
+        "Unknown permission 'team:fly' (known: team:tell, team:wake, team:sleep, team:cancel, team:clear, "
+        "team:fork, cache:read, cache:write, status:read, debug:read, admin)",
+    ),
     ("grantPermission: maybe", "teams.a.grantPermission", 'expected one of yes, no, ask, got "maybe"'),
     ("grantPermission: 1", "teams.a.grantPermission", "expected one of yes, no, ask, got 1"),
     ("model: [opus]", "teams.a.model", "expected a string, got a list"),

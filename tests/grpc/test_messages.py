@@ -69,6 +69,52 @@ async def test_tell_reports_tool_use_with_name_and_input(iris: Iris) -> None:
     assert "tool-ran" in events[-1].complete.response
 
 
+async def tell_events(iris: Iris, request: pb.TellRequest) -> list[pb.TellResponse]:
+    async with asyncio.timeout(60):
+        return [event async for event in iris.stub.Tell(request)]
+
+
+async def test_tell_with_a_timeout_ends_with_the_partial_answer_while_the_turn_goes_on(iris: Iris) -> None:
+    events = await tell_events(
+        iris, pb.TellRequest(from_team="caller", to_team="alpha", message="slow 8 150", timeout=700)
+    )
+    assert events[0].WhichOneof("event") == "start"
+    complete = events[-1].complete
+    assert complete.status == "timeout"
+    chunks = "".join(e.chunk.text for e in events if e.WhichOneof("event") == "chunk")
+    assert (
+        chunks.startswith("chunk 1 ")
+        and complete.response == chunks
+        and chunks != "".join(f"chunk {i} " for i in range(1, 9))
+    )
+    async with asyncio.timeout(30):
+        while True:
+            report = await iris.stub.SessionReport(pb.SessionReportRequest(team="alpha", from_team="caller"))
+            if report.entries[-1].status == "completed":
+                break
+            await asyncio.sleep(0.05)
+    assert report.entries[-1].message_id == complete.message_id
+    assert report.entries[-1].response == "".join(f"chunk {i} " for i in range(1, 9))
+
+
+async def test_tell_with_timeout_minus_one_ends_right_after_start(iris: Iris) -> None:
+    events = await tell_events(
+        iris,
+        pb.TellRequest(from_team="caller", to_team="alpha", message="say later", timeout=-1, persist=True),
+    )
+    assert [e.WhichOneof("event") for e in events] == ["start", "complete"]
+    assert events[1].complete.status == "async"
+    assert events[1].complete.message_id == events[0].start.message_id
+
+
+async def test_tell_refuses_a_bad_timeout_before_accepting_anything(iris: Iris) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await tell_events(iris, pb.TellRequest(from_team="caller", to_team="alpha", message="hi", timeout=-2))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    report = await iris.stub.SessionReport(pb.SessionReportRequest(team="alpha", from_team="caller"))
+    assert list(report.entries) == []
+
+
 async def test_send_message_returns_the_whole_response_with_status(iris: Iris) -> None:
     reply = await send(iris, "say the whole answer")
     assert reply.status == "completed"

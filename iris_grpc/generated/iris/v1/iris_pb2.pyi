@@ -30,6 +30,42 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class McpTool(_message.Message):
+    """How an RPC appears as a tool of the MCP adapter (mcp_adapter). The tool's input schema is the request
+    message's and its result is the reply message as JSON, so only the name and the words for the model are
+    stated here (the seeds' tool name and description).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STREAMED_BY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Tool name, e.g. "send_message"."""
+    description: _builtins.str
+    """What the tool does and when to use it, for the model that decides to call it."""
+    streamed_by: _builtins.str
+    """A server-streaming RPC with the same request fields that the adapter calls instead, so that it can
+    report progress while the answer is produced. Its events (the first and the last) are folded, with the
+    request, into this RPC's reply.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        streamed_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "streamed_by", b"streamed_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___McpTool: _TypeAlias = McpTool  # noqa: Y015
+
+@_typing.final
 class SendMessageRequest(_message.Message):
     """---------------------------------------------------------------------------------------------------------
     Messages to a team
@@ -50,10 +86,13 @@ class SendMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team; with to_team it names the pair (and so the process and session)."""
+    """Calling team; with to_team it names the pair (and so the process and session). Defaults to the caller's own
+    (the MCP adapter's --from-team, else the API key's name).
+    """
     timeout: _builtins.int
     """Milliseconds to wait: > 0 waits that long (then status "timeout" with the partial response, while the
-    turn goes on); 0 waits until the turn ends; -1 returns at once with status "async". Default 30000.
+    turn goes on); 0 waits until the turn ends; -1 returns at once with status "async". Default 30000 over
+    gRPC and REST; the MCP tools stream with progress and wait until the turn ends.
     """
     persist: _builtins.bool
     """Keep the message queued across a server restart until it has run (default false)."""
@@ -163,13 +202,16 @@ class AskMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     timeout: _builtins.int
-    """As SendMessageRequest.timeout (default 30000)."""
+    """Milliseconds to wait: > 0 waits that long (then status "timeout" with the partial response, while the
+    turn goes on); 0 waits until the turn ends; -1 returns at once with status "async". Default 30000 over
+    gRPC and REST; the MCP tools stream with progress and wait until the turn ends.
+    """
     persist: _builtins.bool
-    """As SendMessageRequest.persist."""
+    """Keep the message queued across a server restart until it has run (default false)."""
     ttl_days: _builtins.int
-    """As SendMessageRequest.ttl_days."""
+    """Days a persisted message may wait before it is dropped (default 30)."""
     def __init__(
         self,
         *,
@@ -271,7 +313,7 @@ class QuickMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -342,24 +384,46 @@ class TellRequest(_message.Message):
     TO_TEAM_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     FROM_TEAM_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    PERSIST_FIELD_NUMBER: _builtins.int
+    TTL_DAYS_FIELD_NUMBER: _builtins.int
     to_team: _builtins.str
     """Target team."""
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    timeout: _builtins.int
+    """Milliseconds to stream: absent or 0 streams until the turn ends; > 0 ends the stream with a `complete`
+    of status "timeout" (the answer so far) once that time has passed, while the turn goes on; -1 ends it
+    right after `start` with a `complete` of status "async".
+    """
+    persist: _builtins.bool
+    """Keep the message queued across a server restart until it has run (default false)."""
+    ttl_days: _builtins.int
+    """Days a persisted message may wait before it is dropped (default 30)."""
     def __init__(
         self,
         *,
         to_team: _builtins.str = ...,
         message: _builtins.str = ...,
         from_team: _builtins.str = ...,
+        timeout: _builtins.int | None = ...,
+        persist: _builtins.bool = ...,
+        ttl_days: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "_ttl_days", b"_ttl_days", "timeout", b"timeout", "ttl_days", b"ttl_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_team", b"from_team", "message", b"message", "to_team", b"to_team"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "_ttl_days", b"_ttl_days", "from_team", b"from_team", "message", b"message", "persist", b"persist", "timeout", b"timeout", "to_team", b"to_team", "ttl_days", b"ttl_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__timeout: _TypeAlias = _typing.Literal["timeout"]  # noqa: Y015
+    _WhichOneofArgType__timeout: _TypeAlias = _typing.Literal["_timeout", b"_timeout"]  # noqa: Y015
+    _WhichOneofReturnType__ttl_days: _TypeAlias = _typing.Literal["ttl_days"]  # noqa: Y015
+    _WhichOneofArgType__ttl_days: _TypeAlias = _typing.Literal["_ttl_days", b"_ttl_days"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout) -> _WhichOneofReturnType__timeout | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ttl_days) -> _WhichOneofReturnType__ttl_days | None: ...
 
 Global___TellRequest: _TypeAlias = TellRequest  # noqa: Y015
 
@@ -562,9 +626,9 @@ class TellComplete(_message.Message):
     response: _builtins.str
     """The whole answer (the part produced so far when cancelled)."""
     status: _builtins.str
-    """completed | cancelled | error"""
+    """completed | cancelled | error, or timeout | async when the request's timeout ended the stream first"""
     duration: _builtins.int
-    """Milliseconds from acceptance to the end of the turn."""
+    """Milliseconds from acceptance to the end of the turn (or of the stream)."""
     cost_usd: _builtins.float
     """Cost of this turn in USD."""
     session_id: _builtins.str
@@ -608,7 +672,7 @@ class SessionCancelRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -672,7 +736,7 @@ class SessionRebootRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -748,7 +812,7 @@ class SessionDeleteRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -820,7 +884,7 @@ class SessionForkRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -904,7 +968,7 @@ class SessionReportRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -1090,7 +1154,7 @@ class TeamWakeRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -1162,7 +1226,7 @@ class TeamLaunchRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     def __init__(
         self,
         *,
@@ -1235,7 +1299,7 @@ class TeamSleepRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     force: _builtins.bool
     """Stop even if a turn is running (the turn ends as cancelled); otherwise a busy pair is refused."""
     def __init__(
@@ -1300,7 +1364,7 @@ class TeamWakeAllRequest(_message.Message):
     FROM_TEAM_FIELD_NUMBER: _builtins.int
     PARALLEL_FIELD_NUMBER: _builtins.int
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     parallel: _builtins.bool
     """Wake teams concurrently (bounded); default sequential."""
     def __init__(
@@ -1417,7 +1481,7 @@ class TeamStatusRequest(_message.Message):
     TEAM_FIELD_NUMBER: _builtins.int
     INCLUDE_NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     from_team: _builtins.str
-    """Calling team."""
+    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
     team: _builtins.str
     """One team only; all teams when absent."""
     include_notifications: _builtins.bool
@@ -1882,8 +1946,11 @@ class PermissionsApproveRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
     FROM_TEAM_FIELD_NUMBER: _builtins.int
+    TOOL_USE_ID_FIELD_NUMBER: _builtins.int
     tool_name: _builtins.str
-    """Tool name (policy check) — ignored when request_id is set."""
+    """Tool name (policy check) — ignored when request_id is set. Spelled tool_name in JSON, as Claude Code's
+    --permission-prompt-tool sends it.
+    """
     reason: _builtins.str
     """Why the tool is needed."""
     request_id: _builtins.str
@@ -1892,6 +1959,8 @@ class PermissionsApproveRequest(_message.Message):
     """With request_id: "allow" or "deny"."""
     from_team: _builtins.str
     """Calling team (who answers a pending request)."""
+    tool_use_id: _builtins.str
+    """Claude's id of the tool call being decided (sent by --permission-prompt-tool; informational)."""
     @_builtins.property
     def input(self) -> _struct_pb2.Struct:
         """The tool's input."""
@@ -1905,10 +1974,11 @@ class PermissionsApproveRequest(_message.Message):
         request_id: _builtins.str = ...,
         decision: _builtins.str = ...,
         from_team: _builtins.str = ...,
+        tool_use_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "from_team", b"from_team", "input", b"input", "reason", b"reason", "request_id", b"request_id", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "from_team", b"from_team", "input", b"input", "reason", b"reason", "request_id", b"request_id", "tool_name", b"tool_name", "tool_use_id", b"tool_use_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2426,5 +2496,8 @@ class RevokeApiKeyResponse(_message.Message):
 Global___RevokeApiKeyResponse: _TypeAlias = RevokeApiKeyResponse  # noqa: Y015
 
 REQUIRED_PERMISSION_FIELD_NUMBER: _builtins.int
+MCP_TOOL_FIELD_NUMBER: _builtins.int
 required_permission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]
 """The permission, e.g. "team:tell"."""
+mcp_tool: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___McpTool]
+"""The RPC as a tool of the MCP adapter; RPCs without it are not offered over MCP."""

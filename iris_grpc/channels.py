@@ -1,0 +1,21 @@
+"""Client channels to an Iris gRPC server, for the gateway and the MCP adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+__all__ = ["iris_channel"]
+
+
+def iris_channel(target: str, tls_cert: Path | None = None) -> grpc.aio.Channel:
+    """Open a channel to Iris at ``target``: plaintext, or TLS trusting the server's own certificate.
+
+    Call it inside the running event loop (a grpc.aio channel made before the loop fails). Dead peers are
+    found by the server's keepalive pings and, on loopback, by the kernel closing the connection.
+    """
+    if tls_cert is None:
+        return grpc.aio.insecure_channel(target)
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
+    return grpc.aio.secure_channel(target, credentials)

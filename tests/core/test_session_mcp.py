@@ -1,0 +1,202 @@
+"""Session keys, and the Iris MCP server a ``sessionMcpEnabled`` team's Claude is started with (no Claude)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iris_core.config import DEFAULT_MCP_PERMISSIONS, TeamConfig
+from iris_core.errors import NotFoundError, UnauthorizedError, ValidationError
+from iris_core.keys import KeyStore
+from iris_core.launch_spec import launch_spec
+from iris_core.pairs import PairRuntime
+from iris_core.permissions import PermissionBroker
+from iris_core.session_mcp import McpEndpoint, SessionMcp, session_key_name
+from iris_core.turns import Pair
+
+URL = "http://127.0.0.1:8080/mcp"
+COMMAND = (sys.executable, "-m", "iris_grpc.cli", "mcp", "--target", "127.0.0.1:50051")
+
+
+@pytest.fixture
+async def keys(tmp_path: Path) -> AsyncIterator[KeyStore]:
+    async with KeyStore(tmp_path / "keys.db") as store:
+        yield store
+
+
+def team(tmp_path: Path, name: str = "backend", **kw: Any) -> TeamConfig:
+    return TeamConfig(name=name, path=tmp_path, session_mcp_enabled=True, **kw)
+
+
+# --- session keys ---------------------------------------------------------------------------------------
+
+
+async def test_a_session_key_verifies_with_its_permissions_and_stays_out_of_the_db(keys: KeyStore) -> None:
+    key = keys.issue_session_key("mcp.backend", ["team:tell", "status:read"])
+
+    assert key.startswith("iris_sk_session_")
+    record = await keys.verify(key)
+    assert (record.name, record.permissions, record.environment) == (
+        "mcp.backend",
+        ("team:tell", "status:read"),
+        "session",
+    )
+    assert record.id.startswith("key_session_")
+    assert not record.revoked and not record.expired(2**62)
+    assert await keys.list() == []
+    assert await keys.count() == 0
+
+
+async def test_issuing_again_for_a_name_replaces_the_old_key(keys: KeyStore) -> None:
+    old = keys.issue_session_key("mcp.backend", ["team:tell"])
+    other = keys.issue_session_key("mcp.frontend", ["team:tell"])
+    new = keys.issue_session_key("mcp.backend", ["status:read"])
+
+    assert new != old
+    assert (await keys.verify(new)).permissions == ("status:read",)
+    assert (await keys.verify(other)).name == "mcp.frontend"
+    with pytest.raises(UnauthorizedError, match="Unknown API key"):
+        await keys.verify(old)
+
+
+async def test_session_keys_are_not_revocable_through_the_store(keys: KeyStore) -> None:
+    key = keys.issue_session_key("mcp.backend", ["team:tell"])
+
+    with pytest.raises(NotFoundError):
+        await keys.revoke("mcp.backend")
+    assert (await keys.verify(key)).name == "mcp.backend"
+
+
+@pytest.mark.parametrize(
+    ("name", "permissions", "field"),
+    [
+        ("", ["team:tell"], "name"),
+        ("-x", ["team:tell"], "name"),
+        ("a" * 65, ["team:tell"], "name"),
+        ("has space", ["team:tell"], "name"),
+        ("ok", ["team:fly"], "permissions"),
+        ("ok", [], "permissions"),
+    ],
+)
+async def test_a_bad_session_key_name_or_permission_is_refused(
+    keys: KeyStore, name: str, permissions: list[str], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        keys.issue_session_key(name, permissions)
+    assert info.value.details["field"] == field
+
+
+# --- SessionMcp.servers_for -----------------------------------------------------------------------------
+
+
+async def test_a_team_without_session_mcp_gets_no_servers(keys: KeyStore, tmp_path: Path) -> None:
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(url=URL)
+
+    assert mcp.servers_for(TeamConfig(name="backend", path=tmp_path)) == {}
+
+
+async def test_without_an_endpoint_no_servers_and_one_warning_per_team(
+    keys: KeyStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mcp = SessionMcp(keys)
+    with caplog.at_level(logging.WARNING, logger="iris_core.session_mcp"):
+        assert mcp.servers_for(team(tmp_path)) == {}
+        assert mcp.servers_for(team(tmp_path)) == {}
+        assert mcp.servers_for(team(tmp_path, "frontend")) == {}
+
+    assert [r.getMessage().split()[1] for r in caplog.records] == ["backend", "frontend"]
+
+
+async def test_an_http_endpoint_gives_the_key_and_the_team_in_headers(keys: KeyStore, tmp_path: Path) -> None:
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(url=URL, command=COMMAND)  # url wins
+
+    servers = mcp.servers_for(team(tmp_path))
+
+    assert list(servers) == ["iris"]
+    config = servers["iris"]
+    assert set(config) == {"type", "url", "headers"}
+    assert (config["type"], config["url"]) == ("http", URL)
+    assert set(config["headers"]) == {"Authorization", "X-Iris-From-Team"}
+    assert config["headers"]["X-Iris-From-Team"] == "backend"
+    scheme, key = config["headers"]["Authorization"].split(" ")
+    assert scheme == "Bearer"
+    record = await keys.verify(key)
+    assert (record.name, record.permissions) == ("mcp.backend", DEFAULT_MCP_PERMISSIONS)
+
+
+async def test_a_stdio_endpoint_runs_the_command_with_the_team_and_the_key(
+    keys: KeyStore, tmp_path: Path
+) -> None:
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(command=COMMAND)
+
+    config = mcp.servers_for(team(tmp_path, mcp_permissions=("team:tell", "admin")))["iris"]
+
+    assert config == {
+        "type": "stdio",
+        "command": sys.executable,
+        "args": ["-m", "iris_grpc.cli", "mcp", "--target", "127.0.0.1:50051", "--from-team", "backend"],
+        "env": {"IRIS_API_KEY": config["env"]["IRIS_API_KEY"]},
+    }
+    assert (await keys.verify(config["env"]["IRIS_API_KEY"])).permissions == ("team:tell", "admin")
+
+
+async def test_a_team_keeps_one_key_per_run_and_teams_do_not_share_one(
+    keys: KeyStore, tmp_path: Path
+) -> None:
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(command=COMMAND)
+
+    first = mcp.servers_for(team(tmp_path))["iris"]["env"]["IRIS_API_KEY"]
+    again = mcp.servers_for(team(tmp_path))["iris"]["env"]["IRIS_API_KEY"]
+    other = mcp.servers_for(team(tmp_path, "frontend"))["iris"]["env"]["IRIS_API_KEY"]
+
+    assert first == again != other
+    assert (await keys.verify(first)).name == "mcp.backend"
+    assert (await keys.verify(other)).name == "mcp.frontend"
+
+
+async def test_long_team_names_get_distinct_valid_key_names(keys: KeyStore, tmp_path: Path) -> None:
+    a, b = "t" * 90 + "a", "t" * 90 + "b"
+    assert len(session_key_name(a)) == len(session_key_name(b)) == 64
+    assert session_key_name(a) != session_key_name(b)
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(command=COMMAND)
+
+    key_a = mcp.servers_for(team(tmp_path, a))["iris"]["env"]["IRIS_API_KEY"]
+    key_b = mcp.servers_for(team(tmp_path, b))["iris"]["env"]["IRIS_API_KEY"]
+
+    assert (await keys.verify(key_a)).name == session_key_name(a)
+    assert (await keys.verify(key_b)).name == session_key_name(b)
+
+
+# --- launch_spec ----------------------------------------------------------------------------------------
+
+
+def spec_for(tmp_path: Path, config: TeamConfig, servers: dict[str, object] | None) -> tuple[str, ...]:
+    state = PairRuntime(pair=Pair("caller", config.name), team=config)
+    env = {"CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+    spec = launch_spec(state, "00000000-0000-4000-8000-000000000000", env, PermissionBroker(1.0), servers)
+    assert dict(spec.mcp_servers) == (servers or {})
+    return tuple(spec.allowed_tools)
+
+
+async def test_launch_spec_allows_the_iris_tools_when_the_server_is_given(
+    keys: KeyStore, tmp_path: Path
+) -> None:
+    mcp = SessionMcp(keys)
+    mcp.endpoint = McpEndpoint(url=URL)
+    config = team(tmp_path, allowed_tools=("Read", "Grep"))
+
+    assert spec_for(tmp_path, config, mcp.servers_for(config)) == ("Read", "Grep", "mcp__iris")
+    assert spec_for(tmp_path, config, {}) == ("Read", "Grep")
+    assert spec_for(tmp_path, config, None) == ("Read", "Grep")
+    already = team(tmp_path, allowed_tools=("mcp__iris",))
+    assert spec_for(tmp_path, already, mcp.servers_for(already)) == ("mcp__iris",)
