@@ -16,6 +16,8 @@ from iris_core.config import IrisConfig
 from iris_core.logs import LogRing
 from iris_core.offline_model import OfflineModel, offline_model_env
 from iris_core.service import IrisService
+from iris_core.session_mcp import McpEndpoint
+from mcp_adapter.http import MCP_PATH
 
 from .rest_server import serving_rest
 from .server import GrpcServer, build_grpc_server
@@ -70,13 +72,28 @@ async def running_iris(
         server = await build_grpc_server(service, host=host, port=grpc_port)
         stack.push_async_callback(_stop_in_order, server, service, config.settings.shutdown_timeout_ms / 1000)
         rest_port = None
+        tls_cert = config.api.tls.cert_file if config.api.tls is not None else None
+        target = f"{'localhost' if tls_cert else '127.0.0.1'}:{server.port}"
         if http_port is not None:
-            tls_cert = config.api.tls.cert_file if config.api.tls is not None else None
-            target = f"{'localhost' if tls_cert else '127.0.0.1'}:{server.port}"
             rest_port = await stack.enter_async_context(
                 serving_rest(target, host=host, port=http_port, config=config, tls_cert=tls_cert)
             )
+        service.session_mcp.endpoint = session_mcp_endpoint(host, rest_port, target, tls_cert)
         yield RunningIris(service, server, model, rest_port)
+
+
+def session_mcp_endpoint(host: str, rest_port: int | None, target: str, tls_cert: Path | None) -> McpEndpoint:
+    """Say where teams' Claude processes reach the MCP adapter (sessionMcpEnabled).
+
+    The streamable HTTP endpoint at /mcp when the gateway runs here (no process per session); otherwise the
+    stdio adapter, started by Claude Code itself, talking to this server's gRPC port.
+    """
+    if rest_port is not None:
+        loopback = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}  # noqa: S104 - bind-all, mapped
+        where = loopback.get(host, f"[{host}]" if ":" in host else host)
+        return McpEndpoint(url=f"http://{where}:{rest_port}{MCP_PATH}")
+    tls = ("--tls-ca", str(tls_cert)) if tls_cert is not None else ()
+    return McpEndpoint(command=(sys.executable, "-m", "mcp_adapter", "--target", target, *tls))
 
 
 ADMIN_KEY_FILE = "admin.key"

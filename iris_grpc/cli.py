@@ -1,7 +1,8 @@
 """The ``iris`` command.
 
 ``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``,
-``iris key generate|list|revoke`` and ``iris audit tail`` (see ``admin_cli``).
+``iris gateway --target HOST:PORT``, ``iris mcp [--from-team NAME]`` / ``iris mcp install [--write]`` (see
+``mcp_adapter.cli``), ``iris key generate|list|revoke`` and ``iris audit tail`` (see ``admin_cli``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from iris_core.config import load_config
-from iris_core.errors import ConfigurationError, IrisError
-from iris_core.logs import LogRing
+from iris_core.errors import IrisError
+from mcp_adapter.cli import configure_parser as configure_mcp_parser
+from mcp_adapter.cli import run as run_mcp
 
 from .admin_cli import add_admin_commands, run_admin_command
-from .app import run_until_signalled
-from .rest_server import serving_rest
+
+if TYPE_CHECKING:
+    from iris_core.logs import LogRing
 
 __all__ = ["main"]
 
@@ -48,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--http-port", type=int, default=1615, help="REST port (default 1615; 0 = any)")
     gateway.add_argument("--tls-ca", type=Path, help="trust this certificate for a TLS gRPC target")
     gateway.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    mcp = commands.add_parser("mcp", help="serve Iris's tools to Claude Code over stdio (or: mcp install)")
+    configure_mcp_parser(mcp)
     add_admin_commands(commands)
     return parser
 
@@ -65,6 +70,8 @@ def _configure_logging(level: str, ring: LogRing) -> None:
 
 
 async def _serve_gateway(target: str, host: str, port: int, tls_ca: Path | None) -> None:
+    from .rest_server import serving_rest
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -87,6 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except IrisError as exc:
             print(f"iris: {exc.message}", file=sys.stderr)
             return 2
+    if args.command == "mcp":
+        return run_mcp(args)
+    # The server's modules load only for the commands that serve: `iris mcp` starts once per Claude session.
+    from iris_core.config import load_config
+    from iris_core.errors import ConfigurationError
+    from iris_core.logs import LogRing
+
+    from .app import run_until_signalled
+
     if args.command == "gateway":
         _configure_logging(args.log_level, LogRing(1000))
         try:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,33 +14,37 @@ import grpc
 import uvicorn
 
 from iris_core.config import IrisConfig
-from rest_gateway import GatewayConfig, create_app
+from mcp_adapter.http import MCP_PATH, mcp_http
+from rest_gateway import GatewayConfig, Mounted, create_app
 
-__all__ = ["gateway_channel", "serving_app", "serving_rest"]
+from .channels import iris_channel
+
+__all__ = ["serving_app", "serving_rest"]
 
 logger = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_S = 10.0
 
 
-def gateway_channel(target: str, tls_cert: Path | None = None) -> grpc.aio.Channel:
-    """Make the gateway's channel to gRPC: plaintext, or TLS trusting the server's own certificate."""
-    if tls_cert is None:
-        return grpc.aio.insecure_channel(target)
-    credentials = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
-    return grpc.aio.secure_channel(target, credentials)
-
-
 @contextlib.asynccontextmanager
 async def serving_rest(
     target: str, *, host: str, port: int, config: IrisConfig | None = None, tls_cert: Path | None = None
 ) -> AsyncIterator[int]:
-    """Serve REST for the gRPC server at ``target`` on ``host:port`` (0: any); yield the bound port."""
+    """Serve REST, and MCP at ``/mcp``, for the gRPC server at ``target`` on ``host:port`` (0: any).
+
+    Yields the bound port.
+    """
     cors = config.api.cors_origins if config is not None else ()
-    app = create_app(lambda: gateway_channel(target, tls_cert), GatewayConfig(cors_origins=cors))
+    gateway = GatewayConfig(cors_origins=cors, mounts=(_mcp_mount,))
+    app = create_app(lambda: iris_channel(target, tls_cert), gateway)
     async with serving_app(app, host=host, port=port) as bound:
-        logger.info("REST listening on http://%s:%d (gRPC at %s)", host, bound, target)
+        logger.info("REST listening on http://%s:%d, MCP at %s (gRPC at %s)", host, bound, MCP_PATH, target)
         yield bound
+
+
+def _mcp_mount(channel: Callable[[], grpc.aio.Channel]) -> Mounted:
+    mcp = mcp_http(channel)
+    return Mounted(MCP_PATH, mcp.app, mcp.lifespan)
 
 
 @contextlib.asynccontextmanager

@@ -73,14 +73,25 @@ class Iris:
 
 
 @asynccontextmanager
-async def start_iris(root: Path, config_path: Path | None = None) -> AsyncIterator[Iris]:
-    """Start Iris (offline model, gRPC on 127.0.0.1:0) with state in ``root/iris-home``; stop it after."""
+async def start_iris(
+    root: Path, config_path: Path | None = None, *, http: bool = False
+) -> AsyncIterator[Iris]:
+    """Start Iris (offline model, gRPC on 127.0.0.1:0) with state in ``root/iris-home``; stop it after.
+
+    With ``http`` the REST gateway (and MCP at /mcp) is served too, on a free port (``running.http_port``).
+    """
     os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
     config = load_config(config_path or write_config(root))
     home = root / "iris-home"
     logs = LogRing(1000)
     async with running_iris(
-        config, home, host="127.0.0.1", grpc_port=0, offline_model=True, logs=logs
+        config,
+        home,
+        host="127.0.0.1",
+        grpc_port=0,
+        offline_model=True,
+        logs=logs,
+        http_port=0 if http else None,
     ) as run:
         key_file = home / "admin.key"
         admin_key = key_file.read_text().strip() if key_file.exists() else ""

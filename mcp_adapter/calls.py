@@ -1,0 +1,170 @@
+"""One tool call -> one gRPC call to Iris: unary, or the streaming twin while reporting progress.
+
+A tool whose RPC names a ``streamed_by`` twin (send_message and ask_message stream through ``Tell``) is
+called through the twin, so the caller hears about the answer while it is produced: every text chunk,
+tool use and permission request becomes an MCP progress notification, and a heartbeat fills any silence,
+so clients whose requests time out after a minute survive long answers. The stream's first and last events
+are folded, with the request, into the reply message the unary RPC would have given, so the result has the
+same shape either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, message_factory
+from google.protobuf.message import Message
+
+from iris_grpc.json_mapping import message_to_json
+
+from .tools import IrisTool, grpc_path
+
+__all__ = ["Caller", "ChannelSource", "Progress", "ToolCalls"]
+
+Progress = Callable[[str], Awaitable[None]]
+"""Reports one progress message to the MCP client (a no-op when it asked for none)."""
+
+ChannelSource = Callable[[], grpc.aio.Channel]
+"""Returns the live channel to Iris (made in the running loop)."""
+
+DEFAULT_HEARTBEAT_S = 5.0
+"""Longest silence between progress notifications while a streamed tool runs."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whom a tool call is made for: the credentials sent to Iris and the default calling team."""
+
+    metadata: tuple[tuple[str, str], ...] = ()
+    """gRPC metadata carrying the API key (``authorization: Bearer ...`` or ``x-api-key``)."""
+    from_team: str = ""
+    """Used as ``fromTeam`` when a call leaves it out; empty lets Iris use the key's name."""
+
+    @classmethod
+    def with_key(cls, api_key: str, from_team: str = "") -> Caller:
+        """Return a caller that presents ``api_key`` (none if empty)."""
+        return cls((("authorization", f"Bearer {api_key}"),) if api_key else (), from_team)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _describe(kind: str, payload: dict[str, Any]) -> str:
+    """Say what one event of a streamed answer means, for a person watching the progress."""
+    if kind == "chunk":
+        return str(payload.get("text", ""))
+    if kind == "start":
+        return f"{payload.get('team', 'the team')} accepted the message"
+    if kind == "tool_use":
+        return f"using {payload.get('tool', 'a tool')}"
+    if kind == "permission_request":
+        return (
+            f"waiting for permission to use {payload.get('tool', 'a tool')} "
+            f"(requestId {payload.get('requestId', '')})"
+        )
+    if kind == "complete":
+        return f"done: {payload.get('status', '')}"
+    return kind
+
+
+class _Reporter:
+    """Sends progress, and a heartbeat whenever ``every_s`` passes without any."""
+
+    def __init__(self, progress: Progress, every_s: float) -> None:
+        self._progress = progress
+        self._every_s = every_s
+        self._started = time.monotonic()
+        self._last = self._started
+
+    async def report(self, text: str) -> None:
+        self._last = time.monotonic()
+        await self._progress(text)
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.0, self._last + self._every_s - time.monotonic()))
+            if time.monotonic() - self._last >= self._every_s:
+                await self.report(f"still working ({time.monotonic() - self._started:.0f}s)")
+
+
+class ToolCalls:
+    """Makes the gRPC call behind each tool call, on the channel of ``channel``."""
+
+    def __init__(
+        self,
+        channel: ChannelSource,
+        *,
+        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        deadline_s: float | None = None,
+    ) -> None:
+        """Call Iris over ``channel()``; ``deadline_s`` bounds each call (None: the server's own limits)."""
+        self._channel = channel
+        self._heartbeat_s = heartbeat_s
+        self._deadline_s = deadline_s
+
+    async def call(
+        self, tool: IrisTool, request: Message, caller: Caller, progress: Progress
+    ) -> dict[str, Any]:
+        """Make the call; return the reply as JSON.
+
+        Raises:
+            grpc.aio.AioRpcError: the call failed (the caller turns it into the standard error body).
+
+        """
+        if tool.streamed_by is not None:
+            return await self._streamed(tool, request, caller, progress)
+        unary = self._channel().unary_unary(
+            grpc_path(tool.method),
+            request_serializer=_serialize,
+            response_deserializer=tool.reply_class.FromString,
+        )
+        reply = await unary(request, metadata=caller.metadata, timeout=self._deadline_s)
+        return message_to_json(reply)
+
+    async def _streamed(
+        self, tool: IrisTool, request: Message, caller: Caller, progress: Progress
+    ) -> dict[str, Any]:
+        method = tool.streamed_by
+        assert method is not None
+        stream_request = message_factory.GetMessageClass(method.input_type)()
+        json_format.ParseDict(
+            json_format.MessageToDict(request, preserving_proto_field_name=True), stream_request
+        )
+        event_class = message_factory.GetMessageClass(method.output_type)
+        stream = self._channel().unary_stream(
+            grpc_path(method), request_serializer=_serialize, response_deserializer=event_class.FromString
+        )
+        call = stream(stream_request, metadata=caller.metadata, timeout=self._deadline_s)
+        reporter = _Reporter(progress, self._heartbeat_s)
+        folded: dict[str, Any] = json_format.MessageToDict(request)
+        try:
+            async with asyncio.TaskGroup() as group:
+                beat = group.create_task(reporter.heartbeat(), name=f"mcp-heartbeat-{tool.name}")
+                try:
+                    first = True
+                    async for event in call:
+                        kind, payload = _event(event)
+                        if first or kind == "complete":
+                            folded.update(payload)  # the first and last events make the reply
+                            first = False
+                        await reporter.report(_describe(kind, payload))
+                finally:
+                    beat.cancel()
+        finally:
+            call.cancel()  # a no-op once the stream has ended; stops it if this call was cancelled
+        reply = json_format.ParseDict(folded, tool.reply_class(), ignore_unknown_fields=True)
+        return message_to_json(reply)
+
+
+def _event(event: Message) -> tuple[str, dict[str, Any]]:
+    """Return an event's kind (the set field of its oneof) and that field as JSON."""
+    oneof = event.DESCRIPTOR.oneofs[0]
+    kind = event.WhichOneof(oneof.name) or ""
+    payload = message_to_json(getattr(event, kind)) if kind else {}
+    return kind, payload
