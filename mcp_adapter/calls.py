@@ -11,6 +11,7 @@ same shape either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -143,21 +144,21 @@ class ToolCalls:
         call = stream(stream_request, metadata=caller.metadata, timeout=self._deadline_s)
         reporter = _Reporter(progress, self._heartbeat_s)
         folded: dict[str, Any] = json_format.MessageToDict(request)
+        # Not a TaskGroup: the stream's own failure must reach the caller as itself, not in a group.
+        beat = asyncio.create_task(reporter.heartbeat(), name=f"mcp-heartbeat-{tool.name}")
         try:
-            async with asyncio.TaskGroup() as group:
-                beat = group.create_task(reporter.heartbeat(), name=f"mcp-heartbeat-{tool.name}")
-                try:
-                    first = True
-                    async for event in call:
-                        kind, payload = _event(event)
-                        if first or kind == "complete":
-                            folded.update(payload)  # the first and last events make the reply
-                            first = False
-                        await reporter.report(_describe(kind, payload))
-                finally:
-                    beat.cancel()
+            first = True
+            async for event in call:
+                kind, payload = _event(event)
+                if first or kind == "complete":
+                    folded.update(payload)  # the first and last events make the reply
+                    first = False
+                await reporter.report(_describe(kind, payload))
         finally:
             call.cancel()  # a no-op once the stream has ended; stops it if this call was cancelled
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
         reply = json_format.ParseDict(folded, tool.reply_class(), ignore_unknown_fields=True)
         return message_to_json(reply)
 

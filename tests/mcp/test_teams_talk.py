@@ -1,0 +1,69 @@
+"""Teams talk to each other: team A's real Claude Code calls Iris's MCP tools to reach team B's Claude Code.
+
+Claude Code -> MCP adapter -> gRPC -> pool -> Claude Code and back. The offline model plays team A's model:
+``tool NAME JSON`` makes it call a tool, and it answers ``tool result: <text>`` with what the tool returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from tests.harness import Iris, live_processes_in, start_iris, write_config
+
+ASK_BETA = 'tool mcp__iris__ask_message {"toTeam": "beta", "message": "say pong from beta"}'
+
+
+def tool_result(response: str) -> Any:
+    """The JSON a tool returned, from team A's final answer ``tool result: <text>``."""
+    prefix = "tool result: "
+    assert response.startswith(prefix), response
+    return json.loads(response[len(prefix) :])
+
+
+async def tell(iris: Iris, team: str, message: str) -> list[pb.TellResponse]:
+    request = pb.TellRequest(from_team="tester", to_team=team, message=message)
+    async with asyncio.timeout(90):
+        return [event async for event in iris.stub.Tell(request)]
+
+
+@pytest.mark.parametrize("http", [True, False], ids=["mcp-over-http", "mcp-over-stdio"])
+async def test_team_a_asks_team_b_through_iris_tools_and_gets_the_answer(tmp_path: Path, http: bool) -> None:
+    # grantPermission "ask": any other tool would wait for a decision; Iris's own tools need none.
+    config = write_config(tmp_path, teams={"alpha": {"sessionMcpEnabled": True, "grantPermission": "ask"}})
+    async with start_iris(tmp_path, config, http=http) as iris:
+        events = await tell(iris, "alpha", ASK_BETA)
+        kinds = [e.WhichOneof("event") for e in events]
+        assert "permission_request" not in kinds
+        assert [e.tool_use.tool for e in events if e.HasField("tool_use")] == ["mcp__iris__ask_message"]
+        complete = events[-1].complete
+        assert complete.status == "completed", complete.error
+        answer = tool_result(complete.response)
+        assert answer["response"] == "pong from beta" and answer["status"] == "completed"
+        assert answer["fromTeam"] == "alpha" and answer["toTeam"] == "beta"
+        # The inner call is a turn of its own pair, alpha -> beta, in Iris's record.
+        report = await iris.stub.SessionReport(pb.SessionReportRequest(team="beta", from_team="alpha"))
+        assert [e.message_id for e in report.entries] == [answer["messageId"]]
+    assert live_processes_in(tmp_path / "teams") == []  # Claude processes and any stdio adapters are gone
+
+
+async def test_a_teams_key_holds_only_the_permissions_its_config_grants(tmp_path: Path) -> None:
+    teams = {"alpha": {"sessionMcpEnabled": True, "mcpPermissions": ["status:read"]}}
+    async with start_iris(tmp_path, write_config(tmp_path, teams=teams), http=True) as iris:
+        listed = tool_result(
+            (await tell(iris, "alpha", "tool mcp__iris__list_teams {}"))[-1].complete.response
+        )
+        refused = (await tell(iris, "alpha", ASK_BETA))[-1].complete.response
+    assert [t["name"] for t in listed["teams"]] == ["alpha", "beta", "gamma"]
+    assert "ForbiddenError" in refused and "team:tell" in refused
+
+
+async def test_a_team_without_session_mcp_has_no_iris_tools(iris: Iris) -> None:
+    response = (await tell(iris, "beta", "tool mcp__iris__list_teams {}"))[-1].complete.response
+    assert response.startswith("tool result: ")
+    assert '"teams"' not in response
