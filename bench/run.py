@@ -29,6 +29,7 @@ from typing import Any
 
 import grpc
 import httpx
+import httpx2
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,6 +196,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
 
             ttfc = [await first_chunk() for _ in range(warm_runs // 2)]
             rest = await rest_versus_grpc(stub, key, http_port, warm_runs)
+            mcp = await mcp_versus_grpc(stub, key, port, http_port, warm_runs // 2)
     finally:
         await stop(server)
     return {
@@ -205,6 +207,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             "tell_time_to_first_chunk": summary(ttfc),
         },
         "rest": rest,
+        "mcp": mcp,
         "paired_warm_difference_p50_ms": statistics.median(
             i - d for i, d in zip(warm_iris, warm_direct, strict=True)
         ),
@@ -268,6 +271,48 @@ async def rest_versus_grpc(stub: Any, key: Any, http_port: int, runs: int) -> di
     }
 
 
+async def mcp_versus_grpc(stub: Any, key: Any, port: int, http_port: int, runs: int) -> dict[str, Any]:
+    """ask_message as Claude Code makes it (MCP over stdio, and over HTTP at /mcp) against SendMessage."""
+    from mcp import Client, StdioServerParameters
+    from mcp.client.streamable_http import streamable_http_client
+
+    stdio = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_adapter", "--target", f"127.0.0.1:{port}", "--from-team", "bench"],
+        env={**os.environ, "IRIS_API_KEY": key[0][1].removeprefix("Bearer ")},
+    )
+    headers = {"authorization": key[0][1], "x-iris-from-team": "bench"}
+    arguments = {"toTeam": "bench", "message": "say hi"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(f"http://127.0.0.1:{http_port}/mcp", http_client=http)) as over_http,
+        Client(stdio) as over_stdio,
+    ):
+
+        async def ask(client: Any) -> None:
+            result = await client.call_tool("ask_message", arguments)
+            assert not result.is_error and result.structured_content["status"] == "completed", result
+
+        async def grpc_send() -> None:
+            await stub.SendMessage(
+                pb.SendMessageRequest(from_team="bench", to_team="bench", message="say hi"), metadata=key
+            )
+
+        samples: dict[str, list[float]] = {name: [] for name in ("stdio", "http", "grpc")}
+        actions: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("stdio", lambda: ask(over_stdio)),
+            ("http", lambda: ask(over_http)),
+            ("grpc", grpc_send),
+        ]
+        for _ in range(5):  # warm-up
+            for _, action in actions:
+                await action()
+        for i in range(runs):
+            for name, action in actions[i % 3 :] + actions[: i % 3]:
+                samples[name] += await timed(1, action)
+    return {f"ask_message_{name}": summary(values) for name, values in samples.items()}
+
+
 def row(name: str, s: dict[str, float], digits: int = 1, target: str = "") -> str:
     """One Markdown table row of a summary."""
     cells = " | ".join(f"{s[k]:.{digits}f}" for k in ("p50", "p95", "min"))
@@ -304,6 +349,20 @@ def table(result: dict[str, Any]) -> str:
         f"warm turn** (target ≤ 2 ms) and {r['list_teams_rest']['p50'] - r['list_teams_grpc']['p50']:.2f} ms "
         f"to ListTeams (REST/gRPC ratio {r['list_teams_rest']['p50'] / r['list_teams_grpc']['p50']:.1f}).",
     ]
+    m = result.get("mcp")
+    if m is not None:
+        grpc_p50 = m["ask_message_grpc"]["p50"]
+        lines += [
+            "",
+            "| MCP (ask_message, what Claude Code calls) | n | p50 ms | p95 ms | min ms | target |",
+            "|---|---:|---:|---:|---:|---|",
+            row("ask_message over MCP stdio (iris mcp)", m["ask_message_stdio"]),
+            row("ask_message over MCP streamable HTTP (/mcp)", m["ask_message_http"]),
+            row("The same turn: SendMessage over gRPC", m["ask_message_grpc"]),
+            "",
+            f"**The MCP adapter adds {m['ask_message_stdio']['p50'] - grpc_p50:.1f} ms p50 over stdio and "
+            f"{m['ask_message_http']['p50'] - grpc_p50:.1f} ms over HTTP** to a warm turn (via Tell).",
+        ]
     lines += [
         "",
         f"**Iris adds {added:.1f} ms p50 to a warm turn** (target ≤ 2 ms); the median of the paired "
