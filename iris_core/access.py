@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
-from .errors import ValidationError
+from .errors import ForbiddenError, ValidationError
 
-__all__ = ["ADMIN", "PERMISSIONS", "STATE_CHANGING", "grants", "parse_permissions"]
+if TYPE_CHECKING:
+    from .keys import ApiKey
+
+__all__ = ["ADMIN", "PERMISSIONS", "STATE_CHANGING", "calling_team", "grants", "parse_permissions"]
 
 ADMIN = "admin"
 PERMISSIONS = (
@@ -56,3 +60,26 @@ def parse_permissions(values: Iterable[str], *, field: str = "permissions") -> t
     if not found:
         raise ValidationError("At least one permission is required", details={"field": field})
     return tuple(found)
+
+
+def calling_team(requested: str, key: ApiKey | None) -> str:
+    """Return the team a call is made as: ``requested``, else the key's own.
+
+    A caller that leaves ``fromTeam`` out calls as its key's name (the seeds' REST examples omit it: a
+    service calling with its own key is the calling team), or as "api" without auth. A key bound to a team
+    (a team's own Claude, see ``KeyStore.issue_session_key``) calls as that team only.
+
+    Raises:
+        ForbiddenError: a team-bound key names another calling team.
+
+    """
+    if key is not None and key.team:
+        if requested and requested != key.team:
+            raise ForbiddenError(
+                f"API key {key.name!r} belongs to team {key.team!r} and cannot call as {requested!r}",
+                details={"field": "fromTeam"},
+            )
+        return key.team
+    if requested:
+        return requested
+    return key.name if key is not None else "api"

@@ -10,6 +10,7 @@ are not listed or revocable and die with the server process; a new server run is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -101,6 +102,9 @@ class ApiKey:
     """Unix ms of the last use (updated at most once a minute)."""
     revoked_at: int
     """Unix ms; 0 while valid."""
+    team: str = ""
+    """For a key Iris issued to a team's own Claude (see ``issue_session_key``): the only team it may call
+    as. Empty for ordinary keys, which may name any calling team."""
 
     @property
     def revoked(self) -> bool:
@@ -155,13 +159,16 @@ class KeyStore(SqliteFile):
         self._session_names: dict[str, str] = {}
         """Session key name -> the hash of its current key, so reissuing replaces the old key."""
 
-    def issue_session_key(self, name: str, permissions: list[str] | tuple[str, ...]) -> str:
-        """Issue an in-memory key named ``name``; return it (the only time it exists in plain text).
+    def issue_session_key(self, name: str, permissions: list[str] | tuple[str, ...], *, team: str) -> str:
+        """Issue an in-memory key named ``name`` for ``team``; return it (its only time in plain text).
+
+        The key calls only as ``team`` (see ``ApiKey.team``): a team's Claude reads untrusted text, so the
+        key it holds must not let it speak, or read, for any other caller.
 
         Used for what Iris starts itself (the MCP adapter of a team's Claude), which must authenticate like
         any caller but must not leave a credential behind: only the hash is kept, in this process, and never
-        in keys.db. Such a key verifies until the server process ends or the same name is issued again (the
-        old key then stops verifying); it is not in :meth:`list` and :meth:`revoke` does not know it.
+        in keys.db. Such a key verifies until the server process ends, the same name is issued again (the
+        old key then stops verifying) or it is revoked by name; it is not in :meth:`list`.
 
         Raises:
             ValidationError: a bad name or permission.
@@ -188,6 +195,7 @@ class KeyStore(SqliteFile):
             expires_at=0,
             last_used_at=0,
             revoked_at=0,
+            team=team,
         )
         old = self._session_names.pop(name, None)
         if old is not None:
@@ -311,6 +319,9 @@ class KeyStore(SqliteFile):
 
         """
         self._verified.clear()
+        session = self._revoke_session_key(name_or_id)
+        if session is not None:
+            return session
         await self._conn.execute(
             "UPDATE keys SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at = 0",
             (now_ms(), name_or_id, name_or_id),
@@ -322,3 +333,12 @@ class KeyStore(SqliteFile):
         if row is None:
             raise NotFoundError(f"No API key named {name_or_id!r}", details={"key": name_or_id})
         return _key(row)
+
+    def _revoke_session_key(self, name_or_id: str) -> ApiKey | None:
+        """Forget a session key by name or id; return its record, marked revoked (None: no such key)."""
+        for name, digest in list(self._session_names.items()):
+            record = self._session[digest]
+            if name_or_id in (name, record.id):
+                del self._session_names[name], self._session[digest]
+                return dataclasses.replace(record, revoked_at=now_ms())
+        return None

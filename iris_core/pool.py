@@ -499,8 +499,12 @@ class ProcessPool:
             await self._notify_room_changed()
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
-        servers = self._session_mcp.servers_for(state.team) if self._session_mcp is not None else {}
-        return launch_spec(state, session_id, self.claude_env(state.team), self._broker, servers)
+        env = self.claude_env(state.team)
+        servers: dict[str, Any] = {}
+        if self._session_mcp is not None:
+            servers = self._session_mcp.servers_for(state.team)
+            env = {**env, **self._session_mcp.env_for(state.team)}
+        return launch_spec(state, session_id, env, self._broker, servers)
 
     # --- internals: turns ------------------------------------------------------------------------------
 

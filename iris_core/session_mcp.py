@@ -21,12 +21,15 @@ from typing import Any
 from .config import TeamConfig
 from .keys import KeyStore
 
-__all__ = ["MCP_SERVER_NAME", "McpEndpoint", "SessionMcp", "session_key_name"]
+__all__ = ["KEY_VARIABLE", "MCP_SERVER_NAME", "McpEndpoint", "SessionMcp", "session_key_name"]
 
 logger = logging.getLogger(__name__)
 
 MCP_SERVER_NAME = "iris"
 """The MCP server's name in a team's Claude Code: its tools are ``mcp__iris__<tool>``."""
+
+KEY_VARIABLE = "IRIS_SESSION_KEY"
+"""The environment variable that carries a team's key into its Claude process (never its command line)."""
 
 _KEY_NAME_PREFIX = "mcp."
 _MAX_KEY_NAME = 64
@@ -102,25 +105,35 @@ class SessionMcp:
                     team.name,
                 )
             return {}
-        key = self._key_for(team)
+        # The key itself goes in the process's environment (env_for), which only its user can read; the
+        # config, which Claude Code gets on its command line, names it, and Claude Code expands the name.
+        reference = "${" + KEY_VARIABLE + "}"
         if endpoint.url:
             config: dict[str, Any] = {
                 "type": "http",
                 "url": endpoint.url,
-                "headers": {"Authorization": f"Bearer {key}", "X-Iris-From-Team": team.name},
+                "headers": {"Authorization": f"Bearer {reference}", "X-Iris-From-Team": team.name},
             }
         else:
             config = {
                 "type": "stdio",
                 "command": endpoint.command[0],
                 "args": [*endpoint.command[1:], "--from-team", team.name],
-                "env": {"IRIS_API_KEY": key},
+                "env": {"IRIS_API_KEY": reference},
             }
         return {MCP_SERVER_NAME: config}
+
+    def env_for(self, team: TeamConfig) -> dict[str, str]:
+        """Return the environment a team's Claude process needs for its servers: the team's key, if any."""
+        if not self.servers_for(team):
+            return {}
+        return {KEY_VARIABLE: self._key_for(team)}
 
     def _key_for(self, team: TeamConfig) -> str:
         key = self._team_keys.get(team.name)
         if key is None:
-            key = self._keys.issue_session_key(session_key_name(team.name), team.mcp_permissions)
+            key = self._keys.issue_session_key(
+                session_key_name(team.name), team.mcp_permissions, team=team.name
+            )
             self._team_keys[team.name] = key
         return key

@@ -14,6 +14,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from iris_core.access import calling_team
 from iris_core.service import IrisService
 
 from .generated.iris.v1 import iris_pb2 as pb
@@ -43,15 +44,9 @@ def _unary(
 
 
 def _caller(from_team: str) -> str:
-    """Return ``from_team``, or, when the caller left it out, the name of its API key.
-
-    The seeds' REST examples omit fromTeam (POST /api/teams/backend/wake); a service calling with its
-    own key is then the calling team, so its pairs and sessions are its own. Without auth it is "api".
-    """
-    if from_team:
-        return from_team
+    """Return the team the current call is made as (see ``iris_core.access.calling_team``)."""
     info = CALL.get()
-    return info.key.name if info is not None and info.key is not None else "api"
+    return calling_team(from_team, info.key if info is not None else None)
 
 
 def _caller_name() -> str:

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from iris_core.access import calling_team
 from iris_core.config import DEFAULT_MCP_PERMISSIONS, TeamConfig
-from iris_core.errors import NotFoundError, UnauthorizedError, ValidationError
+from iris_core.errors import ForbiddenError, NotFoundError, UnauthorizedError, ValidationError
 from iris_core.keys import KeyStore
 from iris_core.launch_spec import launch_spec
 from iris_core.pairs import PairRuntime
 from iris_core.permissions import PermissionBroker
-from iris_core.session_mcp import McpEndpoint, SessionMcp, session_key_name
+from iris_core.session_mcp import KEY_VARIABLE, McpEndpoint, SessionMcp, session_key_name
 from iris_core.turns import Pair
 
 URL = "http://127.0.0.1:8080/mcp"
@@ -37,7 +38,7 @@ def team(tmp_path: Path, name: str = "backend", **kw: Any) -> TeamConfig:
 
 
 async def test_a_session_key_verifies_with_its_permissions_and_stays_out_of_the_db(keys: KeyStore) -> None:
-    key = keys.issue_session_key("mcp.backend", ["team:tell", "status:read"])
+    key = keys.issue_session_key("mcp.backend", ["team:tell", "status:read"], team="backend")
 
     assert key.startswith("iris_sk_session_")
     record = await keys.verify(key)
@@ -46,16 +47,16 @@ async def test_a_session_key_verifies_with_its_permissions_and_stays_out_of_the_
         ("team:tell", "status:read"),
         "session",
     )
-    assert record.id.startswith("key_session_")
+    assert record.id.startswith("key_session_") and record.team == "backend"
     assert not record.revoked and not record.expired(2**62)
     assert await keys.list() == []
     assert await keys.count() == 0
 
 
 async def test_issuing_again_for_a_name_replaces_the_old_key(keys: KeyStore) -> None:
-    old = keys.issue_session_key("mcp.backend", ["team:tell"])
-    other = keys.issue_session_key("mcp.frontend", ["team:tell"])
-    new = keys.issue_session_key("mcp.backend", ["status:read"])
+    old = keys.issue_session_key("mcp.backend", ["team:tell"], team="backend")
+    other = keys.issue_session_key("mcp.frontend", ["team:tell"], team="frontend")
+    new = keys.issue_session_key("mcp.backend", ["status:read"], team="backend")
 
     assert new != old
     assert (await keys.verify(new)).permissions == ("status:read",)
@@ -64,12 +65,15 @@ async def test_issuing_again_for_a_name_replaces_the_old_key(keys: KeyStore) -> 
         await keys.verify(old)
 
 
-async def test_session_keys_are_not_revocable_through_the_store(keys: KeyStore) -> None:
-    key = keys.issue_session_key("mcp.backend", ["team:tell"])
+async def test_a_session_key_is_revoked_by_name_and_then_refused(keys: KeyStore) -> None:
+    key = keys.issue_session_key("mcp.backend", ["team:tell"], team="backend")
 
+    revoked = await keys.revoke("mcp.backend")
+    assert revoked.name == "mcp.backend" and revoked.revoked
+    with pytest.raises(UnauthorizedError, match="Unknown API key"):
+        await keys.verify(key)
     with pytest.raises(NotFoundError):
         await keys.revoke("mcp.backend")
-    assert (await keys.verify(key)).name == "mcp.backend"
 
 
 @pytest.mark.parametrize(
@@ -87,7 +91,7 @@ async def test_a_bad_session_key_name_or_permission_is_refused(
     keys: KeyStore, name: str, permissions: list[str], field: str
 ) -> None:
     with pytest.raises(ValidationError) as info:
-        keys.issue_session_key(name, permissions)
+        keys.issue_session_key(name, permissions, team="backend")
     assert info.value.details["field"] == field
 
 
@@ -99,6 +103,7 @@ async def test_a_team_without_session_mcp_gets_no_servers(keys: KeyStore, tmp_pa
     mcp.endpoint = McpEndpoint(url=URL)
 
     assert mcp.servers_for(TeamConfig(name="backend", path=tmp_path)) == {}
+    assert mcp.env_for(TeamConfig(name="backend", path=tmp_path)) == {}
 
 
 async def test_without_an_endpoint_no_servers_and_one_warning_per_team(
@@ -113,22 +118,30 @@ async def test_without_an_endpoint_no_servers_and_one_warning_per_team(
     assert [r.getMessage().split()[1] for r in caplog.records] == ["backend", "frontend"]
 
 
-async def test_an_http_endpoint_gives_the_key_and_the_team_in_headers(keys: KeyStore, tmp_path: Path) -> None:
+async def test_an_http_endpoint_names_the_key_in_headers_and_the_key_goes_in_the_env(
+    keys: KeyStore, tmp_path: Path
+) -> None:
     mcp = SessionMcp(keys)
     mcp.endpoint = McpEndpoint(url=URL, command=COMMAND)  # url wins
 
     servers = mcp.servers_for(team(tmp_path))
 
-    assert list(servers) == ["iris"]
-    config = servers["iris"]
-    assert set(config) == {"type", "url", "headers"}
-    assert (config["type"], config["url"]) == ("http", URL)
-    assert set(config["headers"]) == {"Authorization", "X-Iris-From-Team"}
-    assert config["headers"]["X-Iris-From-Team"] == "backend"
-    scheme, key = config["headers"]["Authorization"].split(" ")
-    assert scheme == "Bearer"
-    record = await keys.verify(key)
-    assert (record.name, record.permissions) == ("mcp.backend", DEFAULT_MCP_PERMISSIONS)
+    assert servers == {
+        "iris": {
+            "type": "http",
+            "url": URL,
+            # Claude Code gets the config on its command line, so it holds only the variable's name.
+            "headers": {"Authorization": "Bearer ${IRIS_SESSION_KEY}", "X-Iris-From-Team": "backend"},
+        }
+    }
+    env = mcp.env_for(team(tmp_path))
+    assert list(env) == [KEY_VARIABLE]
+    record = await keys.verify(env[KEY_VARIABLE])
+    assert (record.name, record.permissions, record.team) == (
+        "mcp.backend",
+        DEFAULT_MCP_PERMISSIONS,
+        "backend",
+    )
 
 
 async def test_a_stdio_endpoint_runs_the_command_with_the_team_and_the_key(
@@ -137,15 +150,15 @@ async def test_a_stdio_endpoint_runs_the_command_with_the_team_and_the_key(
     mcp = SessionMcp(keys)
     mcp.endpoint = McpEndpoint(command=COMMAND)
 
-    config = mcp.servers_for(team(tmp_path, mcp_permissions=("team:tell", "admin")))["iris"]
+    config = team(tmp_path, mcp_permissions=("team:tell", "admin"))
 
-    assert config == {
+    assert mcp.servers_for(config)["iris"] == {
         "type": "stdio",
         "command": sys.executable,
         "args": ["-m", "iris_grpc.cli", "mcp", "--target", "127.0.0.1:50051", "--from-team", "backend"],
-        "env": {"IRIS_API_KEY": config["env"]["IRIS_API_KEY"]},
+        "env": {"IRIS_API_KEY": "${IRIS_SESSION_KEY}"},
     }
-    assert (await keys.verify(config["env"]["IRIS_API_KEY"])).permissions == ("team:tell", "admin")
+    assert (await keys.verify(mcp.env_for(config)[KEY_VARIABLE])).permissions == ("team:tell", "admin")
 
 
 async def test_a_team_keeps_one_key_per_run_and_teams_do_not_share_one(
@@ -154,9 +167,9 @@ async def test_a_team_keeps_one_key_per_run_and_teams_do_not_share_one(
     mcp = SessionMcp(keys)
     mcp.endpoint = McpEndpoint(command=COMMAND)
 
-    first = mcp.servers_for(team(tmp_path))["iris"]["env"]["IRIS_API_KEY"]
-    again = mcp.servers_for(team(tmp_path))["iris"]["env"]["IRIS_API_KEY"]
-    other = mcp.servers_for(team(tmp_path, "frontend"))["iris"]["env"]["IRIS_API_KEY"]
+    first = mcp.env_for(team(tmp_path))[KEY_VARIABLE]
+    again = mcp.env_for(team(tmp_path))[KEY_VARIABLE]
+    other = mcp.env_for(team(tmp_path, "frontend"))[KEY_VARIABLE]
 
     assert first == again != other
     assert (await keys.verify(first)).name == "mcp.backend"
@@ -170,8 +183,8 @@ async def test_long_team_names_get_distinct_valid_key_names(keys: KeyStore, tmp_
     mcp = SessionMcp(keys)
     mcp.endpoint = McpEndpoint(command=COMMAND)
 
-    key_a = mcp.servers_for(team(tmp_path, a))["iris"]["env"]["IRIS_API_KEY"]
-    key_b = mcp.servers_for(team(tmp_path, b))["iris"]["env"]["IRIS_API_KEY"]
+    key_a = mcp.env_for(team(tmp_path, a))[KEY_VARIABLE]
+    key_b = mcp.env_for(team(tmp_path, b))[KEY_VARIABLE]
 
     assert (await keys.verify(key_a)).name == session_key_name(a)
     assert (await keys.verify(key_b)).name == session_key_name(b)
@@ -200,3 +213,23 @@ async def test_launch_spec_allows_the_iris_tools_when_the_server_is_given(
     assert spec_for(tmp_path, config, None) == ("Read", "Grep")
     already = team(tmp_path, allowed_tools=("mcp__iris",))
     assert spec_for(tmp_path, already, mcp.servers_for(already)) == ("mcp__iris",)
+
+
+# --- calling_team -----------------------------------------------------------------------------------------
+
+
+async def test_a_team_bound_key_calls_only_as_its_team(keys: KeyStore) -> None:
+    bound = await keys.verify(keys.issue_session_key("mcp.backend", ["team:tell"], team="backend"))
+
+    assert calling_team("", bound) == "backend"
+    assert calling_team("backend", bound) == "backend"
+    with pytest.raises(ForbiddenError, match="cannot call as 'frontend'"):
+        calling_team("frontend", bound)
+
+
+async def test_other_keys_call_as_named_or_as_their_own_name(keys: KeyStore) -> None:
+    _, record = await keys.create("ci-bot", ["team:tell"])
+
+    assert calling_team("frontend", record) == "frontend"
+    assert calling_team("", record) == "ci-bot"
+    assert calling_team("", None) == "api"

@@ -26,6 +26,11 @@ def tool_result(response: str) -> Any:
     return json.loads(response[len(prefix) :])
 
 
+def command_line(pid: int) -> bytes:
+    """What ``ps`` shows every user of the machine for ``pid``."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 async def tell(iris: Iris, team: str, message: str) -> list[pb.TellResponse]:
     request = pb.TellRequest(from_team="tester", to_team=team, message=message)
     async with asyncio.timeout(90):
@@ -49,6 +54,11 @@ async def test_team_a_asks_team_b_through_iris_tools_and_gets_the_answer(tmp_pat
         # The inner call is a turn of its own pair, alpha -> beta, in Iris's record.
         report = await iris.stub.SessionReport(pb.SessionReportRequest(team="beta", from_team="alpha"))
         assert [e.message_id for e in report.entries] == [answer["messageId"]]
+        # The key alpha's Claude holds is in no command line that other users of the machine can read.
+        alphas = live_processes_in(tmp_path / "teams" / "alpha")
+        assert alphas
+        for pid in alphas:
+            assert b"iris_sk_" not in command_line(pid)
     assert live_processes_in(tmp_path / "teams") == []  # Claude processes and any stdio adapters are gone
 
 
@@ -61,6 +71,21 @@ async def test_a_teams_key_holds_only_the_permissions_its_config_grants(tmp_path
         refused = (await tell(iris, "alpha", ASK_BETA))[-1].complete.response
     assert [t["name"] for t in listed["teams"]] == ["alpha", "beta", "gamma"]
     assert "ForbiddenError" in refused and "team:tell" in refused
+
+
+async def test_a_teams_key_calls_only_as_that_team(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"sessionMcpEnabled": True}})
+    async with start_iris(tmp_path, config, http=True) as iris:
+        await tell(iris, "beta", "say a secret for tester")  # the pair tester -> beta has a conversation
+        peek = 'tool mcp__iris__session_report {"team": "beta", "fromTeam": "tester"}'
+        refused = (await tell(iris, "alpha", peek))[-1].complete.response
+        own = tool_result(
+            (await tell(iris, "alpha", 'tool mcp__iris__session_report {"team": "beta"}'))[
+                -1
+            ].complete.response
+        )
+    assert "ForbiddenError" in refused and "secret" not in refused
+    assert own["fromTeam"] == "alpha" and own["entries"] == []
 
 
 async def test_a_team_without_session_mcp_has_no_iris_tools(iris: Iris) -> None:
