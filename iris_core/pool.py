@@ -432,6 +432,8 @@ class ProcessPool:
             if victim is not None and victim.stopping is not None:
                 await asyncio.shield(victim.stopping)
             session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
+            if self._session_mcp is not None and state.team.session_mcp_enabled:
+                await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
             process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
         except BaseException:
             state.starting = False

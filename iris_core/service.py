@@ -209,33 +209,37 @@ class IrisService:
         validate_timeout(timeout)
         validate_ttl_days(ttl_days)
         turn = await self._accept(from_team, to_team, message, persist=persist, ttl_days=ttl_days)
-        if timeout == 0:
-            return turn.follow()
-        return self._follow_until(turn, None if timeout == -1 else timeout / 1000)
+        return self._follow_until(turn, timeout)
 
-    async def _follow_until(self, turn: Turn, timeout_s: float | None) -> AsyncIterator[Result]:
-        """Yield the turn's events until it ends or ``timeout_s`` passes (None: right after ``start``)."""
+    async def _follow_until(self, turn: Turn, timeout_ms: int) -> AsyncIterator[Result]:
+        """Yield the turn's events until it ends, or ``timeout_ms`` passes (0: no limit; -1: after ``start``).
+
+        A turn that ended in an Iris failure (its process died, it ran past turnTimeout) raises that error
+        after its ``complete`` event, as send_message does, so a reader can tell it from an answer.
+        """
         events = turn.follow()
         try:
-            if timeout_s is None:
+            if timeout_ms == -1:
                 yield await anext(events)  # the start event, published when the turn was accepted
                 yield {"complete": self._stream_end(turn, "async")}
                 return
             # The deadline covers the waits, never a yield: a cancel scope around a yield would fire in
             # whatever the reader is doing at the time.
-            deadline = asyncio.get_running_loop().time() + timeout_s
+            deadline = None if timeout_ms == 0 else asyncio.get_running_loop().time() + timeout_ms / 1000
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
                         event = await anext(events)
                 except StopAsyncIteration:
-                    return
+                    break
                 except TimeoutError:
                     yield {"complete": self._stream_end(turn, "timeout")}
                     return
                 yield event
         finally:
             await events.aclose()
+        if turn.failure is not None:
+            raise turn.failure
 
     @staticmethod
     def _stream_end(turn: Turn, status: str) -> Result:

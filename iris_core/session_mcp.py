@@ -13,6 +13,8 @@ process being started with an address that does not answer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -75,10 +77,31 @@ class SessionMcp:
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
-        self.endpoint: McpEndpoint | None = None
-        """Where the adapter is served; None until the transport layer sets it, and no team gets the tools."""
+        self._endpoint: McpEndpoint | None = None
+        self._endpoint_known = asyncio.Event()
         self._team_keys: dict[str, str] = {}
         self._warned: set[str] = set()
+
+    @property
+    def endpoint(self) -> McpEndpoint | None:
+        """Where the adapter is served; None until the transport layer sets it, and no team gets the tools."""
+        return self._endpoint
+
+    @endpoint.setter
+    def endpoint(self, value: McpEndpoint | None) -> None:
+        self._endpoint = value
+        if value is not None:
+            self._endpoint_known.set()
+
+    async def wait_for_endpoint(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) until the transport has said where the adapter is.
+
+        Persisted turns re-queued at start-up may launch a process before the ports are bound; waiting here
+        gives that process the tools too. Past the timeout it starts without them (``servers_for`` warns).
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._endpoint_known.wait()
 
     def servers_for(self, team: TeamConfig) -> dict[str, Any]:
         """Return the ``mcp_servers`` entry for ``team``'s Claude Code: ``{"iris": config}`` or ``{}``.

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import grpc
 
-__all__ = ["iris_channel"]
+__all__ = ["CHANNEL_OPTIONS", "iris_channel"]
+
+CHANNEL_OPTIONS = (
+    # grpc backs off up to 120 s between reconnects; a long-lived client (a Claude session's stdio adapter,
+    # the gateway) would keep failing for that long after Iris restarts.
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+"""Options of every client channel to Iris."""
 
 
 def iris_channel(target: str, tls_cert: Path | None = None) -> grpc.aio.Channel:
@@ -16,6 +24,6 @@ def iris_channel(target: str, tls_cert: Path | None = None) -> grpc.aio.Channel:
     found by the server's keepalive pings and, on loopback, by the kernel closing the connection.
     """
     if tls_cert is None:
-        return grpc.aio.insecure_channel(target)
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
     credentials = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
-    return grpc.aio.secure_channel(target, credentials)
+    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)

@@ -11,7 +11,7 @@ same shape either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,11 +21,14 @@ import grpc
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
+from iris_grpc.call_errors import CallFailure
 from iris_grpc.json_mapping import message_to_json
 
 from .tools import IrisTool, grpc_path
 
-__all__ = ["Caller", "ChannelSource", "Progress", "ToolCalls"]
+__all__ = ["CallRefused", "Caller", "ChannelSource", "Progress", "ToolCalls"]
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], Awaitable[None]]
 """Reports one progress message to the MCP client (a no-op when it asked for none)."""
@@ -35,6 +38,14 @@ ChannelSource = Callable[[], grpc.aio.Channel]
 
 DEFAULT_HEARTBEAT_S = 5.0
 """Longest silence between progress notifications while a streamed tool runs."""
+
+
+class CallRefused(Exception):
+    """A call refused before it reaches Iris (a credential gRPC cannot carry), with the body to show."""
+
+    def __init__(self, failure: CallFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,14 @@ class ToolCalls:
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         deadline_s: float | None = None,
     ) -> None:
-        """Call Iris over ``channel()``; ``deadline_s`` bounds each call (None: the server's own limits)."""
+        """Call Iris over ``channel()``; ``deadline_s`` bounds each call (None: the server's own limits).
+
+        Raises:
+            ValueError: ``heartbeat_s`` is not positive (it would flood the client with notifications).
+
+        """
+        if not heartbeat_s > 0:
+            raise ValueError(f"heartbeat_s must be positive, not {heartbeat_s}")
         self._channel = channel
         self._heartbeat_s = heartbeat_s
         self._deadline_s = deadline_s
@@ -157,8 +175,10 @@ class ToolCalls:
         finally:
             call.cancel()  # a no-op once the stream has ended; stops it if this call was cancelled
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            # asyncio.wait neither raises the heartbeat's own error here nor swallows a cancel of this call.
+            await asyncio.wait({beat})
+            if not beat.cancelled() and beat.exception() is not None:
+                logger.warning("progress heartbeat of %s failed", tool.name, exc_info=beat.exception())
         reply = json_format.ParseDict(folded, tool.reply_class(), ignore_unknown_fields=True)
         return message_to_json(reply)
 

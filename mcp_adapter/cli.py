@@ -22,18 +22,37 @@ __all__ = ["configure_parser", "main", "run"]
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
-def _connection_flags(parser: argparse.ArgumentParser) -> None:
+def _connection_flags(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """Add --target, --from-team and --tls-ca.
+
+    Without ``defaults`` (on a subcommand) a flag left out keeps the value given before the subcommand
+    (``iris mcp --from-team x install``) instead of overwriting it with the default.
+    """
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
     parser.add_argument(
         "--target",
-        default=os.environ.get("IRIS_TARGET") or DEFAULT_TARGET,
+        default=default(os.environ.get("IRIS_TARGET") or DEFAULT_TARGET),
         help=f"the Iris gRPC address, host:port (default $IRIS_TARGET or {DEFAULT_TARGET})",
     )
     parser.add_argument(
         "--from-team",
-        default=os.environ.get("IRIS_FROM_TEAM", ""),
+        default=default(os.environ.get("IRIS_FROM_TEAM", "")),
         help="the calling team, used when a tool call leaves fromTeam out (default $IRIS_FROM_TEAM)",
     )
-    parser.add_argument("--tls-ca", type=Path, help="trust this certificate for a TLS gRPC target")
+    parser.add_argument("--tls-ca", type=Path, default=default(None), help="trust this certificate for TLS")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -41,14 +60,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _connection_flags(parser)
     parser.add_argument(
         "--heartbeat",
-        type=float,
+        type=_positive_seconds,
         default=DEFAULT_HEARTBEAT_S,
         help=f"longest silence, in seconds, between progress notifications (default {DEFAULT_HEARTBEAT_S:g})",
     )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="mcp_command")
     install = commands.add_parser("install", help="print (or --write) what registers Iris in a project")
-    _connection_flags(install)
+    _connection_flags(install, defaults=False)
     install.add_argument("--write", action="store_true", help="merge the server into PROJECT/.mcp.json")
     install.add_argument("--project", type=Path, default=Path.cwd(), help="project folder (default: here)")
     install.add_argument("--name", default="iris", help="the server's name in Claude Code (default iris)")

@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 
-from rest_gateway.metadata import FORWARDED_HEADERS
+from iris_grpc.call_errors import CallFailure
+from rest_gateway.metadata import FORWARDED_HEADERS, unsendable
 
-from .calls import DEFAULT_HEARTBEAT_S, Caller, ChannelSource, ToolCalls
+from .calls import DEFAULT_HEARTBEAT_S, Caller, CallRefused, ChannelSource, ToolCalls
 from .server import build_server
 
 __all__ = ["FROM_TEAM_HEADER", "MCP_PATH", "McpHttp", "mcp_http"]
@@ -33,6 +35,12 @@ FROM_TEAM_HEADER = "x-iris-from-team"
 
 def _caller_from_headers(headers: Mapping[str, str]) -> Caller:
     metadata = tuple((name, headers[name]) for name in FORWARDED_HEADERS if name in headers)
+    bad = unsendable(metadata)
+    if bad is not None:  # as REST refuses it: gRPC metadata cannot carry it, and no valid key looks like it
+        failure = CallFailure(
+            "UnauthorizedError", f"Malformed {bad} header", grpc.StatusCode.UNAUTHENTICATED, {"header": bad}
+        )
+        raise CallRefused(failure)
     return Caller(metadata, headers.get(FROM_TEAM_HEADER, ""))
 
 

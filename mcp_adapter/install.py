@@ -55,6 +55,12 @@ def claude_mcp_add_line(entry: dict[str, Any], name: str) -> str:
     return shlex.join([*argv, entry["command"], *entry["args"]])
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_mcp_json(project: Path, name: str, entry: dict[str, Any]) -> Path:
     """Merge ``entry`` as ``mcpServers[name]`` into ``project/.mcp.json``, keeping every other server.
 
@@ -77,6 +83,8 @@ def write_mcp_json(project: Path, name: str, entry: dict[str, Any]) -> Path:
     data.setdefault("mcpServers", {})[name] = entry
     fd, temporary = tempfile.mkstemp(prefix=".mcp.json.", dir=project)
     try:
+        # mkstemp makes it 0600; the file holds no secret and is meant to be shared with the project.
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=2)
             out.write("\n")

@@ -21,7 +21,7 @@ from mcp.server.lowlevel import Server
 from iris_grpc.call_errors import CallFailure, failure_of
 
 from .arguments import ToolInputError, request_from_arguments
-from .calls import Caller, ToolCalls
+from .calls import Caller, CallRefused, ToolCalls
 from .tools import IrisTool, iris_tools
 
 __all__ = ["CallerOf", "build_server"]
@@ -108,7 +108,7 @@ def build_server(
             caller = caller_of(ctx)
             request = request_from_arguments(tool, params.arguments, caller.from_team)
             return _result(await calls.call(tool, request, caller, progress))
-        except ToolInputError as exc:
+        except (ToolInputError, CallRefused) as exc:
             return _failed(exc.failure)
         except grpc.aio.AioRpcError as exc:
             return _failed(failure_of(exc))

@@ -15,6 +15,8 @@ FORBIDDEN = {
     "fastapi",
     "starlette",
     "mcp",
+    "mcp_types",
+    "uvicorn",
     "iris_grpc",
     "rest_gateway",
     "mcp_adapter",
@@ -43,3 +45,12 @@ def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import grpc\nfrom mcp.server import Server\n")
     assert imported_roots(bad) & FORBIDDEN == {"grpc", "mcp"}
+
+
+def test_the_adapters_reach_iris_only_through_grpc() -> None:
+    import mcp_adapter
+    import rest_gateway
+
+    for package in (Path(mcp_adapter.__file__).parent, Path(rest_gateway.__file__).parent):
+        users = [p.name for p in sorted(package.rglob("*.py")) if "iris_core" in imported_roots(p)]
+        assert users == [], f"{package.name} imports iris_core in {users}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import grpc
 import pytest
 
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, error_reason
+from tests.harness import Iris, error_reason, start_iris, write_config
 
 
 async def send(
@@ -257,3 +258,22 @@ async def test_a_full_queue_is_refused_with_resource_exhausted(tmp_path: object)
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error_reason(refused.value) == "TooManyRequestsError"
         await iris.stub.SessionCancel(pb.SessionCancelRequest(team="alpha", from_team="caller"))
+
+
+async def test_a_turn_past_turn_timeout_fails_the_same_way_over_send_message_and_tell(tmp_path: Path) -> None:
+    config = write_config(tmp_path, settings={"turnTimeout": 800})
+    async with start_iris(tmp_path, config) as iris:
+        with pytest.raises(grpc.aio.AioRpcError) as unary:
+            await send(iris, "slow 10 300", timeout_ms=0)
+        events: list[pb.TellResponse] = []
+        with pytest.raises(grpc.aio.AioRpcError) as streamed:
+            async with asyncio.timeout(60):
+                async for event in iris.stub.Tell(
+                    pb.TellRequest(from_team="caller", to_team="beta", message="slow 10 300")
+                ):
+                    events.append(event)  # noqa: PERF401 - the events before the error are the point
+    for failed in (unary.value, streamed.value):
+        assert failed.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert error_reason(failed) == "TimeoutError"
+    # The stream still said how the turn ended before the status did.
+    assert events[-1].complete.status == "error" and "turnTimeout" in events[-1].complete.error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -42,7 +42,7 @@ async def adapter_client(
 
 
 @asynccontextmanager
-async def http_client(url: str, headers: dict[str, str]) -> AsyncIterator[Client]:
+async def http_client(url: str, headers: Mapping[str, str] | Mapping[bytes, bytes]) -> AsyncIterator[Client]:
     """An MCP client over streamable HTTP sending ``headers`` with every request."""
     async with (
         httpx2.AsyncClient(headers=headers, timeout=60) as http,

@@ -10,7 +10,7 @@ import grpc
 import mcp_types as types
 
 from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, start_iris
+from tests.harness import Iris, start_iris, write_config
 from tests.mcp.conftest import ProgressLog, adapter_client, http_client
 
 
@@ -124,3 +124,27 @@ async def test_streamable_http_at_mcp_on_the_gateway_port(tmp_path: Path) -> Non
     assert [m for m in progress.messages if m in "abc"] == ["a", "b", "c"]
     assert as_key_name["fromTeam"] == "admin"  # no X-Iris-From-Team: Iris uses the key's name
     assert refused.is_error and body(refused)["error"] == "UnauthorizedError"
+
+
+async def test_a_turn_that_fails_inside_iris_is_a_tool_error_not_an_answer(tmp_path: Path) -> None:
+    async with start_iris(tmp_path, write_config(tmp_path, settings={"turnTimeout": 800})) as iris:
+        async with adapter_client(iris.channel, api_key=iris.admin_key, from_team="web") as client:
+            result = await client.call_tool("ask_message", {"toTeam": "alpha", "message": "slow 10 300"})
+    assert result.is_error
+    assert body(result)["error"] == "TimeoutError" and body(result)["code"] == "DEADLINE_EXCEEDED"
+    assert "turnTimeout" in body(result)["message"]
+
+
+async def test_over_http_a_credential_grpc_cannot_carry_is_refused_like_rest_refuses_it(
+    tmp_path: Path,
+) -> None:
+    async with start_iris(tmp_path, http=True) as iris:
+        url = f"http://127.0.0.1:{iris.running.http_port}/mcp"
+        async with http_client(
+            url, {b"authorization": "Bearer iris_sk_live_\xe9".encode("latin-1")}
+        ) as client:
+            result = await client.call_tool("list_teams", {})
+    assert result.is_error
+    assert body(result)["error"] == "UnauthorizedError" and body(result)["details"] == {
+        "header": "authorization"
+    }

@@ -144,3 +144,32 @@ def test_the_entry_command_is_an_executable(tmp_path: Path) -> None:
     assert command.is_absolute()
     assert command.is_file()
     assert os.access(command, os.X_OK)
+
+
+def test_flags_given_before_install_are_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["--from-team", "web", "--target", "10.0.0.1:6000", "install", "--project", str(tmp_path)]) == 0
+    )
+    mcp_json, _ = printed(capsys.readouterr().out)
+    assert mcp_json["mcpServers"]["iris"]["args"][-4:] == ["--from-team", "web", "--target", "10.0.0.1:6000"]
+
+
+def test_a_written_mcp_json_is_readable_by_the_project_like_any_file(tmp_path: Path) -> None:
+    assert install(tmp_path, "--write") == 0
+    assert (tmp_path / ".mcp.json").stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "soon"])
+def test_a_heartbeat_that_would_flood_the_client_is_refused(
+    seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--heartbeat", seconds])
+    assert exited.value.code == 2
+    assert "--heartbeat" in capsys.readouterr().err

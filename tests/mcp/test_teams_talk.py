@@ -92,3 +92,28 @@ async def test_a_team_without_session_mcp_has_no_iris_tools(iris: Iris) -> None:
     response = (await tell(iris, "beta", "tool mcp__iris__list_teams {}"))[-1].complete.response
     assert response.startswith("tool result: ")
     assert '"teams"' not in response
+
+
+async def test_a_persisted_turn_run_again_after_a_restart_has_the_iris_tools(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"sessionMcpEnabled": True}})
+    list_teams = "tool mcp__iris__list_teams {}"
+    async with start_iris(tmp_path, config, http=True) as iris:
+        await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="tester", to_team="alpha", message="slow 40 100", timeout=-1)
+        )
+        kept = await iris.stub.SendMessage(  # queued behind the slow turn when the server stops
+            pb.SendMessageRequest(
+                from_team="tester", to_team="alpha", message=list_teams, timeout=-1, persist=True
+            )
+        )
+    async with start_iris(tmp_path, config, http=True) as iris:
+        async with asyncio.timeout(60):
+            while True:
+                report = await iris.stub.SessionReport(
+                    pb.SessionReportRequest(team="alpha", from_team="tester")
+                )
+                entry = next(e for e in report.entries if e.message_id == kept.message_id)
+                if entry.status == "completed":
+                    break
+                await asyncio.sleep(0.05)
+    assert [t["name"] for t in tool_result(entry.response)["teams"]] == ["alpha", "beta", "gamma"]
