@@ -42,6 +42,7 @@ from .session_mcp import SessionMcp
 from .store import Store
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
+from .wait_cycles import wait_cycle
 
 __all__ = ["Launcher", "PairState", "PairView", "ProcessPool"]
 
@@ -158,6 +159,13 @@ class ProcessPool:
 
     def _forget_turn(self, message_id: str) -> None:
         self._turns.pop(message_id, None)
+
+    def wait_cycle(self, pair: Pair) -> list[str] | None:
+        """Return the cycle of teams a new turn of ``pair`` would wait on, if it would queue behind one."""
+        state = self._pairs.get(pair)
+        if state is None or not state.busy:
+            return None  # it would run at once, behind nothing
+        return wait_cycle(pair, (turn.pair for turn in self._turns.values() if not turn.done))
 
     def live_turn(self, message_id: str) -> Turn | None:
         """Return an active turn by id (its record is still being written)."""

@@ -22,7 +22,13 @@ from .audit import AuditLog
 from .claude_process import ClaudeProcess, LaunchSpec, launch_claude
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
-from .errors import IrisError, SessionNotFoundError, TeamNotFoundError, ValidationError
+from .errors import (
+    IrisError,
+    PreconditionFailedError,
+    SessionNotFoundError,
+    TeamNotFoundError,
+    ValidationError,
+)
 from .fork import run_spawn_script
 from .key_admin import KeyAdmin
 from .keys import KeyStore
@@ -270,6 +276,13 @@ class IrisService:
         team = self._team(to_team)
         pair = Pair(from_team, to_team)
         self._pool.check_room(pair)  # a message that will be refused must not create a session
+        cycle = self._pool.wait_cycle(pair)
+        if cycle is not None:
+            raise PreconditionFailedError(
+                f"{pair} is busy with a turn that is itself waiting on {pair.from_team} "
+                f"({' -> '.join(cycle)}), so this message would wait on itself; answer without it",
+                details={"cycle": " -> ".join(cycle)},
+            )
         expires = (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0
         # Shielded with the lock inside: a caller that goes away mid-accept cannot let a reboot slip between
         # the session read and the record write.

@@ -117,3 +117,20 @@ async def test_a_persisted_turn_run_again_after_a_restart_has_the_iris_tools(tmp
                     break
                 await asyncio.sleep(0.05)
     assert [t["name"] for t in tool_result(entry.response)["teams"]] == ["alpha", "beta", "gamma"]
+
+
+def ask(team: str, message: str) -> str:
+    """The offline model's script that makes a team's Claude ask ``team`` ``message``."""
+    return "tool mcp__iris__ask_message " + json.dumps({"toTeam": team, "message": message})
+
+
+async def test_a_question_that_would_wait_on_itself_is_refused_at_once_not_hung(tmp_path: Path) -> None:
+    teams = {name: {"sessionMcpEnabled": True} for name in ("alpha", "beta")}
+    async with start_iris(tmp_path, write_config(tmp_path, teams=teams), http=True) as iris:
+        # tester -> alpha; alpha asks beta; beta asks alpha; alpha asks beta again, whose pair alpha -> beta
+        # is busy with the turn waiting on this very chain.
+        script = ask("beta", ask("alpha", ask("beta", "say too deep")))
+        complete = (await tell(iris, "alpha", script))[-1].complete
+    assert complete.status == "completed"
+    assert "PreconditionFailedError" in complete.response and "wait on itself" in complete.response
+    assert "alpha -> beta -> alpha" in complete.response
