@@ -110,16 +110,11 @@ class SessionMcp:
         once per team). The config is a claude-agent-sdk ``McpHttpServerConfig`` or ``McpStdioServerConfig``.
         Either way the adapter is told the calling team (the ``X-Iris-From-Team`` header or ``--from-team``)
         so messages it sends come from this team.
-
-        Raises:
-            ValidationError: the team's ``mcp_permissions`` are not valid permissions (a TeamConfig built
-                by hand; a loaded config has been checked already).
-
         """
         if not team.session_mcp_enabled:
             return {}
-        endpoint = self.endpoint
-        if endpoint is None or not (endpoint.url or endpoint.command):
+        endpoint = self._usable_endpoint()
+        if endpoint is None:
             if team.name not in self._warned:
                 self._warned.add(team.name)
                 logger.warning(
@@ -147,10 +142,20 @@ class SessionMcp:
         return {MCP_SERVER_NAME: config}
 
     def env_for(self, team: TeamConfig) -> dict[str, str]:
-        """Return the environment a team's Claude process needs for its servers: the team's key, if any."""
-        if not self.servers_for(team):
+        """Return the environment a team's Claude process needs for its servers: the team's key, if any.
+
+        Raises:
+            ValidationError: the team's ``mcp_permissions`` are not valid permissions (a TeamConfig built
+                by hand; a loaded config has been checked already).
+
+        """
+        if not team.session_mcp_enabled or self._usable_endpoint() is None:
             return {}
         return {KEY_VARIABLE: self._key_for(team)}
+
+    def _usable_endpoint(self) -> McpEndpoint | None:
+        endpoint = self._endpoint
+        return endpoint if endpoint is not None and (endpoint.url or endpoint.command) else None
 
     def _key_for(self, team: TeamConfig) -> str:
         key = self._team_keys.get(team.name)

@@ -19,7 +19,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 
 from iris_grpc.call_errors import CallFailure
-from rest_gateway.metadata import FORWARDED_HEADERS, unsendable
+from rest_gateway.metadata import outgoing_metadata, unsendable
 
 from .calls import DEFAULT_HEARTBEAT_S, Caller, CallRefused, ChannelSource, ToolCalls
 from .server import build_server
@@ -34,7 +34,7 @@ FROM_TEAM_HEADER = "x-iris-from-team"
 
 
 def _caller_from_headers(headers: Mapping[str, str]) -> Caller:
-    metadata = tuple((name, headers[name]) for name in FORWARDED_HEADERS if name in headers)
+    metadata = outgoing_metadata(headers)
     bad = unsendable(metadata)
     if bad is not None:  # as REST refuses it: gRPC metadata cannot carry it, and no valid key looks like it
         failure = CallFailure(
