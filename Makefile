@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-GEN := iris_grpc/generated
+GEN := clients/python/iris_client/generated
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PROTO := proto/iris/v1/iris.proto
 PROTODEPS := .build/protodeps/.copied
@@ -17,10 +17,11 @@ INSPECTOR := $(INSPECTOR_DIR)/node_modules/.bin/mcp-inspector
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# The contract kit (clients/python) is a package of its own, which Iris depends on.
+	$(PY) -m pip install --quiet -e ./clients/python -e '.[dev]'
 	touch $@
 
 # Python stubs with mypy-protobuf types; generated modules import each other by proto path
@@ -32,10 +33,10 @@ gen: setup $(PROTODEPS)
 	# The contract's comments, for the schemas derived from it (MCP tool parameters are described by them).
 	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) --include_source_info \
 	  --descriptor_set_out=$(GEN)/iris/v1/iris.binpb $(PROTO)
-	sed -i 's/^from iris\.v1 import/from iris_grpc.generated.iris.v1 import/' $(GEN)/iris/v1/*.py $(GEN)/iris/v1/*.pyi
+	sed -i 's/^from iris\.v1 import/from iris_client.generated.iris.v1 import/' $(GEN)/iris/v1/*.py $(GEN)/iris/v1/*.pyi
 	for d in $(GEN) $(GEN)/iris $(GEN)/iris/v1; do echo '"""Generated from proto/ by `make gen`; do not edit."""' > $$d/__init__.py; done
 	$(MAKE) --no-print-directory lint-proto
-	$(PY) -m iris_grpc.readme_table README.md
+	$(PY) -m iris_app.readme_table README.md
 
 # buf lints with the googleapis protos the contract imports, copied from the installed package.
 $(PROTODEPS): $(STAMP) Makefile
@@ -62,7 +63,7 @@ lint: setup lint-proto
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy iris_core iris_grpc rest_gateway mcp_adapter tests bench
+	$(VENV)/bin/mypy iris_core iris_grpc iris_app iris_offline_model rest_gateway mcp_adapter clients/python/iris_client tests bench
 
 bench: setup
 	$(PY) -m bench.run

@@ -1,6 +1,6 @@
 """make bench: what Iris adds to a Claude Code turn, measured against the same turn made directly.
 
-One run, one machine, one offline model (its own process: python -m iris_core.offline_model) for both:
+One run, one machine, one offline model (its own process: python -m iris_offline_model) for both:
 - direct: ClaudeSDKClient in this process (connect + first turn; warm turns), sample for sample interleaved
   with
 - Iris: `iris serve` as a child process (auth, rate limit and audit on), its team pointed at the same model,
@@ -38,9 +38,9 @@ os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
 
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage  # noqa: E402
 
-from iris_core.offline_model import offline_model_env  # noqa: E402
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
+from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
+from iris_client.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
+from iris_offline_model import offline_model_env  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -104,7 +104,7 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
         rb"gRPC listening on 127\.0\.0\.1:(\d+)",
         sys.executable,
         "-m",
-        "iris_grpc.cli",
+        "iris_app.cli",
         "serve",
         "--config",
         str(config),
@@ -393,7 +393,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
         work = Path(tmp)
         model, url = await spawn_logged(
-            work, "model", rb"serving at (http://[0-9.:]+)", sys.executable, "-m", "iris_core.offline_model"
+            work, "model", rb"serving at (http://[0-9.:]+)", sys.executable, "-m", "iris_offline_model"
         )
         try:
             measured = await measure(work, url.decode(), args.cold, args.warm)

@@ -18,7 +18,9 @@ __all__ = ["DEFAULT_STORE", "LEVELS", "LogEntry", "LogRing"]
 DEFAULT_STORE = "iris"
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 
-_IRIS_PACKAGES = frozenset({"iris_core", "iris_grpc", "rest_gateway", "mcp_adapter", "__main__"})
+_IRIS_PACKAGES = frozenset(
+    {"iris_core", "iris_grpc", "iris_app", "iris_client", "rest_gateway", "mcp_adapter", "__main__"}
+)
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept as a field.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 

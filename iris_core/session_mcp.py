@@ -48,7 +48,7 @@ class McpEndpoint:
     url: str = ""
     """Streamable HTTP endpoint of the adapter, e.g. ``http://127.0.0.1:8080/mcp``."""
     command: tuple[str, ...] = ()
-    """Argv that runs the adapter over stdio, e.g. ``(sys.executable, "-m", "iris_grpc.cli", "mcp",
+    """Argv that runs the adapter over stdio, e.g. ``(sys.executable, "-m", "iris_app.cli", "mcp",
     "--target", "127.0.0.1:50051")``; Iris appends ``--from-team NAME`` and passes the key in
     ``IRIS_API_KEY``."""
 

@@ -7,9 +7,8 @@ from types import MappingProxyType
 
 from google.protobuf.descriptor import ServiceDescriptor
 
+from iris_client.contract import IRIS_SERVICE, http_rule, required_permission
 from iris_core.access import PERMISSIONS
-
-from .generated.iris.v1 import iris_pb2
 
 __all__ = ["README_BEGIN", "README_END", "method_permissions", "permissions_table"]
 
@@ -22,10 +21,10 @@ def method_permissions(service: ServiceDescriptor | None = None) -> Mapping[str,
             start rather than serve an RPC that nobody could call or everybody could.
 
     """
-    service = service or iris_pb2.DESCRIPTOR.services_by_name["Iris"]
+    service = service or IRIS_SERVICE
     needed: dict[str, str] = {}
     for method in service.methods:
-        permission = method.GetOptions().Extensions[iris_pb2.required_permission]
+        permission = required_permission(method)
         if permission not in PERMISSIONS:
             problem = (
                 "declares no permission" if not permission else f"declares unknown permission {permission!r}"
@@ -40,15 +39,11 @@ README_BEGIN, README_END = "<!-- permissions:begin -->", "<!-- permissions:end -
 
 def permissions_table() -> str:
     """Return the Markdown table RPC → permission → REST route, derived from the contract."""
-    from google.api import annotations_pb2
-
-    service = iris_pb2.DESCRIPTOR.services_by_name["Iris"]
     lines = ["| RPC | permission | REST route |", "|---|---|---|"]
-    for method in service.methods:
-        options = method.GetOptions()
-        rule = options.Extensions[annotations_pb2.http]
-        verb = rule.WhichOneof("pattern") or ""
+    for method in IRIS_SERVICE.methods:
+        rule = http_rule(method)
+        verb = (rule.WhichOneof("pattern") or "") if rule is not None else ""
         route = f"{verb.upper()} {getattr(rule, verb)}" if verb else ""
-        permission = options.Extensions[iris_pb2.required_permission]
+        permission = required_permission(method)
         lines.append(f"| {method.name} | `{permission}` | `{route}` |")
     return "\n".join(lines)

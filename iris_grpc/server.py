@@ -9,9 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from iris_client.generated.iris.v1 import iris_pb2, iris_pb2_grpc
 from iris_core.service import IrisService
 
-from .generated.iris.v1 import iris_pb2, iris_pb2_grpc
 from .interceptors import AuditInterceptor, build_interceptors
 from .method_permissions import method_permissions
 from .servicer import IrisServicer

@@ -14,11 +14,11 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc as pb_grpc
 from iris_core.access import calling_team
 from iris_core.service import IrisService
 
-from .generated.iris.v1 import iris_pb2 as pb
-from .generated.iris.v1 import iris_pb2_grpc as pb_grpc
 from .interceptors import CALL
 from .status import abort_with
 

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from iris_grpc.call_errors import CallFailure
+from iris_client.call_errors import CallFailure
 
 from .tools import IrisTool
 

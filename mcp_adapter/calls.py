@@ -21,10 +21,11 @@ import grpc
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
-from iris_grpc.call_errors import CallFailure
-from iris_grpc.json_mapping import message_to_json
+from iris_client.call_errors import CallFailure
+from iris_client.contract import grpc_path
+from iris_client.json_mapping import message_to_json
 
-from .tools import IrisTool, grpc_path
+from .tools import IrisTool
 
 __all__ = ["CallRefused", "Caller", "ChannelSource", "Progress", "ToolCalls"]
 

@@ -18,8 +18,8 @@ import grpc
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 
-from iris_grpc.call_errors import CallFailure
-from rest_gateway.metadata import outgoing_metadata, unsendable
+from iris_client.call_errors import CallFailure
+from iris_client.credentials import outgoing_metadata, unsendable
 
 from .calls import DEFAULT_HEARTBEAT_S, Caller, CallRefused, ChannelSource, ToolCalls
 from .server import build_server

@@ -18,7 +18,7 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from iris_grpc.call_errors import CallFailure, failure_of
+from iris_client.call_errors import CallFailure, failure_of
 
 from .arguments import ToolInputError, request_from_arguments
 from .calls import Caller, CallRefused, ToolCalls

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mcp.server.stdio import stdio_server
 
-from iris_grpc.channels import iris_channel
+from iris_client.channels import iris_channel
 
 from .calls import DEFAULT_HEARTBEAT_S, Caller, ToolCalls
 from .server import build_server

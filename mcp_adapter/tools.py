@@ -15,19 +15,10 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from iris_grpc.contract_docs import comment_of
-from iris_grpc.generated.iris.v1 import iris_pb2
-from iris_grpc.json_mapping import SCALAR_SCHEMAS, WELL_KNOWN_SCHEMAS, Schema
+from iris_client.contract import IRIS_SERVICE, comment_of, mcp_tool
+from iris_client.json_mapping import SCALAR_SCHEMAS, WELL_KNOWN_SCHEMAS, Schema
 
-__all__ = ["IRIS_SERVICE", "IrisTool", "grpc_path", "input_schema", "iris_tools"]
-
-IRIS_SERVICE: ServiceDescriptor = iris_pb2.DESCRIPTOR.services_by_name["Iris"]
-"""The service whose RPCs are offered as tools."""
-
-
-def grpc_path(method: MethodDescriptor) -> str:
-    """Return the method's gRPC path (``/iris.v1.Iris/Tell``), to call it generically on a channel."""
-    return f"/{method.containing_service.full_name}/{method.name}"
+__all__ = ["IrisTool", "input_schema", "iris_tools"]
 
 
 @dataclass(frozen=True)
@@ -126,8 +117,8 @@ def iris_tools(services: Iterable[ServiceDescriptor] = (IRIS_SERVICE,)) -> tuple
     tools: list[IrisTool] = []
     for service in services:
         for method in service.methods:
-            option = method.GetOptions().Extensions[iris_pb2.mcp_tool]
-            if not option.name:
+            option = mcp_tool(method)
+            if option is None:
                 continue
             streamed = None
             if option.streamed_by:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp
 
-from iris_grpc.generated.iris.v1 import iris_pb2
+from iris_client.generated.iris.v1 import iris_pb2
 
 from .calls import Endpoint
 from .errors import GatewayError, handle_exception, handle_http_exception

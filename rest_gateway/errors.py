@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from iris_grpc.call_errors import HTTP_STATUS_OF, error_body, failure_of
+from iris_client.call_errors import HTTP_STATUS_OF, error_body, failure_of
 
 from .metadata import rate_limit_headers
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from iris_grpc.json_mapping import SCALAR_SCHEMAS, WELL_KNOWN_SCHEMAS, Schema
+from iris_client.json_mapping import SCALAR_SCHEMAS, WELL_KNOWN_SCHEMAS, Schema
 
 from .errors import HTTP_STATUS_OF
 from .routes import Route

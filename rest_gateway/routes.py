@@ -12,10 +12,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from google.api import annotations_pb2, http_pb2
+from google.api import http_pb2
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+
+from iris_client.contract import grpc_path, http_rule
 
 __all__ = ["Route", "compile_template", "routes_of"]
 
@@ -45,7 +47,7 @@ class Route:
     @property
     def grpc_path(self) -> str:
         """The method's gRPC path (``/iris.v1.Iris/Tell``), for calling it generically on a channel."""
-        return f"/{self.method.containing_service.full_name}/{self.method.name}"
+        return grpc_path(self.method)
 
     @property
     def server_streaming(self) -> bool:
@@ -150,10 +152,10 @@ def routes_of(services: Iterable[ServiceDescriptor]) -> list[Route]:
     routes: list[Route] = []
     for service in services:
         for method in service.methods:
-            options = method.GetOptions()
-            if not options.HasExtension(annotations_pb2.http):
+            declared = http_rule(method)
+            if declared is None:
                 continue
-            for rule in _bindings(options.Extensions[annotations_pb2.http]):
+            for rule in _bindings(declared):
                 route = _route(method, rule)
                 if route is not None:
                     routes.append(route)

@@ -6,7 +6,7 @@ variables, the body (every other field for ``body: "*"``, or the one field it na
 Unknown fields and query parameters are ignored, so the seeds' curl examples (``?includeProcessDetails``,
 ``"stream": true``) keep working; a known field with a value of the wrong type is a 400 naming it.
 
-Responses are written by :func:`iris_grpc.json_mapping.message_to_json`, the JSON every transport shares.
+Responses are written by :func:`iris_client.json_mapping.message_to_json`, the JSON every transport shares.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from iris_grpc.json_mapping import message_to_json
+from iris_client.json_mapping import message_to_json
 
 from .errors import GatewayError
 from .routes import Route

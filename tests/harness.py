@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -12,12 +13,16 @@ from typing import Any
 import grpc
 import yaml
 
+from iris_app.app import RunningIris, running_iris
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.config import IrisConfig, load_config
 from iris_core.logs import LogRing
-from iris_grpc.app import RunningIris, running_iris
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc
 
 TEAMS = ("alpha", "beta", "gamma")
+
+CALL_DEADLINE_S = 60.0
+"""Deadline every unary call of a test gets unless it sets its own, so no test waits on a stuck server."""
 
 
 def write_config(
@@ -95,7 +100,8 @@ async def start_iris(
     ) as run:
         key_file = home / "admin.key"
         admin_key = key_file.read_text().strip() if key_file.exists() else ""
-        interceptors = with_key(admin_key) if admin_key else []
+        interceptors: list[grpc.aio.ClientInterceptor] = [_DefaultDeadline()]
+        interceptors += with_key(admin_key) if admin_key else []
         async with grpc.aio.insecure_channel(
             f"127.0.0.1:{run.grpc.port}", interceptors=interceptors
         ) as channel:
@@ -107,6 +113,17 @@ def _with_key(key: str, details: Any) -> Any:
     return grpc.aio.ClientCallDetails(
         details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
     )
+
+
+class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor):
+    """Gives every unary call without a deadline ``CALL_DEADLINE_S``."""
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if details.timeout is None:
+            details = grpc.aio.ClientCallDetails(
+                details.method, CALL_DEADLINE_S, details.metadata, details.credentials, details.wait_for_ready
+            )
+        return await continuation(details, request)
 
 
 class _KeyOnUnary(grpc.aio.UnaryUnaryClientInterceptor):
@@ -161,3 +178,58 @@ def live_processes_in(folder: Path) -> list[int]:
         if cwd.startswith(str(folder)) and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+# --- calls every test makes: one place, each bounded --------------------------------------------------------
+
+
+async def send(
+    iris: Iris, text: str, *, to: str = "alpha", frm: str = "caller", timeout_ms: int | None = None
+) -> pb.SendMessageResponse:
+    """SendMessage from ``frm`` to ``to`` (``timeout_ms`` None: the server's default of 30 s)."""
+    request = pb.SendMessageRequest(from_team=frm, to_team=to, message=text)
+    if timeout_ms is not None:
+        request.timeout = timeout_ms
+    return await iris.stub.SendMessage(request)
+
+
+async def tell_events(iris: Iris, request: pb.TellRequest, *, within_s: float = 60) -> list[pb.TellResponse]:
+    """Every event of one Tell stream, bounded."""
+    async with asyncio.timeout(within_s):
+        return [event async for event in iris.stub.Tell(request)]
+
+
+async def status_of(iris: Iris, team: str = "alpha", frm: str = "caller") -> pb.TeamStatusEntry:
+    """The (frm, team) pair's TeamStatus entry."""
+    status = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=frm, team=team))
+    return status.teams[0]
+
+
+async def report_of(iris: Iris, team: str = "alpha", frm: str = "caller") -> pb.SessionReportResponse:
+    """The (frm, team) pair's SessionReport."""
+    return await iris.stub.SessionReport(pb.SessionReportRequest(team=team, from_team=frm))
+
+
+async def wait_until_running(
+    iris: Iris, team: str = "alpha", frm: str = "caller", within_s: float = 30
+) -> None:
+    """Wait (bounded) until the pair has a turn running, as TeamStatus reports it."""
+    async with asyncio.timeout(within_s):
+        while (await status_of(iris, team, frm)).notifications.running != 1:
+            await asyncio.sleep(0.02)
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` is a live process (a zombie, exited but not reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def wait_until_gone(pid: int, within_s: float = 15) -> None:
+    """Wait (bounded) until ``pid`` has exited."""
+    async with asyncio.timeout(within_s):
+        while process_alive(pid):
+            await asyncio.sleep(0.02)

@@ -23,8 +23,8 @@ from claude_agent_sdk import (
     ToolUseBlock,
 )
 
-from iris_core.offline_model import OfflineModel, ScriptedReply, decide_reply, offline_model_env
-from iris_core.offline_model.script import error_body, user_text
+from iris_offline_model import OfflineModel, ScriptedReply, decide_reply, offline_model_env
+from iris_offline_model.script import error_body, user_text
 
 REMINDER = "<system-reminder>\nToday is a test.\n</system-reminder>\n"
 
@@ -401,7 +401,7 @@ def watch_log(name: str, needle: str) -> Iterator[LogWatcher]:
 
 
 async def test_client_leaving_mid_stream_does_not_disturb_the_server(model: OfflineModel) -> None:
-    with watch_log("iris_core.offline_model.server", "client went away") as watcher:
+    with watch_log("iris_offline_model.server", "client went away") as watcher:
         async with asyncio.timeout(10):
             async with http(model) as conn:
                 await conn.send("/v1/messages", body(user("slow 4 20")))
@@ -449,7 +449,7 @@ def test_offline_model_env_points_claude_code_at_the_model_and_away_from_the_net
 
 async def test_module_entry_point_serves_until_interrupted() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "iris_core.offline_model", stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "iris_offline_model", stderr=asyncio.subprocess.PIPE
     )
     try:
         assert process.stderr is not None

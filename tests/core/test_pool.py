@@ -13,9 +13,9 @@ import pytest
 
 from iris_core.config import load_config
 from iris_core.errors import ProcessPoolLimitError
-from iris_core.offline_model import OfflineModel, offline_model_env
 from iris_core.service import IrisService
 from iris_core.transcripts import find_transcripts
+from iris_offline_model import OfflineModel, offline_model_env
 from tests.harness import live_processes_in, write_config
 
 

@@ -21,7 +21,7 @@ from iris_core.session_mcp import KEY_VARIABLE, McpEndpoint, SessionMcp, session
 from iris_core.turns import Pair
 
 URL = "http://127.0.0.1:8080/mcp"
-COMMAND = (sys.executable, "-m", "iris_grpc.cli", "mcp", "--target", "127.0.0.1:50051")
+COMMAND = (sys.executable, "-m", "iris_app.cli", "mcp", "--target", "127.0.0.1:50051")
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ async def test_a_stdio_endpoint_runs_the_command_with_the_team_and_the_key(
     assert mcp.servers_for(config)["iris"] == {
         "type": "stdio",
         "command": sys.executable,
-        "args": ["-m", "iris_grpc.cli", "mcp", "--target", "127.0.0.1:50051", "--from-team", "backend"],
+        "args": ["-m", "iris_app.cli", "mcp", "--target", "127.0.0.1:50051", "--from-team", "backend"],
         "env": {"IRIS_API_KEY": "${IRIS_SESSION_KEY}"},
     }
     assert (await keys.verify(mcp.env_for(config)[KEY_VARIABLE])).permissions == ("team:tell", "admin")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from iris_grpc.rest_server import serving_app
+from iris_app.rest_server import serving_app
 from rest_gateway import create_app
 from tests.harness import Iris, start_iris
 

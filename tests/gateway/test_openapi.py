@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from iris_grpc.generated.iris.v1 import iris_pb2
+from iris_client.generated.iris.v1 import iris_pb2
 from rest_gateway import GatewayConfig, create_app, routes_of
 from tests.gateway.conftest import Gateway, serving
 

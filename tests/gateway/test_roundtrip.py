@@ -6,7 +6,7 @@ import asyncio
 
 from google.protobuf import json_format
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from rest_gateway.transcode import message_to_json
 from tests.gateway.conftest import Gateway
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iris_grpc.generated.iris.v1 import iris_pb2
+from iris_client.generated.iris.v1 import iris_pb2
 from rest_gateway import Route, compile_template, routes_of
 from tests.gateway.conftest import Gateway
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from iris_app.app import running_iris
 from iris_core.config import load_config
-from iris_grpc.app import running_iris
 from tests.harness import Iris, write_config
 
 
@@ -47,7 +47,7 @@ async def test_iris_gateway_serves_rest_for_a_running_iris(iris: Iris) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "iris_grpc.cli",
+        "iris_app.cli",
         "gateway",
         "--target",
         guarded_iris.target,

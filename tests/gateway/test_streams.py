@@ -9,7 +9,7 @@ import sqlite3
 import httpx
 from httpx_sse import aconnect_sse
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.gateway.conftest import Gateway
 
 TELL = {"fromTeam": "caller", "message": "chunks a|b|c"}

@@ -13,9 +13,9 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.access import PERMISSIONS
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc
 from iris_grpc.method_permissions import method_permissions
 from tests.harness import Iris, error_reason, start_iris, with_key, write_config
 
@@ -169,7 +169,7 @@ async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(guard
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "iris_grpc.cli",
+        "iris_app.cli",
         "key",
         "generate",
         "--home",
@@ -324,8 +324,8 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 async def test_tls_serves_a_client_trusting_the_test_ca_and_refuses_plaintext(tmp_path: Path) -> None:
     cert_file, key_file = _self_signed(tmp_path)
     config = write_config(tmp_path, api={"tls": {"certFile": str(cert_file), "keyFile": str(key_file)}})
+    from iris_app.app import running_iris
     from iris_core.config import load_config
-    from iris_grpc.app import running_iris
 
     async with running_iris(load_config(config), tmp_path / "home", host="127.0.0.1", grpc_port=0) as run:
         key = (tmp_path / "home" / "admin.key").read_text().strip()

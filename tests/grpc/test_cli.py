@@ -9,7 +9,7 @@ from pathlib import Path
 
 async def run_iris(*args: str) -> tuple[int, str]:
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "iris_grpc.cli", *args, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "iris_app.cli", *args, stderr=asyncio.subprocess.PIPE
     )
     async with asyncio.timeout(30):
         _, err = await child.communicate()

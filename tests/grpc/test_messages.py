@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import Iris, error_reason, start_iris, write_config
 
 

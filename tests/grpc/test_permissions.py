@@ -13,8 +13,8 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import Iris, error_reason, start_iris, write_config
 
 CALLER = "caller"

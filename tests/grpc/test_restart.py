@@ -12,8 +12,8 @@ from pathlib import Path
 
 import grpc
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import live_processes_in, start_iris, with_key, write_config
 
 
@@ -72,7 +72,7 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "iris_grpc.cli",
+        "iris_app.cli",
         "serve",
         "--config",
         str(config),
@@ -117,8 +117,8 @@ async def test_sigterm_stops_the_server_and_leaves_no_claude_process(tmp_path: P
 
 
 async def test_shutdown_answers_a_caller_waiting_on_a_running_turn(tmp_path: Path) -> None:
+    from iris_app.app import running_iris
     from iris_core.config import load_config
-    from iris_grpc.app import running_iris
 
     config = load_config(write_config(tmp_path))
     async with AsyncExitStack() as stack:

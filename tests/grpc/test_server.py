@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import Iris, error_reason
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from iris_grpc.generated.iris.v1 import iris_pb2_grpc
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import TEAMS, Iris, error_reason, start_iris, write_config
 
 CALLER = "caller"

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import mcp_types as types
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import Iris, start_iris, write_config
 from tests.mcp.conftest import ProgressLog, adapter_client, http_client
 

@@ -12,9 +12,9 @@ import pytest
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
-from iris_grpc.json_mapping import message_to_json
-from mcp_adapter.tools import IRIS_SERVICE
+from iris_client.contract import IRIS_SERVICE
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.json_mapping import message_to_json
 from tests.mcp.conftest import ProgressLog, adapter_client
 
 # tool -> (arguments, the RPC that must be called)

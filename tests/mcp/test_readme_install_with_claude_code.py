@@ -13,7 +13,7 @@ from pathlib import Path
 
 import claude_agent_sdk
 
-from iris_core.offline_model import offline_model_env
+from iris_offline_model import offline_model_env
 from mcp_adapter.cli import main as iris_mcp
 from tests.harness import Iris, live_processes_in
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import Iris, live_processes_in, start_iris, write_config
 
 ASK_BETA = 'tool mcp__iris__ask_message {"toTeam": "beta", "message": "say pong from beta"}'

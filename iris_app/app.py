@@ -14,13 +14,13 @@ from pathlib import Path
 
 from iris_core.config import IrisConfig
 from iris_core.logs import LogRing
-from iris_core.offline_model import OfflineModel, offline_model_env
 from iris_core.service import IrisService
 from iris_core.session_mcp import McpEndpoint
+from iris_grpc.server import GrpcServer, build_grpc_server
+from iris_offline_model import OfflineModel, offline_model_env
 from mcp_adapter.http import MCP_PATH
 
 from .rest_server import serving_rest
-from .server import GrpcServer, build_grpc_server
 
 __all__ = ["RunningIris", "run_until_signalled", "running_iris"]
 

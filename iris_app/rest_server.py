@@ -13,11 +13,10 @@ from typing import Any
 import grpc
 import uvicorn
 
+from iris_client.channels import iris_channel
 from iris_core.config import IrisConfig
 from mcp_adapter.http import MCP_PATH, mcp_http
 from rest_gateway import GatewayConfig, Mounted, create_app
-
-from .channels import iris_channel
 
 __all__ = ["serving_app", "serving_rest"]
 

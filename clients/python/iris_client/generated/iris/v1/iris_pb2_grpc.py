@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from iris_grpc.generated.iris.v1 import iris_pb2 as iris_dot_v1_dot_iris__pb2
+from iris_client.generated.iris.v1 import iris_pb2 as iris_dot_v1_dot_iris__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

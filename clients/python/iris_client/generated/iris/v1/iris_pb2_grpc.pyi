@@ -13,7 +13,7 @@ Errors travel as gRPC status codes with a google.rpc.ErrorInfo whose reason name
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from iris_grpc.generated.iris.v1 import iris_pb2 as _iris_pb2
+from iris_client.generated.iris.v1 import iris_pb2 as _iris_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -1,4 +1,7 @@
-"""The contract's own comments, by element: what a message, field or RPC is for, in the proto's words.
+"""Reading the contract itself: the service, each RPC's options, and the comments of every element.
+
+Everything that is derived from ``iris.proto`` (REST routes, OpenAPI, MCP tools, the permission table, the
+server's authorization) reads the contract through these functions, so an option is parsed in one place.
 
 Generated Python descriptors carry no comments, so ``make gen`` also writes ``iris.binpb``, the contract's
 descriptor set with source info. Schemas derived from the contract (the MCP tools' parameters) describe
@@ -10,9 +13,41 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-__all__ = ["comment_of"]
+from .generated.iris.v1 import iris_pb2
+
+__all__ = ["IRIS_SERVICE", "comment_of", "grpc_path", "http_rule", "mcp_tool", "required_permission"]
+
+IRIS_SERVICE: ServiceDescriptor = iris_pb2.DESCRIPTOR.services_by_name["Iris"]
+"""The ``iris.v1.Iris`` service."""
+
+
+def grpc_path(method: MethodDescriptor) -> str:
+    """Return the method's gRPC path (``/iris.v1.Iris/Tell``), to call it generically on a channel."""
+    return f"/{method.containing_service.full_name}/{method.name}"
+
+
+def required_permission(method: MethodDescriptor) -> str:
+    """Return the permission the RPC declares (``option (iris.v1.required_permission)``), or ``""``."""
+    return str(method.GetOptions().Extensions[iris_pb2.required_permission])
+
+
+def mcp_tool(method: MethodDescriptor) -> iris_pb2.McpTool | None:
+    """Return the RPC's ``(iris.v1.mcp_tool)`` option, or None when it is not offered over MCP."""
+    option = method.GetOptions().Extensions[iris_pb2.mcp_tool]
+    return option if option.name else None
+
+
+def http_rule(method: MethodDescriptor) -> http_pb2.HttpRule | None:
+    """Return the RPC's ``google.api.http`` rule, or None when it has no REST binding."""
+    options = method.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return None
+    return options.Extensions[annotations_pb2.http]
+
 
 _DESCRIPTOR_SET = Path(__file__).parent / "generated" / "iris" / "v1" / "iris.binpb"
 

@@ -1,4 +1,4 @@
-"""``python -m iris_grpc.readme_table README.md``: write the contract's permission table into the README.
+"""``python -m iris_app.readme_table README.md``: write the contract's permission table into the README.
 
 Run by ``make gen``, so the table can never drift from the contract (a test checks it too). A module of its
 own, so running it never re-imports a module the package already loaded.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .method_permissions import README_BEGIN, README_END, permissions_table
+from iris_grpc.method_permissions import README_BEGIN, README_END, permissions_table
 
 __all__ = ["write_readme_table"]
 

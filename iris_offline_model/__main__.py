@@ -1,4 +1,4 @@
-"""Run the offline model until Ctrl-C: ``python -m iris_core.offline_model [--host H] [--port P]``.
+"""Run the offline model until Ctrl-C: ``python -m iris_offline_model [--host H] [--port P]``.
 
 Handy for trying Claude Code by hand against the script: export the logged variables and run ``claude -p``.
 """
@@ -26,7 +26,7 @@ async def _serve(host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m iris_core.offline_model", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m iris_offline_model", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
