@@ -57,7 +57,7 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
     async with KeyStore(home / "keys.db") as keys, AuditLog(home / "audit.db") as audit:
         admin = KeyAdmin(keys, audit)
         if args.key_command == "generate":
-            created = await admin.create(
+            key, info = await admin.create(
                 name=args.name,
                 permissions=[args.permissions],
                 expires_in=args.expires,
@@ -65,10 +65,9 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
                 rate_limit=args.rate_limit,
                 by="iris key generate",
             )
-            info = created["info"]
-            print(created["key"])
+            print(key)
             print(
-                f"Created key {info['name']} ({info['id']}) with {', '.join(info['permissions'])}. "
+                f"Created key {info.name} ({info.id}) with {', '.join(info.permissions)}. "
                 "It is shown only now; store it safely.",
                 file=sys.stderr,
             )
@@ -85,6 +84,6 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
                     f"{','.join(record.permissions)}"
                 )
         else:
-            revoked = (await admin.revoke(key=args.key, by="iris key revoke"))["info"]
-            print(f"Revoked key {revoked['name']} ({revoked['id']}).", file=sys.stderr)
+            revoked = await admin.revoke(args.key, by="iris key revoke")
+            print(f"Revoked key {revoked.name} ({revoked.id}).", file=sys.stderr)
     return 0

@@ -113,14 +113,14 @@ async def _first_run_admin_key(service: IrisService, config: IrisConfig, home: P
         return
     if await service.keys.count() > 0:
         return
-    result = await service.key_admin.create(name="admin", permissions=["admin"], by="first start")
+    key, _ = await service.key_admin.create(name="admin", permissions=["admin"], by="first start")
     path = home / ADMIN_KEY_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(result["key"] + "\n")
+        out.write(key + "\n")
     sys.stdout.write(
         f"\nFirst start: created an admin API key (shown once, saved to {path}, mode 0600):\n\n"
-        f"    {result['key']}\n\n"
+        f"    {key}\n\n"
         f"Use it as 'authorization: Bearer <key>'; e.g. export IRIS_API_KEY=$(cat {path})\n"
         f"Make keys with fewer permissions with: iris key generate --name NAME --permissions team:tell\n\n"
     )

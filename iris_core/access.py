@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ForbiddenError, ValidationError
@@ -10,7 +11,7 @@ from .errors import ForbiddenError, ValidationError
 if TYPE_CHECKING:
     from .keys import ApiKey
 
-__all__ = ["ADMIN", "PERMISSIONS", "STATE_CHANGING", "calling_team", "grants", "parse_permissions"]
+__all__ = ["ADMIN", "PERMISSIONS", "STATE_CHANGING", "Caller", "calling_team", "grants", "parse_permissions"]
 
 ADMIN = "admin"
 PERMISSIONS = (
@@ -83,3 +84,25 @@ def calling_team(requested: str, key: ApiKey | None) -> str:
     if requested:
         return requested
     return key.name if key is not None else "api"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who makes a call, as the transport authenticated it: every domain operation receives one."""
+
+    key: ApiKey | None = None
+    """The verified API key (None when authentication is off)."""
+
+    def team(self, requested: str) -> str:
+        """Return the team this call is made as (see ``calling_team``).
+
+        Raises:
+            ForbiddenError: a team-bound key names another calling team.
+
+        """
+        return calling_team(requested, self.key)
+
+    @property
+    def description(self) -> str:
+        """Name the caller for an audit trail ("key ci-bot")."""
+        return f"key {self.key.name}" if self.key is not None else "an unauthenticated caller"

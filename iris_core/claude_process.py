@@ -7,12 +7,18 @@ with ``run_turn``, ``interrupt``, ``stop``, ``pid`` and ``exited``, so placing p
 
 Starting is ``connect()``, which spawns the CLI and completes the initialize handshake; no model turn is
 spent on a "ping".
+
+The seam relies on one thing the SDK does not promise: the child process behind a connected client (its pid
+is part of the contract, and killing and reaping it is how Iris guarantees no orphan). ``check_sdk_seam``
+verifies it at start-up, so an SDK that changed refuses to start Iris with a message naming its version,
+instead of every live process looking dead to the reaper.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 import signal
@@ -33,13 +39,21 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import CanUseToolShadowedWarning
 
-from .errors import ProcessError
+from .errors import ConfigurationError, ProcessError
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
 # can_use_tool, which is exactly what the config means.
 warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
 
-__all__ = ["ClaudeProcess", "LaunchSpec", "TextDelta", "ToolCall", "TurnResult", "launch_claude"]
+__all__ = [
+    "ClaudeProcess",
+    "LaunchSpec",
+    "TextDelta",
+    "ToolCall",
+    "TurnResult",
+    "check_sdk_seam",
+    "launch_claude",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +109,8 @@ class TurnResult:
     text: str
     is_error: bool
     session_id: str
-    total_cost_usd: float
-    """Cumulative over the process's life; callers take deltas per turn."""
+    cost_usd: float
+    """This turn's cost (Claude Code reports a total over the process's life; this is the difference)."""
     errors: tuple[str, ...] = ()
 
 
@@ -109,14 +123,18 @@ class ClaudeProcess:
     def __init__(self, client: ClaudeSDKClient, spec: LaunchSpec) -> None:
         self._client = client
         self.spec = spec
-        self._process = _child_of(client)
-        self.pid: int = self._process.pid if self._process is not None else 0
+        process = _child_of(client)
+        if process is None:
+            raise ProcessError(f"{_sdk()} started Claude Code but does not expose its child process")
+        self._process = process
+        self.pid: int = process.pid
         self._closing: asyncio.Future[None] | None = None
+        self._cost_total = 0.0
 
     @property
     def exited(self) -> bool:
         """True once the child has exited (killed, crashed, or stopped)."""
-        return self._process is None or self._process.returncode is not None
+        return self._process.returncode is not None
 
     async def run_turn(
         self, prompt: str, *, on_sent: Callable[[], Awaitable[None]] | None = None
@@ -145,11 +163,13 @@ class ClaudeProcess:
                         if isinstance(block, ToolUseBlock):
                             yield ToolCall(block.name, dict(block.input), block.id)
                 elif isinstance(message, ResultMessage):
+                    total = message.total_cost_usd or 0.0
+                    cost, self._cost_total = max(total - self._cost_total, 0.0), total
                     yield TurnResult(
                         text=message.result or "",
                         is_error=message.is_error,
                         session_id=message.session_id,
-                        total_cost_usd=message.total_cost_usd or 0.0,
+                        cost_usd=cost,
                         errors=tuple(message.errors or ()),
                     )
                     return
@@ -176,7 +196,7 @@ class ClaudeProcess:
 
     def kill(self) -> None:
         """Send SIGKILL now (force sleep, shutdown escalation); ``stop`` still has to reap."""
-        if self._process is not None and self._process.returncode is None:
+        if self._process.returncode is None:
             try:
                 os.kill(self._process.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -206,12 +226,14 @@ class ClaudeProcess:
                 await asyncio.wait_for(asyncio.shield(closing), 10)
         except Exception as exc:  # noqa: BLE001 - a failed disconnect must still leave no child behind
             logger.warning("Claude Code process %s did not disconnect cleanly: %s", self.pid, exc)
-        if self._process is not None and self._process.returncode is None:
+        if not closing.done():  # its owner gives up on a disconnect that outlived SIGKILL and 10 s more
+            closing.cancel()
+        if self._process.returncode is None:
             self.kill()
             await _reap_pid(self._process)
 
     def _exit_text(self) -> str:
-        code = self._process.returncode if self._process is not None else None
+        code = self._process.returncode
         return "still running" if code is None else f"exit code {code}"
 
 
@@ -224,13 +246,49 @@ async def _reap_pid(process: Any) -> None:
 
 
 def _child_of(client: ClaudeSDKClient) -> Any:
-    """Return the anyio Process behind a connected client.
+    """Return the anyio Process behind a connected client, or None if the SDK no longer has it there.
 
     The SDK does not expose its child; the pid is part of the contract (TeamWake) and the kill switch
-    (force sleep, shutdown) needs the process itself, so this one accessor reads the private attribute.
+    (force sleep, shutdown) needs the process itself, so this one accessor reads the private attribute,
+    and ``check_sdk_seam`` proves at start-up that it is still there.
     """
     transport = getattr(client, "_transport", None)
-    return getattr(transport, "_process", None)
+    process = getattr(transport, "_process", None)
+    return process if process is not None and hasattr(process, "pid") else None
+
+
+def _sdk() -> str:
+    try:
+        return f"claude-agent-sdk {importlib.metadata.version('claude-agent-sdk')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "claude-agent-sdk (version unknown)"
+
+
+def check_sdk_seam() -> None:
+    """Verify that the installed SDK still keeps its child where ``_child_of`` reads it.
+
+    Checked on the SDK's own classes, without starting a process: a client has ``_transport`` and the
+    subprocess transport has ``_process``.
+
+    Raises:
+        ConfigurationError: the SDK changed; the message names its version and the range Iris supports.
+
+    """
+    try:
+        from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+
+        options = ClaudeAgentOptions()
+        client = ClaudeSDKClient(options)
+        transport = SubprocessCLITransport(prompt="", options=options)
+        ok = hasattr(client, "_transport") and hasattr(transport, "_process")
+    except Exception as exc:  # noqa: BLE001 - any failure here means the seam is gone
+        logger.debug("SDK seam check failed: %r", exc)
+        ok = False
+    if not ok:
+        raise ConfigurationError(
+            f"{_sdk()} no longer exposes the Claude Code child process that Iris kills and reaps; "
+            "install a claude-agent-sdk version Iris supports (see pyproject.toml)"
+        )
 
 
 def _text_delta(message: StreamEvent) -> str:
@@ -275,14 +333,16 @@ async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
     try:
         async with asyncio.timeout(timeout_s):
             await client.connect()
+        process = ClaudeProcess(client, spec)
     except BaseException as exc:
         await _disconnect_quietly(client)
+        if isinstance(exc, ProcessError):
+            raise
         if isinstance(exc, TimeoutError):
             raise ProcessError(f"Claude Code was not ready within {timeout_s:g}s") from exc
         if isinstance(exc, Exception):
             raise ProcessError(f"Claude Code failed to start: {type(exc).__name__}") from exc
         raise
-    process = ClaudeProcess(client, spec)
     logger.info("Claude Code process %s started in %s", process.pid, spec.cwd.name)
     return process
 

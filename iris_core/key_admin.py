@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+
+from .access import Caller
 from .audit import AuditLog
 from .errors import ValidationError
-from .keys import KeyStore
+from .keys import ApiKey, KeyStore
 
-__all__ = ["KeyAdmin"]
+__all__ = ["KeyAdmin", "key_info"]
+
+
+def key_info(record: ApiKey) -> pb.ApiKeyInfo:
+    """Return a key's record as the contract shows it (never the key)."""
+    return pb.ApiKeyInfo(
+        id=record.id,
+        name=record.name,
+        permissions=record.permissions,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        last_used_at=record.last_used_at,
+        revoked=record.revoked,
+        rate_limit=record.rate_limit,
+    )
 
 
 class KeyAdmin:
@@ -28,8 +45,8 @@ class KeyAdmin:
         environment: str = "",
         rate_limit: int = 0,
         by: str = "",
-    ) -> dict[str, Any]:
-        """Create a key; the result holds it this once (the store keeps only its hash).
+    ) -> tuple[str, ApiKey]:
+        """Create a key; return it, this once (the store keeps only its hash), with its record.
 
         Raises:
             ValidationError: a bad name, permission, lifetime, environment or rate limit, or a name in use.
@@ -41,14 +58,10 @@ class KeyAdmin:
         await self._audit.record(
             "key_created", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
         )
-        return {"key": key, "info": record.as_dict()}
+        return key, record
 
-    async def list(self) -> dict[str, Any]:
-        """List every key's record (never a key)."""
-        return {"keys": [k.as_dict() for k in await self._keys.list()]}
-
-    async def revoke(self, *, key: str, by: str = "") -> dict[str, Any]:
-        """Revoke a key by name or id.
+    async def revoke(self, key: str, *, by: str = "") -> ApiKey:
+        """Revoke a key by name or id; return its record.
 
         Raises:
             ValidationError: no name or id given.
@@ -61,4 +74,29 @@ class KeyAdmin:
         await self._audit.record(
             "key_revoked", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
         )
-        return {"info": record.as_dict()}
+        return record
+
+    async def create_api_key(
+        self, request: pb.CreateApiKeyRequest, caller: Caller
+    ) -> pb.CreateApiKeyResponse:
+        """Create a key for the CreateApiKey RPC, audited as made by the caller."""
+        key, record = await self.create(
+            name=request.name,
+            permissions=list(request.permissions),
+            expires_in=request.expires_in,
+            environment=request.environment,
+            rate_limit=request.rate_limit,
+            by=caller.description,
+        )
+        return pb.CreateApiKeyResponse(key=key, info=key_info(record))
+
+    async def list_api_keys(self, request: pb.ListApiKeysRequest, caller: Caller) -> pb.ListApiKeysResponse:
+        """List every key's record, oldest first (never a key)."""
+        del request, caller
+        return pb.ListApiKeysResponse(keys=[key_info(k) for k in await self._keys.list()])
+
+    async def revoke_api_key(
+        self, request: pb.RevokeApiKeyRequest, caller: Caller
+    ) -> pb.RevokeApiKeyResponse:
+        """Revoke a key by name or id for the RevokeApiKey RPC, audited as done by the caller."""
+        return pb.RevokeApiKeyResponse(info=key_info(await self.revoke(request.key, by=caller.description)))

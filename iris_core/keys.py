@@ -115,20 +115,6 @@ class ApiKey:
         """Return True if the key had expired at ``at_ms``."""
         return 0 < self.expires_at <= at_ms
 
-    def as_dict(self) -> dict[str, object]:
-        """Return the record in the contract's JSON shape (ApiKeyInfo)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "permissions": list(self.permissions),
-            "prefix": self.prefix,
-            "createdAt": self.created_at,
-            "expiresAt": self.expires_at,
-            "lastUsedAt": self.last_used_at,
-            "revoked": self.revoked,
-            "rateLimit": self.rate_limit,
-        }
-
 
 def _key(row: aiosqlite.Row) -> ApiKey:
     return ApiKey(

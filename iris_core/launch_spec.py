@@ -39,16 +39,7 @@ def launch_spec(
     async def announce(request_id: str, tool: str, tool_input: dict[str, Any], expires_at: int) -> None:
         turn = state.current
         if turn is not None:
-            await turn.publish(
-                {
-                    "permissionRequest": {
-                        "requestId": request_id,
-                        "tool": tool,
-                        "input": tool_input,
-                        "expiresAt": expires_at,
-                    }
-                }
-            )
+            await turn.publish_permission_request(request_id, tool, tool_input, expires_at)
 
     servers = dict(mcp_servers or {})
     allowed = tuple(team.allowed_tools)

@@ -13,7 +13,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_STORE", "LEVELS", "LogEntry", "LogRing"]
+__all__ = ["DEFAULT_STORE", "LEVELS", "JsonScalar", "LogEntry", "LogRing"]
+
+JsonScalar = str | int | float | bool | None
+"""A value kept from a record's ``extra=`` fields (anything else is kept as its ``str``)."""
 
 DEFAULT_STORE = "iris"
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -58,7 +61,7 @@ class LogEntry:
     """Logger family: "iris" for Iris's own packages, else the top-level logger name."""
     logger: str
     """Full logger name."""
-    fields: Mapping[str, object] = field(default_factory=dict)
+    fields: Mapping[str, JsonScalar] = field(default_factory=dict)
     """Values passed with ``extra=``, made JSON-safe."""
 
     def parsed(self) -> str:
@@ -70,7 +73,7 @@ class LogEntry:
         )
 
 
-def _json_safe(value: object) -> object:
+def _json_safe(value: object) -> JsonScalar:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

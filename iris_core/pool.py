@@ -13,9 +13,11 @@ Rules it keeps:
 - Turns have a deadline (``settings.turnTimeout``): a turn past it ends as an error and its process is
   replaced, so no caller waits forever on a stuck process.
 
-A pair's state is derived, never stored: from its process, a start or stop in flight, and its turns. Starting,
+A pair's state is derived, never stored: from its process phase (``pairs.Phase``) and its turns. Starting,
 stopping and discarding a pair's process hold the pair's lifecycle lock, so they never interleave. Every task
-(drivers, stops, the idle reaper) belongs to the pool's TaskGroup; ``aclose`` stops and reaps every process.
+(drivers, starts, stops, record writes, the idle reaper) belongs to the pool's TaskGroup, which one task
+(``_serve``) enters and exits; ``aclose`` asks it to end the turns, stop and reap every process, and waits.
+Admission (``admit``) is checked once per message, before anything is recorded.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .errors import (
     TooManyRequestsError,
 )
 from .launch_spec import launch_spec
-from .pairs import PairRuntime, PairState, PairView
+from .pairs import ASLEEP, PairRuntime, PairState, PairView, Running, Starting, Stopping
 from .permissions import PermissionBroker
 from .session_mcp import SessionMcp
 from .store import Store
@@ -84,8 +86,10 @@ class ProcessPool:
         self._pairs: dict[Pair, PairRuntime] = {}
         self._turns: dict[str, Turn] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+        self._close_requested = asyncio.Event()
         self._closing = False
-        self._close_task: asyncio.Task[None] | None = None
         self._room_changed = asyncio.Condition()
         self._reaper_wake = asyncio.Event()
         self._runner = TurnRunner(
@@ -93,16 +97,21 @@ class ProcessPool:
             self._settings,
             retire=self._retire,
             is_closing=lambda: self._closing,
-            forget=self._forget_turn,
+            owned=self.owned,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the TaskGroup and the idle reaper."""
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._tg.create_task(self._reap_idle(), name="iris-idle-reaper")
+        """Start the pool's owner task (its TaskGroup and the idle reaper); return once it runs."""
+        if self._main is None:
+            self._main = asyncio.create_task(self._serve(), name="iris-pool")
+        started = asyncio.ensure_future(self._started.wait())
+        await asyncio.wait({started, self._main}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if self._main.done():
+            await self._main  # raises what stopped it
+            raise ProcessPoolLimitError("Iris is shutting down")
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -115,29 +124,39 @@ class ProcessPool:
         """Stop accepting turns, end the active ones, stop and reap every process. Idempotent.
 
         Turns sent with ``persist`` that had not finished stay queued in the record and run again at the
-        next start; other unfinished turns end with status error ("server shut down"). The close runs as one
-        task, so a caller cancelled half-way does not leave it half-done.
+        next start; other unfinished turns end with status error ("server shut down"). The close runs in the
+        pool's owner task, so a caller cancelled half-way does not leave it half-done.
         """
-        if self._close_task is None:
-            self._close_task = asyncio.ensure_future(self._close())
-        await asyncio.shield(self._close_task)
+        self._close_requested.set()
+        if self._main is not None:
+            await asyncio.shield(self._main)
+
+    async def _serve(self) -> None:
+        """Own the TaskGroup: enter it, run until a close is asked for, close, and exit it, in one task."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self._started.set()
+                tg.create_task(self._reap_idle(), name="iris-idle-reaper")
+                await self._close_requested.wait()
+                await self._close()
+                # Leaving the group waits for drivers, starts, stops and record writes to end.
+        finally:
+            self._tg = None
+            await self._stop_all()  # a process whose start ended as the group closed (stopped inline)
 
     async def _close(self) -> None:
         self._closing = True
         self._reaper_wake.set()
         await self._notify_room_changed()
-        try:
-            for state in list(self._pairs.values()):
-                queued = list(state.queue)
-                state.queue.clear()
-                for turn in [*queued, *([state.current] if state.current else [])]:
-                    await self._runner.end_for_shutdown(turn)
-            await self._stop_all()
-        finally:
-            tg, self._tg = self._tg, None
-            if tg is not None:  # drivers and starts end: their processes are gone, the pool is closing
-                await tg.__aexit__(None, None, None)
-            await self._stop_all()  # anything a start in flight produced meanwhile
+        for state in list(self._pairs.values()):
+            queued = self._take_queue(state)
+            await self._runner.end_unrun(
+                queued, TurnStatus.ERROR, "server shut down before the turn finished"
+            )
+            if state.current is not None:
+                await self._runner.end_for_shutdown(state.current)
+        await self._stop_all()
 
     async def _stop_all(self) -> None:
         stops = [self._stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
@@ -157,9 +176,6 @@ class ProcessPool:
         running = 1 if state.current is not None and not state.current.done else 0
         return PairView(pair, shown, pid, len(state.queue), running, state.last_used_ms)
 
-    def _forget_turn(self, message_id: str) -> None:
-        self._turns.pop(message_id, None)
-
     def wait_cycle(self, pair: Pair) -> list[str] | None:
         """Return the cycle of teams a new turn of ``pair`` would wait on, if it would queue behind one."""
         state = self._pairs.get(pair)
@@ -168,7 +184,7 @@ class ProcessPool:
         return wait_cycle(pair, (turn.pair for turn in self._turns.values() if not turn.done))
 
     def live_turn(self, message_id: str) -> Turn | None:
-        """Return an active turn by id (its record is still being written)."""
+        """Return a turn of this run whose final record is not written yet (it knows more than the row)."""
         return self._turns.get(message_id)
 
     @property
@@ -188,7 +204,7 @@ class ProcessPool:
 
     # --- turns -----------------------------------------------------------------------------------------
 
-    def check_room(self, pair: Pair) -> None:
+    def admit(self, pair: Pair) -> None:
         """Refuse, before anything is recorded, a turn that cannot be queued or cannot get a process.
 
         Raises:
@@ -213,21 +229,12 @@ class ProcessPool:
         )
 
     async def submit(self, turn: Turn, team: TeamConfig) -> None:
-        """Accept a turn: check room, record it, queue it, publish its ``start`` event.
+        """Record an admitted turn, queue it and publish its ``start`` event (``admit`` was checked first).
 
-        Once the record is written the turn is accepted, even if the caller is cancelled meanwhile: the
-        write and the queueing run as one shielded step.
-
-        Raises:
-            TooManyRequestsError: the pair's queue is full.
-            ProcessPoolLimitError: the pair has no process and every slot is busy.
-
+        Once the record is written the turn is accepted; callers run this as one owned step (``owned``), so
+        a caller cancelled meanwhile cannot split the write from the queueing.
         """
-        self.check_room(turn.pair)
         state = self._pair(turn.pair, team)
-        await asyncio.shield(self._admit(state, turn))
-
-    async def _admit(self, state: PairRuntime, turn: Turn) -> None:
         await self._store.add_turn(
             message_id=turn.message_id,
             session_id=turn.session_id,
@@ -249,19 +256,32 @@ class ProcessPool:
     async def _enqueue(self, state: PairRuntime, turn: Turn) -> None:
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
-        await turn.publish(
-            {
-                "start": {
-                    "messageId": turn.message_id,
-                    "sessionId": turn.session_id,
-                    "team": turn.pair.to_team,
-                    "fromTeam": turn.pair.from_team,
-                    "timestamp": turn.created_at,
-                }
-            }
-        )
+        await turn.publish_start()
         if state.driver is None or state.driver.done():
             state.driver = self._spawn(self._drive(state), f"drive-{state.pair}")
+
+    async def owned(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` to its end as a task of the pool, even if the caller is cancelled meanwhile.
+
+        The task belongs to the pool's TaskGroup, so a shutdown waits for it; the caller's cancellation
+        only stops the caller's wait.
+
+        Raises:
+            ProcessPoolLimitError: the pool is shutting down.
+            IrisError: what ``work`` raised (other exceptions are logged, as at the top of any pool task).
+
+        """
+        outcome: list[BaseException] = []
+
+        async def capture() -> None:
+            try:
+                await work
+            except IrisError as exc:
+                outcome.append(exc)
+
+        await asyncio.shield(self._spawn(capture(), name))
+        if outcome:
+            raise outcome[0]
 
     async def interrupt(self, pair: Pair) -> Turn | None:
         """Interrupt the pair's running turn (the SDK's interrupt); return it, or None if none runs.
@@ -291,7 +311,7 @@ class ProcessPool:
             ProcessError: the process failed to start.
 
         """
-        self.check_room(pair)
+        self.admit(pair)
         state = self._pair(pair, team)
 
         async def start() -> ClaudeProcess | IrisError:
@@ -325,7 +345,7 @@ class ProcessPool:
             if not state.live:
                 return False
             self._refuse_if_busy(state, force)  # a turn may have been queued while we waited
-            await self._runner.cancel_turns(state, "the team was put to sleep")
+            await self._cancel_turns(state, "the team was put to sleep")
             await self._stop_now(state, force=force)
         return True
 
@@ -349,9 +369,23 @@ class ProcessPool:
             return False
         async with state.lifecycle:
             had_process = state.live
-            await self._runner.cancel_turns(state, "the session was removed")
+            await self._cancel_turns(state, "the session was removed")
             await self._stop_now(state, force=state.current is not None and not state.current.done)
         return had_process
+
+    def _take_queue(self, state: PairRuntime) -> list[Turn]:
+        """Take every queued turn off the pair's queue (they will not run); they leave the live index."""
+        taken = list(state.queue)
+        state.queue.clear()
+        for turn in taken:
+            self._turns.pop(turn.message_id, None)
+        return taken
+
+    async def _cancel_turns(self, state: PairRuntime, why: str) -> None:
+        """Cancel the pair's queued turns and mark its running one for cancellation."""
+        await self._runner.end_unrun(self._take_queue(state), TurnStatus.CANCELLED, why)
+        if state.current is not None and not state.current.done:
+            state.current.cancel_requested = True
 
     # --- internals: processes --------------------------------------------------------------------------
 
@@ -423,16 +457,15 @@ class ProcessPool:
         is reaped, so live children never exceed maxProcesses.
         """
         if self.process_count < self._settings.max_processes:
-            state.starting = True
+            state.phase = Starting()
             return None
         victims = [s for s in self._pairs.values() if s.idle and s is not state]
         if not victims:
             return None
         victim = min(victims, key=lambda s: s.last_used_mono)
         logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
-        victim.handed_over = True
-        self._stop_task(victim, force=False)
-        state.starting = True
+        self._stop_task(victim, force=False, handed_over=True)
+        state.phase = Starting()
         return victim
 
     async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> ClaudeProcess:
@@ -444,12 +477,10 @@ class ProcessPool:
                 await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
             process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
         except BaseException:
-            state.starting = False
+            state.phase = ASLEEP
             await self._notify_room_changed()
             raise
-        state.process = process  # before starting is cleared: the slot is never seen free in between
-        state.starting = False
-        state.cost_base = 0.0
+        state.phase = Running(process)  # Starting -> Running in one step: the slot is never seen free
         state.last_used_mono = monotonic_ms()
         if self._closing:  # the pool began closing while this process started: it must not outlive it
             await self._stop_now(state, force=False)
@@ -477,35 +508,40 @@ class ProcessPool:
         async with self._room_changed:
             self._room_changed.notify_all()
 
-    def _stop_task(self, state: PairRuntime, *, force: bool) -> asyncio.Task[None]:
-        """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot)."""
-        if state.stopping is None:
-            state.stopping = self._spawn(self._stop(state, force=force), f"stop-{state.pair}")
-        elif force and state.process is not None:
-            state.process.kill()
-        return state.stopping
+    def _stop_task(
+        self, state: PairRuntime, *, force: bool, handed_over: bool = False
+    ) -> asyncio.Task[None | None]:
+        """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot).
+
+        Only a Running pair starts a stop (the caller checked it has a process).
+        """
+        phase = state.phase
+        if isinstance(phase, Stopping):
+            if force:
+                phase.process.kill()
+            return phase.task
+        assert isinstance(phase, Running), f"{state.pair} has no process to stop"
+        task = self._spawn(self._stop(state, phase.process, force=force), f"stop-{state.pair}")
+        state.phase = Stopping(phase.process, task, handed_over)
+        return task
 
     async def _stop_now(self, state: PairRuntime, *, force: bool) -> None:
-        if state.process is None and state.stopping is None:
+        if state.process is None:
             return
-        if self._tg is None:  # after the TaskGroup closed (the final sweep of aclose): stop inline
-            await self._stop(state, force=force)
+        if self._tg is None:  # after the TaskGroup closed (the final sweep of the owner task): stop inline
+            await self._stop(state, state.process, force=force)
             return
         await asyncio.shield(self._stop_task(state, force=force))
 
-    async def _stop(self, state: PairRuntime, *, force: bool) -> None:
-        process = state.process
+    async def _stop(self, state: PairRuntime, process: ClaudeProcess, *, force: bool) -> None:
         try:
-            if process is not None:
-                await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
-                logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
+            await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
+            logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
         except Exception as exc:  # noqa: BLE001 - top of a task: a failed stop is logged, the slot still frees
             logger.error("stopping the process of %s failed: %r", state.pair, exc)
         finally:
             if state.process is process:
-                state.process = None
-            state.stopping = None
-            state.handed_over = False
+                state.phase = ASLEEP
             await self._notify_room_changed()
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
@@ -528,11 +564,15 @@ class ProcessPool:
             try:
                 await self._next_turn(state)
             except IrisError as exc:
-                await self._runner.finish_all(state, TurnStatus.ERROR, exc.message, failure=exc)
+                await self._runner.end_unrun(
+                    self._take_queue(state), TurnStatus.ERROR, exc.message, failure=exc
+                )
             except Exception as exc:  # noqa: BLE001 - fail this pair's queued turns, keep the pool alive
                 logger.error("driver of %s failed", state.pair, exc_info=exc)
                 failure = ProcessError("Internal error while starting the turn")
-                await self._runner.finish_all(state, TurnStatus.ERROR, failure.message, failure=failure)
+                await self._runner.end_unrun(
+                    self._take_queue(state), TurnStatus.ERROR, failure.message, failure=failure
+                )
 
     async def _next_turn(self, state: PairRuntime) -> None:
         process = await self._ensure_process(state, wait_for_slot=True, only_if_queued=True)
@@ -540,29 +580,32 @@ class ProcessPool:
             return
         turn = state.queue[0]
         if process.spec.session_id != turn.session_id:  # the session was replaced: never mix conversations
-            await self._retire(state, process)
+            await self._retire(process)
             return
         state.current = state.queue.popleft()
         try:
-            await self._runner.run(state, process, turn)
+            await self._runner.run(process, turn)
         except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, its process is replaced
             logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
             failure = ProcessError("Internal error while running the turn")
-            await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
-            await self._retire(state, process)
+            if not turn.done:
+                await turn.end(TurnStatus.ERROR, error=failure.message, failure=failure)
+            await self._retire(process)
         finally:
             state.last_used_mono = monotonic_ms()
             state.last_used_ms = now_ms()
             await self._runner.record(turn)
             state.current = None
-            self._forget_turn(turn.message_id)
+            self._turns.pop(turn.message_id, None)  # after the record: reports overlay it until then
             self._reaper_wake.set()
             await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
 
-    async def _retire(self, state: PairRuntime, process: ClaudeProcess) -> None:
+    async def _retire(self, process: ClaudeProcess) -> None:
         """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
-        if state.process is process:
-            await self._stop_now(state, force=True)
+        for state in self._pairs.values():
+            if state.process is process:
+                await self._stop_now(state, force=True)
+                return
 
     async def _reap_idle(self) -> None:
         """Stop processes idle past their team's idleTimeout; reap processes that died while idle."""

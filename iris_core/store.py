@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
+from google.protobuf import json_format
+
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .clock import now_ms
 from .sqlite_file import SqliteFile
@@ -102,8 +104,8 @@ class TurnRow:
     """The answer (partial when the turn did not complete)."""
     error: str
     """Error text for failed turns."""
-    events: Sequence[dict[str, Any]]
-    """Streamed events, shaped like the contract's TellResponse JSON."""
+    events: Sequence[pb.TellResponse]
+    """Streamed events, as the contract's TellResponse messages."""
     created_at: int
     """Unix ms of acceptance."""
     started_at: int
@@ -131,6 +133,16 @@ def _session(row: aiosqlite.Row) -> SessionRow:
     )
 
 
+def _events_from_json(text: str) -> list[pb.TellResponse]:
+    """Read the stored events (proto3 JSON of TellResponse, one object per event)."""
+    return [json_format.ParseDict(event, pb.TellResponse()) for event in json.loads(text)]
+
+
+def _events_to_json(events: Sequence[pb.TellResponse]) -> str:
+    """Store events as proto3 JSON: readable with sqlite3, and the same form older records have."""
+    return json.dumps([json_format.MessageToDict(event) for event in events])
+
+
 def _turn(row: aiosqlite.Row) -> TurnRow:
     return TurnRow(
         message_id=row["message_id"],
@@ -141,7 +153,7 @@ def _turn(row: aiosqlite.Row) -> TurnRow:
         status=row["status"],
         response=row["response"],
         error=row["error"],
-        events=json.loads(row["events"]),
+        events=_events_from_json(row["events"]),
         created_at=row["created_at"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
@@ -273,7 +285,7 @@ class Store(SqliteFile):
         status: str,
         response: str,
         error: str,
-        events: Sequence[dict[str, Any]],
+        events: Sequence[pb.TellResponse],
         started_at: int,
         completed_at: int,
         duration_ms: int,
@@ -287,7 +299,7 @@ class Store(SqliteFile):
                 status,
                 response,
                 error,
-                json.dumps(list(events)),
+                _events_to_json(events),
                 started_at,
                 completed_at,
                 duration_ms,

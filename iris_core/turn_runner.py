@@ -1,21 +1,20 @@
 """Running a turn on a pair's process, and writing how each turn ended.
 
-The pool decides which process a turn runs on; this module runs it: sends the prompt, turns Claude Code's
-messages into the turn's events, ends the turn however it ends (result, cancel, process death, the turn
-deadline, shutdown) and records it.
+The pool decides which process a turn runs on and owns every queue; this module runs one turn: sends the
+prompt, turns Claude Code's messages into the turn's events, ends the turn however it ends (result, cancel,
+process death, the turn deadline, shutdown) through the turn's own transitions, and records it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
 from .config import Settings
 from .errors import IrisError, OperationTimeoutError, ProcessError
-from .pairs import PairRuntime
 from .store import Store
 from .turns import Turn, TurnStatus
 
@@ -23,18 +22,21 @@ __all__ = ["TurnRunner"]
 
 logger = logging.getLogger(__name__)
 
+Owned = Callable[[Coroutine[Any, Any, None], str], Awaitable[None]]
+"""Runs a coroutine to its end as a task its owner awaits at shutdown, even if the caller is cancelled."""
+
 
 class TurnRunner:
-    """Runs and records turns; knows nothing of slots or process lifecycles (the pool's job)."""
+    """Runs and records turns; knows nothing of slots, queues or process lifecycles (the pool's job)."""
 
     def __init__(
         self,
         store: Store,
         settings: Settings,
         *,
-        retire: Callable[[PairRuntime, ClaudeProcess], Awaitable[None]],
+        retire: Callable[[ClaudeProcess], Awaitable[None]],
         is_closing: Callable[[], bool],
-        forget: Callable[[str], None],
+        owned: Owned,
     ) -> None:
         """Create a runner.
 
@@ -43,21 +45,25 @@ class TurnRunner:
             settings: for the turn deadline.
             retire: kills and reaps a process that failed a turn (the pool's stop).
             is_closing: whether the pool is shutting down.
-            forget: drops a finished turn from the pool's live index.
+            owned: runs a record write as a task of the pool, so a cancelled caller cannot cut it short.
 
         """
         self._store = store
         self._settings = settings
         self._retire = retire
         self._is_closing = is_closing
-        self._forget = forget
+        self._owned = owned
 
-    async def run(self, state: PairRuntime, process: ClaudeProcess, turn: Turn) -> None:
-        """Run one turn on the pair's process, publishing its events and ending it however it ends."""
+    async def run(self, process: ClaudeProcess, turn: Turn) -> None:
+        """Run one turn on the pair's process, publishing its events and ending it however it ends.
+
+        A turn may already have been ended by someone else meanwhile (a shutdown, a discard); the runner then
+        leaves it as it is.
+        """
         if turn.cancel_requested:
-            await turn.finish(TurnStatus.CANCELLED)
+            await turn.end(TurnStatus.CANCELLED)
             return
-        turn.mark_running()  # in memory only: reports overlay live turns, the record is written at the end
+        turn.start_running()  # in memory only: reports overlay live turns, the record is written at the end
 
         async def on_sent() -> None:
             turn.sent = True
@@ -67,50 +73,52 @@ class TurnRunner:
         try:
             async with asyncio.timeout(self._turn_timeout_s):
                 async for event in process.run_turn(turn.request, on_sent=on_sent):
-                    await self._apply(state, turn, event)
+                    await self._apply(turn, event)
         except TimeoutError:
             failure = OperationTimeoutError(
                 f"The turn did not finish within {self._turn_timeout_s:g}s (settings.turnTimeout)"
             )
-            await turn.finish(TurnStatus.ERROR, error=failure.message, failure=failure)
-            await self._retire(state, process)
+            if not turn.done:
+                await turn.end(TurnStatus.ERROR, error=failure.message, failure=failure)
+            await self._retire(process)
         except ProcessError as exc:
-            logger.warning("%s: %s", state.pair, exc.message)
-            if self._is_closing():
+            logger.warning("%s: %s", turn.pair, exc.message)
+            if turn.done:
+                pass
+            elif self._is_closing():
                 await self.end_for_shutdown(turn)
             elif turn.cancel_requested:
-                await turn.finish(TurnStatus.CANCELLED)
+                await turn.end(TurnStatus.CANCELLED)
             else:
-                await turn.finish(TurnStatus.ERROR, error=exc.message, failure=exc)
-            await self._retire(state, process)
+                await turn.end(TurnStatus.ERROR, error=exc.message, failure=exc)
+            await self._retire(process)
 
     @property
     def _turn_timeout_s(self) -> float | None:
         ms = self._settings.turn_timeout_ms
         return ms / 1000 if ms > 0 else None
 
-    async def _apply(self, state: PairRuntime, turn: Turn, event: TextDelta | ToolCall | TurnResult) -> None:
+    async def _apply(self, turn: Turn, event: TextDelta | ToolCall | TurnResult) -> None:
+        if turn.done:
+            return  # ended by a shutdown or a discard while Claude Code was still answering
         if isinstance(event, TextDelta):
-            await turn.publish({"chunk": {"text": event.text}})
+            await turn.publish_chunk(event.text)
         elif isinstance(event, ToolCall):
-            await turn.publish(
-                {"toolUse": {"tool": event.name, "input": event.input, "toolUseId": event.tool_use_id}}
-            )
+            await turn.publish_tool_use(event.name, event.input, event.tool_use_id)
+        elif turn.cancel_requested:
+            await turn.end(TurnStatus.CANCELLED, cost_usd=event.cost_usd)
+        elif event.is_error:
+            detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
+            await turn.end(TurnStatus.ERROR, error=detail, cost_usd=event.cost_usd)
         else:
-            cost = max(event.total_cost_usd - state.cost_base, 0.0)
-            state.cost_base = event.total_cost_usd
-            if turn.cancel_requested:
-                await turn.finish(TurnStatus.CANCELLED, cost_usd=cost)
-            elif event.is_error:
-                detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
-                await turn.finish(TurnStatus.ERROR, error=detail, cost_usd=cost)
-            else:
-                await turn.finish(TurnStatus.COMPLETED, final_text=event.text, cost_usd=cost)
+            await turn.end(TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd)
 
     async def record(self, turn: Turn) -> None:
-        """Write how the turn ended (a persisted turn cut off by shutdown stays queued). Never raises."""
-        if turn.persist and turn.status is TurnStatus.QUEUED:
-            return  # left queued for the next start
+        """Write how the turn ended (a requeued turn stays queued in the record). Never raises."""
+        if turn.status is TurnStatus.REQUEUED:
+            requeue = self._store.mark_queued(turn.message_id)
+            await self._write(f"the re-queueing of {turn.message_id}", requeue)
+            return
         await self._write(
             f"the end of {turn.message_id}",
             self._store.finish_turn(
@@ -126,54 +134,42 @@ class TurnRunner:
             ),
         )
 
-    @staticmethod
-    async def _write(what: str, write: Coroutine[Any, Any, None]) -> None:
+    async def _write(self, what: str, write: Coroutine[Any, Any, None]) -> None:
         """Run a record write to its end even if the caller is cancelled; a failure is logged, not raised.
 
         A turn's outcome reaches its callers from memory; the record is the copy that survives restarts,
         so a failing disk must not also fail the turn, its siblings or the pool.
         """
-        try:
-            await asyncio.shield(write)
-        except Exception as exc:  # noqa: BLE001 - best effort by design, see above
-            logger.error("could not record %s: %r", what, exc)
+
+        async def guarded() -> None:
+            try:
+                await write
+            except Exception as exc:  # noqa: BLE001 - best effort by design, see above
+                logger.error("could not record %s: %r", what, exc)
+
+        await self._owned(guarded(), f"record-{what}")
 
     async def end_for_shutdown(self, turn: Turn) -> None:
-        """End a turn the server is shutting down under: persisted ones are re-queued for the next start."""
+        """End a turn the server is shutting down under: persisted ones are requeued for the next start."""
         if turn.done:
             return
         if turn.persist:
-            await turn.finish(
-                TurnStatus.ERROR, error="server shut down; the message will run again at restart"
-            )
-            turn.status = TurnStatus.QUEUED  # the record keeps it queued
-            await self._write(
-                f"the re-queueing of {turn.message_id}", self._store.mark_queued(turn.message_id)
-            )
+            await turn.requeue_for_restart()
         else:
-            await turn.finish(TurnStatus.ERROR, error="server shut down before the turn finished")
-            await self.record(turn)
+            await turn.end(TurnStatus.ERROR, error="server shut down before the turn finished")
+        await self.record(turn)
 
-    async def finish_all(
-        self, state: PairRuntime, status: TurnStatus, why: str, *, failure: IrisError | None = None
+    async def end_unrun(
+        self, turns: Iterable[Turn], status: TurnStatus, why: str, *, failure: IrisError | None = None
     ) -> None:
-        """End every queued turn of the pair (those queued when this was called): in memory, then recorded."""
-        turns = list(state.queue)
-        state.queue.clear()
-        for turn in turns:
-            self._forget(turn.message_id)
-            if not self._is_closing():
-                await turn.finish(status, error=why, failure=failure)
-        for turn in turns:
-            if self._is_closing():
+        """End turns taken off a queue before they ran: in memory first (waiters released), then recorded."""
+        ended = list(turns)
+        if self._is_closing():
+            for turn in ended:
                 await self.end_for_shutdown(turn)
-            else:
-                await self.record(turn)
-
-    async def cancel_turns(self, state: PairRuntime, why: str) -> None:
-        """Cancel the pair's queued turns and mark its running one for cancellation."""
-        for turn in state.queue:
-            turn.cancel_requested = True
-        await self.finish_all(state, TurnStatus.CANCELLED, why)
-        if state.current is not None and not state.current.done:
-            state.current.cancel_requested = True
+            return
+        for turn in ended:
+            if not turn.done:
+                await turn.end(status, error=why, failure=failure)
+        for turn in ended:
+            await self.record(turn)

@@ -1,11 +1,18 @@
-"""A turn: one message to a team and everything it produces, observable while it runs.
+"""A turn: one message to a team and everything it produces; the one owner of a turn's life.
 
 A ``Turn`` is the meeting point of the pool (which runs it), the waiting caller (SendMessage with a
-timeout), stream readers (Tell) and the record (SessionReport). Events are kept in order; a reader that
-subscribes late first gets the events so far, then the live ones, so nobody misses the start.
+timeout), stream readers (Tell) and the record (SessionReport). Its states and every legal move between
+them are written once, here, in ``TRANSITIONS``; any other move raises ``IllegalTransitionError``::
 
-Events are plain dicts shaped like the contract's ``TellResponse`` JSON (``{"chunk": {"text": "..."}}``), so
-the record, the stream and the report share one representation without the core importing protobuf code.
+    QUEUED ──► RUNNING ──► COMPLETED | CANCELLED | ERROR
+       │          │
+       │          └──────► REQUEUED   (persisted, cut off by a shutdown: runs again at the next start)
+       └─────────────────► CANCELLED | ERROR | REQUEUED
+
+Its events are the contract's own ``TellResponse`` messages, built only here (``start``, ``chunk``,
+``tool_use``, ``permission_request``, ``complete``), so the stream, the record and the report share one
+representation. Events are kept in order; a reader that subscribes late first gets the events so far, then
+the live ones, so nobody misses the start.
 """
 
 from __future__ import annotations
@@ -13,26 +20,53 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from google.protobuf import struct_pb2
+
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .clock import monotonic_ms, now_ms
 from .errors import IrisError
 
-__all__ = ["Pair", "Turn", "TurnStatus"]
-
-Event = dict[str, Any]
+__all__ = ["TRANSITIONS", "IllegalTransitionError", "Pair", "Turn", "TurnStatus"]
 
 
 class TurnStatus(enum.StrEnum):
-    """Where a turn is; the final values are what callers see as ``status``."""
+    """Where a turn is. The values are what the record and SessionReport show."""
 
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     ERROR = "error"
+    REQUEUED = "requeued"
+    """Final for this server run only: a persisted turn cut off by a shutdown, left queued in the record."""
+
+    @property
+    def final(self) -> bool:
+        """True once nothing more happens to the turn in this run."""
+        return self not in (TurnStatus.QUEUED, TurnStatus.RUNNING)
+
+
+TRANSITIONS: Mapping[TurnStatus, frozenset[TurnStatus]] = {
+    TurnStatus.QUEUED: frozenset(
+        {TurnStatus.RUNNING, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
+    ),
+    TurnStatus.RUNNING: frozenset(
+        {TurnStatus.COMPLETED, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
+    ),
+}
+"""Every legal move of a turn; final states have none."""
+
+REQUEUED_MESSAGE = "server shut down; the message will run again at restart"
+"""What the callers of a requeued turn are told (its ``complete`` says "error": their wait is over)."""
+
+
+class IllegalTransitionError(RuntimeError):
+    """A move the turn's life does not allow: a bug in Iris, never a caller's mistake."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -48,9 +82,16 @@ class Pair:
         return f"{self.from_team}->{self.to_team}"
 
 
+def struct_of(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    """Return a JSON object (a tool's input) as a ``google.protobuf.Struct``."""
+    result = struct_pb2.Struct()
+    result.update(value)
+    return result
+
+
 @dataclass(eq=False)
 class Turn:
-    """One message's lifetime; mutated only by the pool, read by everyone else."""
+    """One message's lifetime. Its state changes only through the methods below, which check the table."""
 
     message_id: str
     pair: Pair
@@ -59,7 +100,6 @@ class Turn:
     created_at: int = field(default_factory=now_ms)
     persist: bool = False
     expires_at: int = 0
-    status: TurnStatus = TurnStatus.QUEUED
     started_at: int = 0
     completed_at: int = 0
     cost_usd: float = 0.0
@@ -67,14 +107,21 @@ class Turn:
     failure: IrisError | None = None
     """The domain error that ended the turn, when it was an Iris failure (e.g. ProcessError)."""
     cancel_requested: bool = False
+    """A cancel arrived; the turn ends as cancelled at the first moment it can."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
-    events: list[Event] = field(default_factory=list)
+    events: list[pb.TellResponse] = field(default_factory=list)
+    _status: TurnStatus = TurnStatus.QUEUED
     _text: list[str] = field(default_factory=list)
     _final_text: str | None = None
     _started_mono: float = field(default_factory=monotonic_ms)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def status(self) -> TurnStatus:
+        """Where the turn is (see ``TRANSITIONS``)."""
+        return self._status
 
     @property
     def response(self) -> str:
@@ -90,7 +137,7 @@ class Turn:
 
     @property
     def done(self) -> bool:
-        """True once the turn has ended."""
+        """True once the turn has ended in this run."""
         return self._done.is_set()
 
     async def wait(self, timeout_s: float | None) -> bool:
@@ -105,23 +152,19 @@ class Turn:
             return False
         return True
 
-    # --- written by the pool ---------------------------------------------------------------------------
+    # --- transitions -----------------------------------------------------------------------------------
 
-    async def publish(self, event: Event) -> None:
-        """Append an event and wake readers."""
-        chunk = event.get("chunk")
-        if chunk is not None:
-            self._text.append(chunk["text"])
-        async with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
+    def _move(self, to: TurnStatus) -> None:
+        if to not in TRANSITIONS.get(self._status, frozenset()):
+            raise IllegalTransitionError(f"turn {self.message_id}: {self._status} -> {to} is not allowed")
+        self._status = to
 
-    def mark_running(self) -> None:
-        """Note that the turn reached its process."""
-        self.status = TurnStatus.RUNNING
+    def start_running(self) -> None:
+        """QUEUED -> RUNNING: the turn reached its process."""
+        self._move(TurnStatus.RUNNING)
         self.started_at = now_ms()
 
-    async def finish(
+    async def end(
         self,
         status: TurnStatus,
         *,
@@ -130,38 +173,90 @@ class Turn:
         failure: IrisError | None = None,
         cost_usd: float = 0.0,
     ) -> None:
-        """End the turn: publish the ``complete`` event and release every waiter. Idempotent."""
-        if self.done:
-            return
-        self.status = status
+        """Move to a final state, publish the ``complete`` event and release every waiter.
+
+        Raises:
+            IllegalTransitionError: the turn has already ended, or ``status`` is not a final state.
+
+        """
+        if not status.final:
+            raise IllegalTransitionError(f"turn {self.message_id}: {status} is not a final state")
+        self._move(status)
         self.error = error
         self.failure = failure
         self.cost_usd = cost_usd
         if final_text is not None and status is TurnStatus.COMPLETED:
             self._final_text = final_text
         self.completed_at = max(now_ms(), self.created_at)
-        await self.publish(
-            {
-                "complete": {
-                    "messageId": self.message_id,
-                    "response": self.response,
-                    "status": status.value,
-                    "duration": self.duration_ms,
-                    "costUsd": cost_usd,
-                    "sessionId": self.session_id,
-                    "error": error,
-                    "timestamp": self.completed_at,
-                }
-            }
+        wire_status = TurnStatus.ERROR if status is TurnStatus.REQUEUED else status
+        await self._publish(
+            pb.TellResponse(complete=self._complete(wire_status.value, error=error, cost_usd=cost_usd))
         )
         self._done.set()
+
+    async def requeue_for_restart(self) -> None:
+        """End the turn for this run only (a persisted turn at shutdown); the record keeps it queued."""
+        await self.end(TurnStatus.REQUEUED, error=REQUEUED_MESSAGE)
+
+    # --- events: the only place a TellResponse is built -----------------------------------------------
+
+    async def publish_start(self) -> None:
+        """Publish the first event: the turn was accepted."""
+        start = pb.TellStart(
+            message_id=self.message_id,
+            session_id=self.session_id,
+            team=self.pair.to_team,
+            from_team=self.pair.from_team,
+            timestamp=self.created_at,
+        )
+        await self._publish(pb.TellResponse(start=start))
+
+    async def publish_chunk(self, text: str) -> None:
+        """Publish a piece of the answer's text."""
+        self._text.append(text)
+        await self._publish(pb.TellResponse(chunk=pb.TellChunk(text=text)))
+
+    async def publish_tool_use(self, tool: str, tool_input: Mapping[str, Any], tool_use_id: str) -> None:
+        """Publish that the team's Claude uses a tool."""
+        use = pb.TellToolUse(tool=tool, input=struct_of(tool_input), tool_use_id=tool_use_id)
+        await self._publish(pb.TellResponse(tool_use=use))
+
+    async def publish_permission_request(
+        self, request_id: str, tool: str, tool_input: Mapping[str, Any], expires_at: int
+    ) -> None:
+        """Publish a tool call waiting for a decision (grantPermission "ask")."""
+        asked = pb.TellPermissionRequest(
+            request_id=request_id, tool=tool, input=struct_of(tool_input), expires_at=expires_at
+        )
+        await self._publish(pb.TellResponse(permission_request=asked))
+
+    def stream_end(self, status: str) -> pb.TellResponse:
+        """Return the last event of a stream that ends before its turn does ("timeout", "async")."""
+        return pb.TellResponse(complete=self._complete(status, error="", cost_usd=0.0, at=now_ms()))
+
+    def _complete(self, status: str, *, error: str, cost_usd: float, at: int = 0) -> pb.TellComplete:
+        return pb.TellComplete(
+            message_id=self.message_id,
+            response=self.response,
+            status=status,
+            duration=self.duration_ms,
+            cost_usd=cost_usd,
+            session_id=self.session_id,
+            error=error,
+            timestamp=at or self.completed_at,
+        )
+
+    async def _publish(self, event: pb.TellResponse) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
 
     # --- read by streams -------------------------------------------------------------------------------
 
     def _has_events_after(self, index: int) -> bool:
         return index < len(self.events)
 
-    async def follow(self) -> AsyncGenerator[Event]:
+    async def follow(self) -> AsyncGenerator[pb.TellResponse]:
         """Yield every event from the first, then live ones, ending after ``complete``."""
         index = 0
         while True:
@@ -171,5 +266,5 @@ class Turn:
             index += len(batch)
             for event in batch:
                 yield event
-                if "complete" in event:
+                if event.HasField("complete"):
                     return

@@ -14,7 +14,7 @@ from iris_core.service import IrisService
 
 from .interceptors import AuditInterceptor, build_interceptors
 from .method_permissions import method_permissions
-from .servicer import IrisServicer
+from .servicer import build_servicer
 
 __all__ = ["SERVICE_NAME", "GrpcServer", "build_grpc_server"]
 
@@ -60,12 +60,13 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
 
     Raises:
         RuntimeError: the address could not be bound, or an RPC of the contract declares no permission.
+        LookupError: an RPC of the contract has no implementation in the domain.
 
     """
     api = service.config.api
     interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit)
     server = grpc.aio.server(options=_OPTIONS, interceptors=interceptors)
-    iris_pb2_grpc.add_IrisServicer_to_server(IrisServicer(service), server)
+    iris_pb2_grpc.add_IrisServicer_to_server(build_servicer(service.handler), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -1,0 +1,230 @@
+"""Messages to a team: SendMessage, AskMessage, QuickMessage and the streamed Tell.
+
+Every message is validated, admitted by the pool (once), recorded as a queued turn and queued on its pair
+before any reply; the reply is then built from the turn, as the contract's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+
+from .access import Caller
+from .clock import now_ms
+from .config import IrisConfig, TeamConfig
+from .errors import IrisError, PreconditionFailedError
+from .pool import ProcessPool
+from .session_locks import SessionLocks
+from .store import Store
+from .targets import configured_team, pair_of
+from .turns import Pair, Turn, TurnStatus
+from .validation import validate_message, validate_timeout, validate_ttl_days
+
+__all__ = ["DEFAULT_TIMEOUT_MS", "DEFAULT_TTL_DAYS", "Messages"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_MS = 30_000
+"""How long SendMessage waits when the request says nothing (0 waits until the end, -1 not at all)."""
+DEFAULT_TTL_DAYS = 30
+"""How long a persisted message may wait to run when the request says nothing."""
+
+Reply = TypeVar("Reply", pb.SendMessageResponse, pb.AskMessageResponse)
+Sent = pb.SendMessageRequest | pb.AskMessageRequest | pb.TellRequest
+
+
+class Messages:
+    """Accepts messages to teams and answers with how their turns went."""
+
+    def __init__(self, config: IrisConfig, store: Store, pool: ProcessPool, locks: SessionLocks) -> None:
+        self._config = config
+        self._store = store
+        self._pool = pool
+        self._locks = locks
+
+    async def send_message(self, request: pb.SendMessageRequest, caller: Caller) -> pb.SendMessageResponse:
+        """Send a message and wait per its ``timeout`` (see the contract).
+
+        Raises:
+            ValidationError, TeamNotFoundError, TooManyRequestsError, ProcessPoolLimitError: raised before
+                anything is recorded.
+            ProcessError, OperationTimeoutError: a waiting caller's turn failed inside Iris.
+
+        """
+        return await self._send(request, caller, pb.SendMessageResponse)
+
+    async def ask_message(self, request: pb.AskMessageRequest, caller: Caller) -> pb.AskMessageResponse:
+        """Ask a team a question: SendMessage named for intent."""
+        return await self._send(request, caller, pb.AskMessageResponse)
+
+    async def _send(
+        self, request: pb.SendMessageRequest | pb.AskMessageRequest, caller: Caller, reply: type[Reply]
+    ) -> Reply:
+        from_team = caller.team(request.from_team)
+        timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_MS
+        validate_timeout(timeout)
+        turn = await self._accept(from_team, request)
+        if timeout == -1:
+            return _outcome(turn, "async", reply)
+        finished = await turn.wait(None if timeout == 0 else timeout / 1000)
+        if not finished:
+            return _outcome(turn, "timeout", reply)
+        if turn.failure is not None:
+            raise turn.failure
+        return _outcome(turn, turn.status.value, reply)
+
+    async def quick_message(self, request: pb.QuickMessageRequest, caller: Caller) -> pb.QuickMessageResponse:
+        """Queue a message and reply at once with status "async" (it survives a restart with ``persist``)."""
+        turn = await self._accept(caller.team(request.from_team), request)
+        return pb.QuickMessageResponse(
+            from_team=turn.pair.from_team,
+            to_team=turn.pair.to_team,
+            message=turn.request,
+            status="async",
+            message_id=turn.message_id,
+            session_id=turn.session_id,
+            timestamp=now_ms(),
+        )
+
+    async def tell(self, request: pb.TellRequest, caller: Caller) -> AsyncIterator[pb.TellResponse]:
+        """Accept a message and return its events as they happen: start, chunks, tool uses, complete.
+
+        The turn is accepted before this returns, so an invalid request fails here, not mid-stream. A reader
+        that stops early does not stop the turn (use SessionCancel for that); the turn still lands in the
+        record. ``timeout`` bounds the stream as it bounds SendMessage's wait: when it runs out first, the
+        stream ends with a ``complete`` of status "timeout" (-1: "async") while the turn goes on.
+        """
+        from_team = caller.team(request.from_team)
+        timeout = request.timeout if request.HasField("timeout") else 0
+        validate_timeout(timeout)
+        turn = await self._accept(from_team, request)
+        return _follow_until(turn, timeout)
+
+    async def _accept(self, from_team: str, request: Sent | pb.QuickMessageRequest) -> Turn:
+        persist, ttl_days = False, None
+        if not isinstance(request, pb.QuickMessageRequest):
+            persist = request.persist
+            ttl_days = request.ttl_days if request.HasField("ttl_days") else None
+            validate_ttl_days(ttl_days)
+        pair = pair_of(from_team, request.to_team, team_field="toTeam")
+        validate_message(request.message)
+        team = configured_team(self._config, pair.to_team)
+        self._pool.admit(pair)  # a message that will be refused must not create a session
+        cycle = self._pool.wait_cycle(pair)
+        if cycle is not None:
+            raise PreconditionFailedError(
+                f"{pair} is busy with a turn that is itself waiting on {pair.from_team} "
+                f"({' -> '.join(cycle)}), so this message would wait on itself; answer without it",
+                details={"cycle": " -> ".join(cycle)},
+            )
+        expires_in = (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0
+        accepted: list[Turn] = []
+        # One owned step with the lock inside: a caller that goes away mid-accept cannot let a reboot slip
+        # between the session read and the record write, nor leave the turn half-accepted.
+        await self._pool.owned(
+            self._accept_locked(pair, team, request.message, persist, expires_in, accepted), f"accept-{pair}"
+        )
+        return accepted[0]
+
+    async def _accept_locked(
+        self, pair: Pair, team: TeamConfig, message: str, persist: bool, expires_in: int, out: list[Turn]
+    ) -> None:
+        async with self._locks.of(pair):
+            session_id = await self._store.session_id_for(pair.from_team, pair.to_team)
+            created = now_ms()
+            turn = Turn(
+                message_id=f"msg_{uuid.uuid4().hex}",
+                pair=pair,
+                session_id=session_id,
+                request=message,
+                created_at=created,
+                persist=persist,
+                expires_at=created + expires_in if persist else 0,
+            )
+            await self._pool.submit(turn, team)
+            out.append(turn)
+
+    async def recover(self) -> None:
+        """Re-queue persisted turns left unfinished by the previous run; close the others as errors."""
+        for row in await self._store.unfinished_turns():
+            team = self._config.teams.get(row.to_team)
+            if row.persist and team is not None and row.expires_at > now_ms():
+                turn = Turn(
+                    message_id=row.message_id,
+                    pair=Pair(row.from_team, row.to_team),
+                    session_id=row.session_id,
+                    request=row.request,
+                    created_at=row.created_at,
+                    persist=True,
+                    expires_at=row.expires_at,
+                )
+                try:
+                    await self._pool.resubmit(turn, team)
+                    logger.info("re-queued persisted message %s for %s", row.message_id, turn.pair)
+                    continue
+                except IrisError as exc:
+                    logger.warning("could not re-queue %s: %s", row.message_id, exc.message)
+            await self._store.finish_turn(
+                row.message_id,
+                status=TurnStatus.ERROR.value,
+                response=row.response,
+                error="the server stopped before the turn finished",
+                events=row.events,
+                started_at=row.started_at,
+                completed_at=now_ms(),
+                duration_ms=max(now_ms() - row.created_at, 0),
+                cost_usd=row.cost_usd,
+            )
+
+
+def _outcome(turn: Turn, status: str, reply: type[Reply]) -> Reply:
+    """Build SendMessage's (or AskMessage's) reply from the turn as it stands."""
+    return reply(
+        from_team=turn.pair.from_team,
+        to_team=turn.pair.to_team,
+        message=turn.request,
+        response=turn.response,
+        status=status,
+        message_id=turn.message_id,
+        session_id=turn.session_id,
+        duration=turn.duration_ms,
+        cost_usd=turn.cost_usd,
+        error=turn.error if status == "error" else "",
+        timestamp=now_ms(),
+    )
+
+
+async def _follow_until(turn: Turn, timeout_ms: int) -> AsyncIterator[pb.TellResponse]:
+    """Yield the turn's events until it ends, or ``timeout_ms`` passes (0: no limit; -1: after ``start``).
+
+    A turn that ended in an Iris failure (its process died, it ran past turnTimeout) raises that error after
+    its ``complete`` event, as SendMessage does, so a reader can tell it from an answer.
+    """
+    events = turn.follow()
+    try:
+        if timeout_ms == -1:
+            yield await anext(events)  # the start event, published when the turn was accepted
+            yield turn.stream_end("async")
+            return
+        # The deadline covers the waits, never a yield: a cancel scope around a yield would fire in whatever
+        # the reader is doing at the time.
+        deadline = None if timeout_ms == 0 else asyncio.get_running_loop().time() + timeout_ms / 1000
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                yield turn.stream_end("timeout")
+                return
+            yield event
+    finally:
+        await events.aclose()
+    if turn.failure is not None:
+        raise turn.failure
