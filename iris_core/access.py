@@ -1,4 +1,4 @@
-"""The permissions an API key can hold (the seeds' list) and what grants what."""
+"""The permissions an API key can hold (the original iris-mcp's list) and what grants what."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ PERMISSIONS = (
     "debug:read",
     ADMIN,
 )
-"""Every permission, in the seeds' order; ``admin`` implies all the others."""
+"""Every permission, in the original iris-mcp's order; ``admin`` implies all the others."""
 
 STATE_CHANGING = frozenset(
     {"team:tell", "team:wake", "team:sleep", "team:cancel", "team:clear", "team:fork", "cache:write", ADMIN}
@@ -66,7 +66,7 @@ def parse_permissions(values: Iterable[str], *, field: str = "permissions") -> t
 def calling_team(requested: str, key: ApiKey | None) -> str:
     """Return the team a call is made as: ``requested``, else the key's own.
 
-    A caller that leaves ``fromTeam`` out calls as its key's name (the seeds' REST examples omit it: a
+    A caller that leaves ``fromTeam`` out calls as its key's name (the original iris-mcp's REST examples omit it: a
     service calling with its own key is the calling team), or as "api" without auth. A key bound to a team
     (a team's own Claude, see ``KeyStore.issue_session_key``) calls as that team only.
 

@@ -19,7 +19,7 @@ adapter on top of it) maps the tree once, by class, so every transport names the
     └── ProcessPoolLimitError        every process slot is busy
 
 ``reason`` is what travels on the wire (``google.rpc.ErrorInfo.reason``): the class name, except where the
-seeds' name would shadow a builtin.
+original iris-mcp's name would shadow a builtin.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class MessageNotFoundError(NotFoundError):
 
 
 class OperationTimeoutError(IrisError):
-    """A bounded wait ran out (the seeds' ``TimeoutError``; renamed so it cannot shadow the builtin)."""
+    """A bounded wait ran out (the original iris-mcp's ``TimeoutError``; renamed so it cannot shadow the builtin)."""
 
     reason = "TimeoutError"
 

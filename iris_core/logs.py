@@ -65,7 +65,7 @@ class LogEntry:
     """Values passed with ``extra=``, made JSON-safe."""
 
     def parsed(self) -> str:
-        """Return one human-readable line, the seeds' "parsed" format."""
+        """Return one human-readable line, the original iris-mcp's "parsed" format."""
         stamp = time.strftime("%H:%M:%S", time.localtime(self.time_ms / 1000))
         extras = " ".join(f"{k}={v}" for k, v in self.fields.items())
         return f"{stamp}.{self.time_ms % 1000:03d} {self.level.upper():5} [{self.logger}] {self.msg}" + (

@@ -4,7 +4,7 @@ Claude Code asks the ``can_use_tool`` callback when its own rules say "ask" (wri
 commands). The answer depends on the team's ``grantPermission``:
 
 - ``yes``: allow.
-- ``no``: the seeds' policy, Iris's own ``mcp__iris__*`` tools allowed, everything else denied.
+- ``no``: the original iris-mcp's policy, Iris's own ``mcp__iris__*`` tools allowed, everything else denied.
 - ``ask``: Iris's own tools allowed; anything else becomes a pending request, announced on the turn's stream
   as a ``permission_request`` event, answered by ``PermissionsApprove(request_id, decision)``, and denied when
   nobody answers within ``settings.permissionTimeout``.
@@ -42,7 +42,7 @@ class Decision:
 
 
 def policy_decision(tool_name: str) -> Decision:
-    """Apply the seeds' policy: Iris's own MCP tools are allowed, every other tool is denied."""
+    """Apply the original iris-mcp's policy: Iris's own MCP tools are allowed, every other tool is denied."""
     if tool_name.startswith(IRIS_TOOL_PREFIX):
         return Decision(True, f"{tool_name} is an Iris tool")
     return Decision(False, f"{tool_name} is not an Iris tool; the policy denies it")

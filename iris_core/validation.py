@@ -1,4 +1,4 @@
-"""Input rules of the seeds (mcp-tools-implementation.md), enforced before anything changes.
+"""Input rules of the original iris-mcp's tools, enforced before anything changes.
 
 They live in the core, not in a transport, so REST, gRPC and MCP callers get the same answer.
 """

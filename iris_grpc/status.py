@@ -45,7 +45,7 @@ STATUS_OF: dict[type[IrisError], grpc.StatusCode] = {
     ConfigurationError: grpc.StatusCode.INTERNAL,
     ProcessPoolLimitError: grpc.StatusCode.UNAVAILABLE,
 }
-"""Iris error class (or a base of it) -> gRPC status code (DESIGN.md section 5)."""
+"""Iris error class (or a base of it) -> gRPC status code (the error table in docs/architecture.md)."""
 
 
 def code_of(exc: IrisError) -> grpc.StatusCode:

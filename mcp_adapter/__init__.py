@@ -1,4 +1,4 @@
-"""The MCP adapter: the seeds' 17 tools for Claude Code, each one gRPC call into Iris.
+"""The MCP adapter: the original iris-mcp's 17 tools for Claude Code, each one gRPC call into Iris.
 
 It decides nothing. Which RPCs are tools, their names and descriptions come from the contract's
 ``(iris.v1.mcp_tool)`` options; their input schemas from the request messages and their comments; their

@@ -23,7 +23,7 @@ __all__ = ["IrisTool", "input_schema", "iris_tools"]
 
 @dataclass(frozen=True)
 class IrisTool:
-    """One MCP tool: an RPC of the contract, shown under the seeds' name."""
+    """One MCP tool: an RPC of the contract, shown under the original iris-mcp's name."""
 
     name: str
     """The tool's name (``send_message``)."""
@@ -68,7 +68,7 @@ def _single(field: FieldDescriptor) -> Schema:
 def _field(field: FieldDescriptor) -> Schema:
     one = _single(field)
     if field.is_repeated:
-        # One value or a list: the seeds' get_logs takes level as "error" or ["error", "warn"].
+        # One value or a list: the original iris-mcp's get_logs takes level as "error" or ["error", "warn"].
         schema: Schema = {"anyOf": [one, {"type": "array", "items": one}]}
     else:
         schema = one

@@ -60,7 +60,7 @@ class GatewayConfig:
     cors_origins: Sequence[str] = ()
     """Origins a browser may call from; none by default, so no page on another site can use a key."""
     max_body_bytes: int = MAX_BODY_BYTES
-    """Request bodies past this size are refused with 413 (the seeds' 10 MB JSON limit)."""
+    """Request bodies past this size are refused with 413 (the original iris-mcp's 10 MB JSON limit)."""
     services: Sequence[ServiceDescriptor] = field(
         default_factory=lambda: (iris_pb2.DESCRIPTOR.services_by_name["Iris"],)
     )

@@ -1,4 +1,4 @@
-"""The gateway's one error path: every failure becomes the seeds' JSON body with an HTTP status.
+"""The gateway's one error path: every failure becomes the original iris-mcp's JSON body with an HTTP status.
 
 Errors come from two places. Most come from Iris over gRPC, already named: a status code plus a
 ``google.rpc.ErrorInfo`` whose reason is the Iris error class (``ValidationError``, ``TeamNotFoundError``…).

@@ -41,7 +41,7 @@ class GrantPermission(StrEnum):
 class Settings:
     """Limits and addresses shared by every team (the ``settings:`` section).
 
-    Durations are integer milliseconds, as in the seeds' ``config.yaml``, so a value copied from there
+    Durations are integer milliseconds, as in the original iris-mcp's ``config.yaml``, so a value copied from there
     means the same thing here.
     """
 
@@ -91,7 +91,7 @@ class TeamConfig:
     session_mcp_enabled: bool = False
     """Whether this team's Claude gets the Iris MCP tools, so it can message other teams itself."""
     session_mcp_path: str | None = None
-    """Where the seeds keep per-session MCP config inside the project; accepted and kept for them."""
+    """Where the original iris-mcp keeps per-session MCP config inside the project; accepted and kept for it."""
     mcp_permissions: tuple[str, ...] = DEFAULT_MCP_PERMISSIONS
     """API permissions of the key Iris issues to this team's Iris MCP tools (with ``session_mcp_enabled``)."""
     grant_permission: GrantPermission = GrantPermission.ASK
@@ -116,9 +116,9 @@ class RateLimitConfig:
     enabled: bool = True
     """Limit requests per key at all."""
     window_ms: int = 900_000
-    """The window over which ``max_requests`` refill (the seeds' 15 minutes)."""
+    """The window over which ``max_requests`` refill (the original iris-mcp's 15 minutes)."""
     max_requests: int = 100
-    """Requests per window for a key without its own limit (the seeds' 100)."""
+    """Requests per window for a key without its own limit (the original iris-mcp's 100)."""
 
 
 @dataclass(frozen=True, slots=True)

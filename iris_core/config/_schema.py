@@ -1,6 +1,6 @@
 """The shape of ``config.yaml``: which keys exist, what each may hold, and how it becomes an ``IrisConfig``.
 
-Keys are the seeds' camelCase names, so a seeds config file loads unchanged as far as Iris supports it.
+Keys are the original iris-mcp's camelCase names, so its config files load unchanged as far as Iris supports them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every failure has the documented HTTP status and the seeds' error body with the gRPC code."""
+"""Every failure has the documented HTTP status and the original iris-mcp's error body with the gRPC code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tool list, as an MCP client sees it: the seeds' 17 tools, parameters and required ones."""
+"""The tool list, as an MCP client sees it: the original iris-mcp's 17 tools, parameters and required ones."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from mcp_adapter.tools import iris_tools
 from tests.mcp.conftest import adapter_client
 
-# From ../shared/seeds/mcp-tools-reference.md: every tool's parameters, and the required ones. fromTeam is
-# required in the seeds; here it defaults to the adapter's own team, so a team's Claude can leave it out.
-SEEDS: dict[str, tuple[set[str], set[str]]] = {
+# The original iris-mcp's tool reference: every tool's parameters, and the required ones. fromTeam is
+# required there; here it defaults to the adapter's own team, so a team's Claude can leave it out.
+ORIGINAL_TOOLS: dict[str, tuple[set[str], set[str]]] = {
     "send_message": (
         {"toTeam", "message", "fromTeam", "timeout", "persist", "ttlDays"},
         {"toTeam", "message"},
@@ -36,7 +36,7 @@ SEEDS: dict[str, tuple[set[str], set[str]]] = {
     "permissions__approve": ({"tool_name", "input", "reason"}, set()),
 }
 
-# Parameters Iris adds beyond the seeds: answering a pending "ask" prompt (see the contract).
+# Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt (see the contract).
 EXTRA = {"permissions__approve": {"requestId", "decision", "fromTeam", "tool_use_id"}}
 
 
@@ -47,8 +47,8 @@ async def test_an_mcp_client_lists_the_seeds_17_tools_with_their_parameters() ->
     ):
         listed = await client.list_tools()
     tools = {tool.name: tool for tool in listed.tools}
-    assert list(tools) == list(SEEDS)
-    for name, (params, required) in SEEDS.items():
+    assert list(tools) == list(ORIGINAL_TOOLS)
+    for name, (params, required) in ORIGINAL_TOOLS.items():
         schema = tools[name].input_schema
         assert schema["type"] == "object"
         assert set(schema["properties"]) == params | EXTRA.get(name, set()), name

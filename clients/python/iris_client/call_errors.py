@@ -2,7 +2,7 @@
 
 Iris names each failure: a status code plus a ``google.rpc.ErrorInfo`` whose reason is the Iris error class
 (``ValidationError``, ``TeamNotFoundError``...). The REST gateway and the MCP adapter are both gRPC clients;
-they read a failure here, once, and show the same body (DESIGN.md section 5)::
+they read a failure here, once, and show the same body (the error table in docs/architecture.md)::
 
     {"error": "ValidationError", "message": "...", "statusCode": 400, "timestamp": 1700000000000,
      "code": "INVALID_ARGUMENT", "details": {...}}
@@ -27,7 +27,7 @@ HTTP_STATUS_OF: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.CANCELLED: 499,
     grpc.StatusCode.UNKNOWN: 500,
     grpc.StatusCode.INVALID_ARGUMENT: 400,
-    # DESIGN.md section 5 says 408 (the seeds' TimeoutError), where google/rpc/code.proto says 504.
+    # 408, the original iris-mcp's TimeoutError status, where google/rpc/code.proto says 504.
     grpc.StatusCode.DEADLINE_EXCEEDED: 408,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
@@ -42,7 +42,7 @@ HTTP_STATUS_OF: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DATA_LOSS: 500,
 }
-"""gRPC status code -> HTTP status (DESIGN.md section 5, else google/rpc/code.proto)."""
+"""gRPC status code -> HTTP status (the error table in docs/architecture.md, else google/rpc/code.proto)."""
 
 _QUIET_MESSAGES = {
     grpc.StatusCode.UNAVAILABLE: "The Iris server is not reachable",
@@ -79,7 +79,7 @@ class CallFailure:
 def error_body(
     status_code: int, reason: str, message: str, code: grpc.StatusCode, details: Mapping[str, object]
 ) -> dict[str, object]:
-    """Return the seeds' error body with the gRPC code added (DESIGN.md section 5)."""
+    """Return the original iris-mcp's error body with the gRPC code added (docs/architecture.md)."""
     return {
         "error": reason,
         "message": message,

@@ -3,7 +3,7 @@
 REST replies, SSE/NDJSON events and MCP tool results are all the same JSON: proto3 JSON with camelCase names
 and every field present (a reply always has ``status``, counts and ``0``s), except that 64-bit integers are
 JSON numbers rather than strings. They are millisecond times, durations and counts, far below 2**53, and
-the seeds' callers read them as numbers (``new Date(reply.timestamp)``).
+the original iris-mcp's callers read them as numbers (``new Date(reply.timestamp)``).
 
 The schema tables here are the one description of how a field's type looks in JSON; the OpenAPI document
 and the MCP tool schemas are both built from them.

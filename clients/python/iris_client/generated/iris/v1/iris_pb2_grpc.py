@@ -173,21 +173,21 @@ class IrisServicer:
     """
 
     def SendMessage(self, request, context):
-        """Sends a message to a team and waits per `timeout` (the seeds' send_message).
+        """Sends a message to a team and waits per `timeout` (the original iris-mcp's send_message).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AskMessage(self, request, context):
-        """Asks a team a question; identical to SendMessage, named for intent (the seeds' ask_message).
+        """Asks a team a question; identical to SendMessage, named for intent (the original iris-mcp's ask_message).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def QuickMessage(self, request, context):
-        """Queues a message and returns at once with status "async" (the seeds' quick_message, timeout -1).
+        """Queues a message and returns at once with status "async" (the original iris-mcp's quick_message, timeout -1).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,7 +201,7 @@ class IrisServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SessionCancel(self, request, context):
-        """Interrupts the pair's running turn; the process stays usable (the seeds' session_cancel).
+        """Interrupts the pair's running turn; the process stays usable (the original iris-mcp's session_cancel).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,28 +229,28 @@ class IrisServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SessionReport(self, request, context):
-        """Reads the recorded turns of the pair's session (the seeds' session_report).
+        """Reads the recorded turns of the pair's session (the original iris-mcp's session_report).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TeamWake(self, request, context):
-        """Ensures the pair's process is running and ready (the seeds' team_wake).
+        """Ensures the pair's process is running and ready (the original iris-mcp's team_wake).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TeamLaunch(self, request, context):
-        """Alias of TeamWake, named for intent (the seeds' team_launch).
+        """Alias of TeamWake, named for intent (the original iris-mcp's team_launch).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TeamSleep(self, request, context):
-        """Stops the pair's process; its session is kept for the next wake (the seeds' team_sleep).
+        """Stops the pair's process; its session is kept for the next wake (the original iris-mcp's team_sleep).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -306,7 +306,7 @@ class IrisServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCache(self, request, context):
-        """Reads a session's recorded turns by session id (the seeds' cache read).
+        """Reads a session's recorded turns by session id (the original iris-mcp's cache read).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -342,7 +342,7 @@ class IrisServicer:
 
     def PermissionsApprove(self, request, context):
         """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
-        applies the seeds' policy (Iris's own mcp__iris__* tools allowed, everything else denied).
+        applies the original iris-mcp's policy (Iris's own mcp__iris__* tools allowed, everything else denied).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,4 +1,4 @@
-"""The curl examples of the seeds (http-websocket-api.md) work as written, with a key."""
+"""The curl examples of the original iris-mcp's HTTP API document work as written, with a key."""
 
 from __future__ import annotations
 
