@@ -66,7 +66,8 @@ def parse_permissions(values: Iterable[str], *, field: str = "permissions") -> t
 def calling_team(requested: str, key: ApiKey | None) -> str:
     """Return the team a call is made as: ``requested``, else the key's own.
 
-    A caller that leaves ``fromTeam`` out calls as its key's name (the original iris-mcp's REST examples omit it: a
+    A caller that leaves ``fromTeam`` out calls as its key's name (the original iris-mcp's REST examples omit
+    it: a
     service calling with its own key is the calling team), or as "api" without auth. A key bound to a team
     (a team's own Claude, see ``KeyStore.issue_session_key``) calls as that team only.
 

@@ -95,7 +95,7 @@ class MessageNotFoundError(NotFoundError):
 
 
 class OperationTimeoutError(IrisError):
-    """A bounded wait ran out (the original iris-mcp's ``TimeoutError``; renamed so it cannot shadow the builtin)."""
+    """A bounded wait ran out (the original ``TimeoutError``, renamed so as not to shadow a builtin)."""
 
     reason = "TimeoutError"
 

@@ -1,7 +1,8 @@
 """session_fork: run the user's spawn script to open a session in an interactive terminal.
 
 The script is the user's (``$IRIS_HOME/scripts/spawn.sh``), so Iris only checks it exists and is executable
-and runs it with the original iris-mcp's arguments: team path, the full ``claude`` command, SSH host and SSH options
+and runs it with the original iris-mcp's arguments: team path, the full ``claude`` command, SSH host and SSH
+options
 (the last two empty for local teams).
 """
 

@@ -45,7 +45,8 @@ def request_from_arguments(
 ) -> Message:
     """Build ``tool``'s request from its arguments; an absent ``fromTeam`` becomes ``default_from_team``.
 
-    A repeated field takes one value or a list (the original iris-mcp's ``level: "error"`` or ``["error", "warn"]``), and
+    A repeated field takes one value or a list (the original iris-mcp's ``level: "error"`` or
+    ``["error", "warn"]``), and
     ``null`` means "not given".
 
     Raises:

@@ -49,7 +49,8 @@ def _dumps(data: object) -> str:
 def _sse_event(message: Message) -> str:
     """One SSE event: named after the set field of the message's oneof, with that field as its data.
 
-    This gives the original iris-mcp's event stream (``event: chunk`` / ``data: {"text": ...}``) from ``TellResponse``;
+    This gives the original iris-mcp's event stream (``event: chunk`` / ``data: {"text": ...}``) from
+    ``TellResponse``;
     a streamed message without a oneof is sent whole as a ``message`` event.
     """
     data = message_to_json(message)

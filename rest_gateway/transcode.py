@@ -3,7 +3,8 @@
 Requests are built with ``json_format`` from three sources, as ``google.api.http`` says: the path
 variables, the body (every other field for ``body: "*"``, or the one field it names) and the query string
 (the fields bound to neither). Names are the JSON (camelCase) names; the proto names are accepted too.
-Unknown fields and query parameters are ignored, so the original iris-mcp's curl examples (``?includeProcessDetails``,
+Unknown fields and query parameters are ignored, so the original iris-mcp's curl examples
+(``?includeProcessDetails``,
 ``"stream": true``) keep working; a known field with a value of the wrong type is a 400 naming it.
 
 Responses are written by :func:`iris_client.json_mapping.message_to_json`, the JSON every transport shares.

@@ -1,6 +1,7 @@
 """Iris's configuration: ``config.yaml`` loaded, substituted and validated into frozen values.
 
-The file has the original iris-mcp's shape (``settings:`` and ``teams:``, camelCase keys, durations in milliseconds).
+The file has the original iris-mcp's shape (``settings:`` and ``teams:``, camelCase keys, durations in
+milliseconds).
 :func:`load_config` either returns a complete, valid :class:`IrisConfig` or raises one
 :class:`~iris_core.errors.ConfigurationError` whose message lists every problem as ``file: key: problem``,
 so start-up fails once, with everything a person needs to fix the file.

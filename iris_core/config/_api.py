@@ -1,4 +1,4 @@
-"""The ``api:`` section: authentication, rate limits and TLS (the original iris-mcp's ApiConfig, less what Iris fixes)."""
+"""The ``api:`` section: authentication, rate limits and TLS (after the original iris-mcp's ApiConfig)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ class GrantPermission(StrEnum):
 class Settings:
     """Limits and addresses shared by every team (the ``settings:`` section).
 
-    Durations are integer milliseconds, as in the original iris-mcp's ``config.yaml``, so a value copied from there
+    Durations are integer milliseconds, as in the original iris-mcp's ``config.yaml``, so a value copied from
+    there
     means the same thing here.
     """
 
@@ -91,7 +92,7 @@ class TeamConfig:
     session_mcp_enabled: bool = False
     """Whether this team's Claude gets the Iris MCP tools, so it can message other teams itself."""
     session_mcp_path: str | None = None
-    """Where the original iris-mcp keeps per-session MCP config inside the project; accepted and kept for it."""
+    """Where the original iris-mcp keeps per-session MCP config in the project; accepted and kept for it."""
     mcp_permissions: tuple[str, ...] = DEFAULT_MCP_PERMISSIONS
     """API permissions of the key Iris issues to this team's Iris MCP tools (with ``session_mcp_enabled``)."""
     grant_permission: GrantPermission = GrantPermission.ASK

@@ -123,7 +123,8 @@ class Reader:
     ) -> None:
         """Report keys that are not in ``known``, suggesting the nearest known one.
 
-        ``refused`` maps keys that the original iris-mcp defines but Iris does not support to the reason, so such a key
+        ``refused`` maps keys that the original iris-mcp defines but Iris does not support to the reason, so
+        such a key
         gets that reason rather than a puzzling "unknown key".
         """
         for name in data:

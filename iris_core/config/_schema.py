@@ -1,6 +1,7 @@
 """The shape of ``config.yaml``: which keys exist, what each may hold, and how it becomes an ``IrisConfig``.
 
-Keys are the original iris-mcp's camelCase names, so its config files load unchanged as far as Iris supports them.
+Keys are the original iris-mcp's camelCase names, so its config files load unchanged as far as Iris
+supports them.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ async def test_query_parameters_bind_repeated_and_boolean_fields(gateway: Gatewa
 
 
 async def test_a_post_without_a_body_and_unknown_query_parameters_are_accepted(gateway: Gateway) -> None:
-    """The original iris-mcp's curl examples send no body to wake and ?includeProcessDetails to GET /api/teams."""
+    """The original curl examples send no body to wake and ?includeProcessDetails to GET /api/teams."""
     async with asyncio.timeout(30):
         teams = await gateway.client.get("/api/teams", params={"includeProcessDetails": "true"})
         status = await gateway.client.get("/api/teams/status", params={"fromTeam": "caller", "team": "beta"})

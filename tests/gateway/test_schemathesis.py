@@ -12,7 +12,7 @@ ST = Path(sys.executable).with_name("st")
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_break(gateway: Gateway) -> None:
-    """Bounded: a few examples per operation, fixed random state. Tell (a stream) and the calls that start Claude
+    """Bounded: a few examples per operation, fixed randomness. Tell (a stream) and calls that start Claude
     processes for every team are left out to keep the run short; the other tests cover them."""
     process = await asyncio.create_subprocess_exec(
         str(ST), "run", f"{gateway.url}/openapi.json",

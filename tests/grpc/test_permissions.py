@@ -1,4 +1,4 @@
-"""Tool permissions over gRPC: the original iris-mcp's policy, grantPermission yes/no, and "ask" answered (or not) live."""
+"""Tool permissions over gRPC: the original policy, grantPermission yes/no, "ask" answered (or not)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ async def answer(iris: Iris, request_id: str, decision: str) -> pb.PermissionsAp
     )
 
 
-# --- the original iris-mcp's policy -------------------------------------------------------------------------------------
+# --- the original iris-mcp's policy ----------------------------------------------------------------------
 
 
 async def test_policy_allows_iris_tools_with_their_input_unchanged(iris: Iris) -> None:
