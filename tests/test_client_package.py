@@ -1,4 +1,4 @@
-"""The contract kit installs alone: a fresh virtualenv with only ``clients/python`` installed talks to Iris."""
+"""The contract kit installs alone: a fresh virtualenv with only clients/python installed talks to Iris."""
 
 from __future__ import annotations
 
