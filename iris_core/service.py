@@ -95,6 +95,7 @@ class IrisService:
         logs: LogRing | None = None,
         extra_env: Mapping[str, str] | None = None,
         launcher: Launcher | None = None,
+        store: Store | None = None,
     ) -> Self:
         """Open the record, start the pool, and re-queue persisted turns a previous run left unfinished.
 
@@ -104,6 +105,8 @@ class IrisService:
             logs: the ring GetLogs reads (a private one if None).
             extra_env: environment added to every Claude process (e.g. the offline model's).
             launcher: how processes start (default: a local Claude Code child).
+            store: the record (default: ``home/iris.db``); a test passes a ``Store`` whose writes fail to
+                show that a failing disk fails neither a turn nor the pool (the one fault-injection seam).
 
         Raises:
             ConfigurationError: the installed claude-agent-sdk no longer offers what the launch seam needs.
@@ -116,7 +119,7 @@ class IrisService:
                 return await launch_claude(spec, timeout_s=timeout_s)
 
             launcher = launch
-        store = Store(home / "iris.db")
+        store = store or Store(home / "iris.db")
         broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
         keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
         session_mcp = SessionMcp(keys)
