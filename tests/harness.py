@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import yaml
+from google.rpc import error_details_pb2, status_pb2
 
 from iris_app.app import RunningIris, running_iris
 from iris_client.generated.iris.v1 import iris_pb2 as pb
@@ -148,10 +149,8 @@ def with_key(key: str) -> list[grpc.aio.ClientInterceptor]:
     return [_KeyOnUnary(key), _KeyOnStream(key)]
 
 
-def error_reason(exc: grpc.aio.AioRpcError) -> str:
-    """Return the google.rpc.ErrorInfo reason carried by a failed call."""
-    from google.rpc import error_details_pb2, status_pb2
-
+def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """Return the google.rpc.ErrorInfo a failed call carries (its reason, domain and metadata)."""
     for key, value in exc.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             assert isinstance(value, bytes)
@@ -159,8 +158,18 @@ def error_reason(exc: grpc.aio.AioRpcError) -> str:
             for detail in status.details:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):
-                    return str(info.reason)
+                    return info
     raise AssertionError(f"no ErrorInfo on {exc.code()}: {exc.details()}")
+
+
+def error_reason(exc: grpc.aio.AioRpcError) -> str:
+    """Return the google.rpc.ErrorInfo reason carried by a failed call."""
+    return str(error_info(exc).reason)
+
+
+def error_details(exc: grpc.aio.AioRpcError) -> dict[str, str]:
+    """Return the ErrorInfo metadata carried by a failed call (e.g. ``field``, ``retryAfterMs``)."""
+    return dict(error_info(exc).metadata)
 
 
 def live_processes_in(folder: Path) -> list[int]:

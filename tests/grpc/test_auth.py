@@ -5,44 +5,81 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.message import Message
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.access import PERMISSIONS
 from iris_grpc.method_permissions import method_permissions
-from tests.harness import Iris, error_reason, start_iris, with_key, write_config
+from tests.harness import Iris, error_details, error_reason, start_iris, with_key, write_config
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Iris"]
 NEEDED = method_permissions()
 
 
-@pytest.fixture
-async def guarded(tmp_path: Path) -> AsyncIterator[Iris]:
-    async with start_iris(tmp_path) as iris:
-        yield iris
-
-
-async def call(channel: grpc.aio.Channel, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> Any:
-    """Call an Iris method by name with an empty request; return its reply (the first event for a stream)."""
+async def call(
+    channel: grpc.aio.Channel,
+    method: str,
+    metadata: tuple[tuple[str, str], ...] = (),
+    request: Message | None = None,
+) -> Any:
+    """Call an Iris method by name (with an empty request unless given); return its reply (a stream's first
+    event)."""
     descriptor = SERVICE.methods_by_name[method]
     request_class = getattr(pb, descriptor.input_type.name)
     response_class = getattr(pb, descriptor.output_type.name)
     path = f"/{SERVICE.full_name}/{method}"
+    sent = request_class() if request is None else request
     async with asyncio.timeout(30):
         if descriptor.server_streaming:
             stream = channel.unary_stream(path, request_class.SerializeToString, response_class.FromString)
-            async for event in stream(request_class(), metadata=metadata):
+            async for event in stream(sent, metadata=metadata):
                 return event
             return None
         unary = channel.unary_unary(path, request_class.SerializeToString, response_class.FromString)
-        return await unary(request_class(), metadata=metadata)
+        return await unary(sent, metadata=metadata)
+
+
+ANSWERED: dict[str, Message] = {
+    "SendMessage": pb.SendMessageRequest(to_team="alpha", message="say hi"),
+    "AskMessage": pb.AskMessageRequest(to_team="alpha", message="say hi"),
+    "QuickMessage": pb.QuickMessageRequest(to_team="alpha", message="say hi"),
+    "Tell": pb.TellRequest(to_team="alpha", message="say hi"),
+    "SessionCancel": pb.SessionCancelRequest(team="alpha"),
+    "SessionReboot": pb.SessionRebootRequest(to_team="alpha"),
+    "SessionDelete": pb.SessionDeleteRequest(to_team="alpha"),
+    "SessionReport": pb.SessionReportRequest(team="alpha"),
+    "TeamWake": pb.TeamWakeRequest(team="alpha"),
+    "TeamLaunch": pb.TeamLaunchRequest(team="alpha"),
+    "TeamSleep": pb.TeamSleepRequest(team="alpha"),
+    "TeamWakeAll": pb.TeamWakeAllRequest(),
+    "TeamStatus": pb.TeamStatusRequest(),
+    "ListTeams": pb.ListTeamsRequest(),
+    "GetLogs": pb.GetLogsRequest(),
+    "GetDate": pb.GetDateRequest(),
+    "GetStatus": pb.GetStatusRequest(),
+    "GetHealth": pb.GetHealthRequest(),
+    "CreateApiKey": pb.CreateApiKeyRequest(name="made-by-an-allowed-key", permissions=["status:read"]),
+    "ListApiKeys": pb.ListApiKeysRequest(),
+    "RevokeApiKey": pb.RevokeApiKeyRequest(key="lacks-RevokeApiKey"),  # the key refused above
+    "PermissionsApprove": pb.PermissionsApproveRequest(tool_name="Read"),
+}
+"""A request each RPC answers with success, sent without fromTeam (the caller is its key's name)."""
+
+NO_SESSION = (grpc.StatusCode.NOT_FOUND, "SessionNotFoundError")
+
+REFUSED: dict[str, tuple[Message, tuple[grpc.StatusCode, str]]] = {
+    "SessionFork": (pb.SessionForkRequest(to_team="alpha"), NO_SESSION),
+    "GetCache": (pb.GetCacheRequest(session_id="no-such-session"), NO_SESSION),
+    "ClearCache": (pb.ClearCacheRequest(session_id="no-such-session"), NO_SESSION),
+}
+"""RPCs whose well-formed request needs state a fresh server lacks (a session): the domain's own refusal."""
 
 
 async def new_key(iris: Iris, name: str, *permissions: str, **kw: Any) -> str:
@@ -95,12 +132,12 @@ def test_an_rpc_without_a_permission_stops_the_server_from_starting() -> None:
 
 
 @pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])
-async def test_each_rpc_needs_a_key_with_its_permission(guarded: Iris, method: str) -> None:
+async def test_each_rpc_needs_a_key_with_its_permission(iris: Iris, method: str) -> None:
     needed = NEEDED[f"/iris.v1.Iris/{method}"]
     other = next(p for p in PERMISSIONS if p not in (needed, "admin"))
-    allowed = await new_key(guarded, f"has-{method}", needed)
-    lacking = await new_key(guarded, f"lacks-{method}", other)
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+    allowed = await new_key(iris, f"has-{method}", needed)
+    lacking = await new_key(iris, f"lacks-{method}", other)
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await call(channel, method)
         assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -110,16 +147,23 @@ async def test_each_rpc_needs_a_key_with_its_permission(guarded: Iris, method: s
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert error_reason(denied.value) == "ForbiddenError"
         assert needed in (denied.value.details() or "")
-        try:
-            await call(channel, method, bearer(allowed))
-        except grpc.aio.AioRpcError as passed:  # an empty request may be invalid; it must not be refused
-            assert passed.code() not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+        if method in ANSWERED:
+            assert await call(channel, method, bearer(allowed), ANSWERED[method]) is not None
+        else:
+            request, expected = REFUSED[method]
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call(channel, method, bearer(allowed), request)
+            assert (refused.value.code(), error_reason(refused.value)) == expected
 
 
-async def test_health_and_reflection_need_no_key(guarded: Iris) -> None:
+def test_every_rpc_has_a_request_for_the_allowed_call() -> None:
+    assert sorted([*ANSWERED, *REFUSED]) == sorted(m.name for m in SERVICE.methods)
+
+
+async def test_health_and_reflection_need_no_key(iris: Iris) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         health: Any = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service="iris.v1.Iris"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -137,35 +181,35 @@ async def test_health_and_reflection_need_no_key(guarded: Iris) -> None:
     ],
 )
 async def test_bad_credentials_are_unauthenticated_and_audited(
-    guarded: Iris, header: str, value: str, cause: str
+    iris: Iris, header: str, value: str, cause: str
 ) -> None:
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call(channel, "ListTeams", ((header, value),))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert value[-20:] not in (refused.value.details() or "")
-    assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", cause) in audit_rows(guarded)
+    assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", cause) in audit_rows(iris)
 
 
-async def test_revoked_and_expired_keys_are_refused(guarded: Iris) -> None:
-    revoked = await new_key(guarded, "soon-revoked", "status:read")
-    expired = await new_key(guarded, "soon-expired", "status:read", expires_in="30d")
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+async def test_revoked_and_expired_keys_are_refused(iris: Iris) -> None:
+    revoked = await new_key(iris, "soon-revoked", "status:read")
+    expired = await new_key(iris, "soon-expired", "status:read", expires_in="30d")
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         await call(channel, "ListTeams", bearer(revoked))
-        await guarded.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key="soon-revoked"))
-        with sqlite3.connect(guarded.home / "keys.db") as db:  # the clock moves past the expiry
+        await iris.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key="soon-revoked"))
+        with sqlite3.connect(iris.home / "keys.db") as db:  # the clock moves past the expiry
             db.execute("UPDATE keys SET expires_at = 1 WHERE name = 'soon-expired'")
         for key, cause in ((revoked, "revoked"), (expired, "expired")):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await call(channel, "ListTeams", bearer(key))
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert cause in (refused.value.details() or "")
-    rows = audit_rows(guarded)
+    rows = audit_rows(iris)
     assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", "revoked") in rows
     assert ("auth_failure", "", "ListTeams", "", "UNAUTHENTICATED", "expired") in rows
 
 
-async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(guarded: Iris) -> None:
+async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(iris: Iris) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -173,7 +217,7 @@ async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(guard
         "key",
         "generate",
         "--home",
-        str(guarded.home),
+        str(iris.home),
         "--name",
         "from-cli",
         "--permissions",
@@ -185,82 +229,73 @@ async def test_a_key_made_with_the_cli_works_at_once_on_the_running_server(guard
         out, _ = await child.communicate()
     assert child.returncode == 0
     key = out.decode().strip()
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         teams = await call(channel, "ListTeams", bearer(key))
     assert teams.total_teams == 3
 
 
-async def test_the_key_store_holds_no_plain_key(guarded: Iris) -> None:
-    key = await new_key(guarded, "secret-one", "status:read")
-    stored = b"".join(p.read_bytes() for p in guarded.home.glob("keys.db*"))
+async def test_the_key_store_holds_no_plain_key(iris: Iris) -> None:
+    key = await new_key(iris, "secret-one", "status:read")
+    stored = b"".join(p.read_bytes() for p in iris.home.glob("keys.db*"))
     assert key.encode() not in stored and key[13:].encode() not in stored
-    assert guarded.admin_key.encode() not in stored
-    assert (guarded.home / "keys.db").stat().st_mode & 0o077 == 0
-    assert (guarded.home / "admin.key").stat().st_mode & 0o777 == 0o600
+    assert iris.admin_key.encode() not in stored
+    assert (iris.home / "keys.db").stat().st_mode & 0o077 == 0
+    assert (iris.home / "admin.key").stat().st_mode & 0o777 == 0o600
 
 
-async def test_state_changes_are_audited_without_keys_or_bodies(guarded: Iris) -> None:
+async def test_state_changes_are_audited_without_keys_or_bodies(iris: Iris) -> None:
     body = "say a-secret-message-body"
-    await guarded.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message=body))
-    await guarded.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="c"))
-    await guarded.stub.ListTeams(pb.ListTeamsRequest())  # read-only: not audited
+    await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="alpha", message=body))
+    await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="c"))
+    await iris.stub.ListTeams(pb.ListTeamsRequest())  # read-only: not audited
     async with asyncio.timeout(5):  # rows of answered calls are written just after the reply
-        while len(rows := audit_rows(guarded)) < 3:
+        while len(rows := audit_rows(iris)) < 3:
             await asyncio.sleep(0.01)
     assert ("call", "admin", "SendMessage", "alpha", "OK", "") in rows
     assert ("call", "admin", "TeamSleep", "alpha", "OK", "") in rows
     assert not any(r[2] == "ListTeams" for r in rows)
-    written = b"".join(p.read_bytes() for p in guarded.home.glob("audit.db*"))
+    written = b"".join(p.read_bytes() for p in iris.home.glob("audit.db*"))
     assert b"a-secret-message-body" not in written
-    assert guarded.admin_key.encode() not in written
+    assert iris.admin_key.encode() not in written
 
 
-async def test_admin_rpcs_create_list_and_revoke_keys_and_need_admin(guarded: Iris) -> None:
-    key = await new_key(guarded, "worker", "team:tell", rate_limit=5)
-    listed = await guarded.stub.ListApiKeys(pb.ListApiKeysRequest())
+async def test_admin_rpcs_create_list_and_revoke_keys_and_need_admin(iris: Iris) -> None:
+    key = await new_key(iris, "worker", "team:tell", rate_limit=5)
+    listed = await iris.stub.ListApiKeys(pb.ListApiKeysRequest())
     worker = next(k for k in listed.keys if k.name == "worker")
     assert list(worker.permissions) == ["team:tell"] and worker.rate_limit == 5 and not worker.revoked
     assert all(key not in str(k) for k in listed.keys)
-    async with grpc.aio.insecure_channel(guarded.target) as channel:
+    async with grpc.aio.insecure_channel(iris.target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await call(channel, "ListApiKeys", bearer(key))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await guarded.stub.CreateApiKey(pb.CreateApiKeyRequest(name="x", permissions=["root"]))
+        await iris.stub.CreateApiKey(pb.CreateApiKeyRequest(name="x", permissions=["root"]))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    revoked = await guarded.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key=worker.id))
+    revoked = await iris.stub.RevokeApiKey(pb.RevokeApiKeyRequest(key=worker.id))
     assert revoked.info.revoked
-    events = [(r[0], r[1]) for r in audit_rows(guarded)]
+    events = [(r[0], r[1]) for r in audit_rows(iris)]
     assert ("key_created", "worker") in events and ("key_revoked", "worker") in events
 
 
-async def test_the_rate_limit_trips_at_its_count_counts_down_and_recovers(tmp_path: Path) -> None:
-    config = write_config(tmp_path, api={"rateLimit": {"windowMs": 600, "maxRequests": 3}})
+async def test_the_rate_limit_trips_at_its_count_after_counting_down(tmp_path: Path) -> None:
+    # A window far longer than the test: the bucket cannot refill meanwhile (the refill is unit-tested).
+    config = write_config(tmp_path, api={"rateLimit": {"windowMs": 3_600_000, "maxRequests": 3}})
     async with start_iris(tmp_path, config) as iris:
-        stub = iris_pb2_grpc.IrisStub(iris.channel)
         remaining = []
         for _ in range(3):
-            call_ = stub.GetDate(pb.GetDateRequest())
-            await call_
-            metadata = dict(await call_.trailing_metadata())
+            answered = iris.stub.GetDate(pb.GetDateRequest())
+            await answered
+            metadata = dict(await answered.trailing_metadata())
             assert metadata["x-ratelimit-limit"] == "3"
             remaining.append(metadata["x-ratelimit-remaining"])
         assert remaining == ["2", "1", "0"]
         with pytest.raises(grpc.aio.AioRpcError) as limited:
-            await stub.GetDate(pb.GetDateRequest())
-        assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert error_reason(limited.value) == "TooManyRequestsError"
-        trailers = dict(limited.value.trailing_metadata() or ())
-        assert b"retryAfterMs" in trailers["grpc-status-details-bin"]
-        assert trailers["x-ratelimit-remaining"] == "0"
-        async with asyncio.timeout(5):
-            while True:
-                try:
-                    await stub.GetDate(pb.GetDateRequest())
-                    break
-                except grpc.aio.AioRpcError as again:
-                    assert again.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                    await asyncio.sleep(0.05)
+            await iris.stub.GetDate(pb.GetDateRequest())
+    assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_reason(limited.value) == "TooManyRequestsError"
+    assert 0 < int(error_details(limited.value)["retryAfterMs"]) <= 3_600_000
+    assert dict(limited.value.trailing_metadata() or ())["x-ratelimit-remaining"] == "0"
 
 
 async def test_interceptors_run_audit_first_and_refuse_before_rate_limiting(tmp_path: Path) -> None:
@@ -340,8 +375,8 @@ async def test_tls_serves_a_client_trusting_the_test_ca_and_refuses_plaintext(tm
         assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-async def test_a_stream_reports_its_rate_limit_before_its_first_event(guarded: Iris) -> None:
-    stream = guarded.stub.Tell(pb.TellRequest(from_team="c", to_team="alpha", message="say hi"))
+async def test_a_stream_reports_its_rate_limit_before_its_first_event(iris: Iris) -> None:
+    stream = iris.stub.Tell(pb.TellRequest(from_team="c", to_team="alpha", message="say hi"))
     metadata = dict(await stream.initial_metadata())
     assert int(metadata["x-ratelimit-remaining"]) < int(metadata["x-ratelimit-limit"])
     async with asyncio.timeout(60):

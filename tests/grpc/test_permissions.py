@@ -14,15 +14,9 @@ import pytest
 from google.protobuf import struct_pb2
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from iris_client.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import Iris, error_reason, start_iris, write_config
 
 CALLER = "caller"
-
-
-def api(iris: Iris) -> iris_pb2_grpc.IrisAsyncStub:
-    """A stub typed for grpc.aio (the overload on an aio channel), so calls type-check as awaitables."""
-    return iris_pb2_grpc.IrisStub(iris.channel)
 
 
 def struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -51,7 +45,7 @@ async def tell(iris: Iris, message: str, on_request: OnRequest | None = None) ->
     """Follow a Tell stream to its end (bounded), answering each permission request with ``on_request``."""
     events: list[pb.TellResponse] = []
     async with asyncio.timeout(60):
-        async for event in api(iris).Tell(pb.TellRequest(from_team=CALLER, to_team="alpha", message=message)):
+        async for event in iris.stub.Tell(pb.TellRequest(from_team=CALLER, to_team="alpha", message=message)):
             events.append(event)
             if event.WhichOneof("event") == "permission_request" and on_request is not None:
                 await on_request(event.permission_request)
@@ -64,7 +58,7 @@ def permission_requests(events: list[pb.TellResponse]) -> list[pb.TellPermission
 
 
 async def answer(iris: Iris, request_id: str, decision: str) -> pb.PermissionsApproveResponse:
-    return await api(iris).PermissionsApprove(
+    return await iris.stub.PermissionsApprove(
         pb.PermissionsApproveRequest(request_id=request_id, decision=decision, from_team=CALLER)
     )
 
@@ -74,7 +68,7 @@ async def answer(iris: Iris, request_id: str, decision: str) -> pb.PermissionsAp
 
 async def test_policy_allows_iris_tools_with_their_input_unchanged(iris: Iris) -> None:
     tool_input = struct({"team": "beta", "nested": {"n": 1, "list": ["a", True]}})
-    decision = await api(iris).PermissionsApprove(
+    decision = await iris.stub.PermissionsApprove(
         pb.PermissionsApproveRequest(tool_name="mcp__iris__list_teams", input=tool_input, reason="see teams")
     )
     assert decision.behavior == "allow"
@@ -82,7 +76,7 @@ async def test_policy_allows_iris_tools_with_their_input_unchanged(iris: Iris) -
 
 
 async def test_policy_denies_every_other_tool_without_an_input(iris: Iris) -> None:
-    decision = await api(iris).PermissionsApprove(
+    decision = await iris.stub.PermissionsApprove(
         pb.PermissionsApproveRequest(tool_name="Bash", input=struct({"command": "rm -rf /"}))
     )
     assert decision.behavior == "deny" and decision.message
@@ -91,7 +85,7 @@ async def test_policy_denies_every_other_tool_without_an_input(iris: Iris) -> No
 
 async def test_policy_without_a_tool_name_or_request_id_is_invalid(iris: Iris) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await api(iris).PermissionsApprove(pb.PermissionsApproveRequest(reason="no tool named"))
+        await iris.stub.PermissionsApprove(pb.PermissionsApproveRequest(reason="no tool named"))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_reason(refused.value) == "ValidationError"
 

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from pathlib import Path
 
 import grpc
 import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, error_reason, start_iris, write_config
-
-
-async def status_of(iris: Iris, frm: str, team: str) -> pb.TeamStatusEntry:
-    reply = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=frm, team=team))
-    return reply.teams[0]
-
-
-async def wait_running(iris: Iris, frm: str, team: str) -> None:
-    async with asyncio.timeout(30):
-        while (await status_of(iris, frm, team)).notifications.running != 1:
-            await asyncio.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
+from tests.harness import (
+    error_reason,
+    start_iris,
+    status_of,
+    wait_until_gone,
+    wait_until_running,
+    write_config,
+)
 
 
 async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(tmp_path: Path) -> None:
@@ -39,8 +24,8 @@ async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(
             pb.SendMessageRequest(from_team="c", to_team="alpha", message="remember one")
         )
         await iris.stub.SendMessage(pb.SendMessageRequest(from_team="c", to_team="beta", message="say b"))
-        alpha_pid = (await status_of(iris, "c", "alpha")).pid
-        beta_pid = (await status_of(iris, "c", "beta")).pid
+        alpha_pid = (await status_of(iris, "alpha", "c")).pid
+        beta_pid = (await status_of(iris, "beta", "c")).pid
         await iris.stub.SendMessage(
             pb.SendMessageRequest(from_team="c", to_team="beta", message="say b again")
         )
@@ -48,12 +33,10 @@ async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(
             pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g")
         )
         assert third.response == "g"
-        assert not (await status_of(iris, "c", "alpha")).awake
-        assert (await status_of(iris, "c", "beta")).pid == beta_pid
-        async with asyncio.timeout(10):
-            while alive(alpha_pid):
-                await asyncio.sleep(0.02)
-        assert iris.running.service._pool.process_count == 2
+        assert not (await status_of(iris, "alpha", "c")).awake
+        assert (await status_of(iris, "beta", "c")).pid == beta_pid
+        await wait_until_gone(alpha_pid)
+        assert (await iris.stub.GetStatus(pb.GetStatusRequest())).processes.total == 2
         # The evicted pair kept its session: its next message resumes it (evicting beta, now the LRU).
         again = await iris.stub.SendMessage(
             pb.SendMessageRequest(from_team="c", to_team="alpha", message="recall")
@@ -67,7 +50,7 @@ async def test_with_every_process_busy_a_new_pair_is_refused_with_pool_limit(tmp
             await iris.stub.SendMessage(
                 pb.SendMessageRequest(from_team="c", to_team=team, message="slow 100 100", timeout=-1)
             )
-            await wait_running(iris, "c", team)
+            await wait_until_running(iris, team, "c")
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await iris.stub.SendMessage(
                 pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g")

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, error_reason
+from tests.harness import Iris, error_details, error_reason
 
 
 async def test_reflection_lists_the_iris_service(iris: Iris) -> None:
@@ -63,8 +63,7 @@ async def test_each_validation_rule_is_invalid_argument_and_records_nothing(
         await iris.stub.SendMessage(request)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_reason(failure.value) == "ValidationError"
-    trailing = dict(failure.value.trailing_metadata() or ())
-    assert field.encode() in trailing["grpc-status-details-bin"]
+    assert error_details(failure.value)["field"] == field
     status = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team="caller"))
     assert all(t.message_count == 0 for t in status.teams)
 

@@ -17,61 +17,31 @@ import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
-from tests.harness import TEAMS, Iris, error_reason, start_iris, write_config
+from tests.harness import (
+    TEAMS,
+    Iris,
+    error_reason,
+    report_of,
+    send,
+    start_iris,
+    status_of,
+    wait_until_gone,
+    wait_until_running,
+    write_config,
+)
 
 CALLER = "caller"
 
 
-def api(iris: Iris) -> iris_pb2_grpc.IrisAsyncStub:
-    """A stub typed for grpc.aio (the overload on an aio channel), so calls type-check as awaitables."""
-    return iris_pb2_grpc.IrisStub(iris.channel)
-
-
-async def send(
-    iris: Iris, text: str, *, to: str = "alpha", wait_ms: int | None = None
-) -> pb.SendMessageResponse:
-    request = pb.SendMessageRequest(from_team=CALLER, to_team=to, message=text)
-    if wait_ms is not None:
-        request.timeout = wait_ms
-    async with asyncio.timeout(60):
-        return await api(iris).SendMessage(request)
-
-
-async def status_of(iris: Iris, team: str = "alpha") -> pb.TeamStatusEntry:
-    status = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER, team=team))
-    [entry] = status.teams
-    return entry
-
-
-async def report_of(iris: Iris, team: str = "alpha") -> pb.SessionReportResponse:
-    return await api(iris).SessionReport(pb.SessionReportRequest(team=team, from_team=CALLER))
-
-
-async def wait_until_running(iris: Iris, team: str = "alpha") -> None:
-    async with asyncio.timeout(30):
-        while (await status_of(iris, team)).notifications.running != 1:
-            await asyncio.sleep(0.02)
+def reaped(pid: int) -> bool:
+    """True once ``pid`` is gone from /proc: exited and reaped, no zombie left behind."""
+    return not Path(f"/proc/{pid}").exists()
 
 
 async def wait_until_reaped(pid: int) -> None:
-    """Wait (bounded) until ``pid`` no longer exists: not running and not a zombie left unreaped."""
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            await asyncio.sleep(0.02)
-    assert not is_zombie(pid)
-
-
-def is_zombie(pid: int) -> bool:
-    """True if ``/proc`` shows ``pid`` as a zombie (absent, or reused by a live process, is not)."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat_line.rsplit(")", 1)[1].split()[0] == "Z"
+    """Wait (bounded) until ``pid`` has exited, then require it reaped."""
+    await wait_until_gone(pid)
+    assert reaped(pid), f"{pid} exited but was not reaped"
 
 
 def transcripts(root: Path, session_id: str) -> list[Path]:
@@ -102,7 +72,7 @@ async def test_reboot_replaces_the_session_and_forgets_the_conversation(iris: Ir
     old_files = await wait_for_transcripts(tmp_path, first.session_id)
     old_pid = (await status_of(iris)).pid
 
-    reboot = await api(iris).SessionReboot(pb.SessionRebootRequest(to_team="alpha", from_team=CALLER))
+    reboot = await iris.stub.SessionReboot(pb.SessionRebootRequest(to_team="alpha", from_team=CALLER))
 
     assert reboot.had_previous_session and reboot.process_terminated
     assert reboot.old_session_id == first.session_id
@@ -121,7 +91,7 @@ async def test_reboot_replaces_the_session_and_forgets_the_conversation(iris: Ir
 
 
 async def test_reboot_of_a_pair_without_a_session_creates_one(iris: Iris) -> None:
-    reboot = await api(iris).SessionReboot(pb.SessionRebootRequest(to_team="beta", from_team=CALLER))
+    reboot = await iris.stub.SessionReboot(pb.SessionRebootRequest(to_team="beta", from_team=CALLER))
     assert not reboot.had_previous_session and reboot.old_session_id == ""
     assert not reboot.process_terminated
     assert reboot.new_session_id
@@ -138,7 +108,7 @@ async def test_delete_stops_the_process_and_removes_the_session_without_a_replac
     old_files = await wait_for_transcripts(tmp_path, first.session_id)
     pid = (await status_of(iris)).pid
 
-    deleted = await api(iris).SessionDelete(pb.SessionDeleteRequest(to_team="alpha", from_team=CALLER))
+    deleted = await iris.stub.SessionDelete(pb.SessionDeleteRequest(to_team="alpha", from_team=CALLER))
 
     assert deleted.had_session and deleted.process_terminated
     assert deleted.session_id == first.session_id
@@ -151,7 +121,7 @@ async def test_delete_stops_the_process_and_removes_the_session_without_a_replac
 
 
 async def test_delete_of_a_pair_that_never_had_a_session_says_so(iris: Iris) -> None:
-    deleted = await api(iris).SessionDelete(pb.SessionDeleteRequest(to_team="gamma", from_team="nobody"))
+    deleted = await iris.stub.SessionDelete(pb.SessionDeleteRequest(to_team="gamma", from_team="nobody"))
     assert not deleted.had_session and deleted.session_id == ""
     assert not deleted.process_terminated
 
@@ -161,19 +131,19 @@ async def test_delete_of_a_pair_that_never_had_a_session_says_so(iris: Iris) -> 
 
 async def fork_failure(iris: Iris) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+        await iris.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
     return failure.value
 
 
 async def test_fork_without_a_spawn_script_fails_its_precondition(iris: Iris) -> None:
-    await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
     failure = await fork_failure(iris)
     assert failure.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_reason(failure) == "PreconditionFailedError"
 
 
 async def test_fork_with_a_spawn_script_that_is_not_executable_fails_its_precondition(iris: Iris) -> None:
-    await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
     script = write_spawn_script(iris, "exit 0", executable=False)
     assert not script.stat().st_mode & stat.S_IXUSR
     failure = await fork_failure(iris)
@@ -193,9 +163,9 @@ async def test_fork_runs_the_spawn_script_with_team_path_and_a_resume_fork_comma
 ) -> None:
     args_file = tmp_path / "spawn-args.txt"
     write_spawn_script(iris, f'printf \'%s\\n\' "$#" "$1" "$2" "$3" "$4" > \'{args_file}\'')
-    woke = await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
 
-    fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+    fork = await iris.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
 
     team_path = str((tmp_path / "teams" / "alpha").resolve())
     assert fork.success
@@ -213,9 +183,9 @@ async def test_fork_reports_a_failing_spawn_script_as_unsuccessful_and_logs_its_
     iris: Iris, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_spawn_script(iris, f"echo no terminal in {iris.home}; exit 3")
-    await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
     with caplog.at_level(logging.WARNING, logger="iris_core.fork"):
-        fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+        fork = await iris.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
     assert not fork.success
     assert "code 3" in fork.message
     assert str(iris.home) not in fork.message, "the script's output may name server paths: log only"
@@ -227,10 +197,10 @@ async def test_fork_returns_at_once_when_the_script_leaves_a_terminal_running(
 ) -> None:
     pid_file = tmp_path / "terminal.pid"
     write_spawn_script(iris, f"sleep 60 & echo $! > {pid_file}")
-    await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
     try:
         async with asyncio.timeout(10):
-            fork = await api(iris).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+            fork = await iris.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
         assert fork.success
     finally:
         if pid_file.exists():
@@ -241,12 +211,12 @@ async def test_fork_returns_at_once_when_the_script_leaves_a_terminal_running(
 
 
 async def test_wake_starts_a_live_process_and_a_second_wake_or_launch_reuses_it(iris: Iris) -> None:
-    woke = await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
     assert woke.status == "awake" and woke.team == "alpha"
     assert woke.pid > 0 and woke.session_id
     os.kill(woke.pid, 0)
-    again = await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
-    launched = await api(iris).TeamLaunch(pb.TeamLaunchRequest(team="alpha", from_team=CALLER))
+    again = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    launched = await iris.stub.TeamLaunch(pb.TeamLaunchRequest(team="alpha", from_team=CALLER))
     assert (again.pid, again.session_id) == (woke.pid, woke.session_id)
     assert (launched.status, launched.pid, launched.session_id) == ("awake", woke.pid, woke.session_id)
     status = await status_of(iris)
@@ -254,17 +224,17 @@ async def test_wake_starts_a_live_process_and_a_second_wake_or_launch_reuses_it(
 
 
 async def test_launch_starts_a_process_like_wake(iris: Iris) -> None:
-    launched = await api(iris).TeamLaunch(pb.TeamLaunchRequest(team="beta", from_team=CALLER))
+    launched = await iris.stub.TeamLaunch(pb.TeamLaunchRequest(team="beta", from_team=CALLER))
     assert launched.status == "awake" and launched.pid > 0 and launched.session_id
     os.kill(launched.pid, 0)
     assert (await status_of(iris, "beta")).pid == launched.pid
 
 
 async def test_sleep_stops_and_reaps_the_process_and_a_second_sleep_says_already_asleep(iris: Iris) -> None:
-    woke = await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
-    slept = await api(iris).TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
+    woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+    slept = await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
     assert slept.status == "asleep" and slept.team == "alpha"
-    again = await api(iris).TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
+    again = await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
     assert again.status == "already_asleep"
     await wait_until_reaped(woke.pid)
     status = await status_of(iris)
@@ -273,17 +243,17 @@ async def test_sleep_stops_and_reaps_the_process_and_a_second_sleep_says_already
 
 
 async def test_sleep_refuses_a_busy_pair_unless_forced_and_force_cancels_the_turn(iris: Iris) -> None:
-    queued = await send(iris, "slow 100 100", wait_ms=-1)
+    queued = await send(iris, "slow 100 100", timeout_ms=-1)
     await wait_until_running(iris)
     pid = (await status_of(iris)).pid
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await api(iris).TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_reason(refused.value) == "PreconditionFailedError"
     assert (await status_of(iris)).notifications.running == 1
 
-    forced = await api(iris).TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER, force=True))
+    forced = await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team=CALLER, force=True))
     assert forced.status == "asleep"
     async with asyncio.timeout(10):
         while True:
@@ -301,7 +271,7 @@ async def test_sleep_refuses_a_busy_pair_unless_forced_and_force_cancels_the_tur
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
 async def test_wake_all_wakes_every_team_and_reports_them_in_config_order(iris: Iris, parallel: bool) -> None:
-    woke = await api(iris).TeamWakeAll(pb.TeamWakeAllRequest(from_team=CALLER, parallel=parallel))
+    woke = await iris.stub.TeamWakeAll(pb.TeamWakeAllRequest(from_team=CALLER, parallel=parallel))
     assert [r.team for r in woke.results] == list(TEAMS)
     assert all(r.success and r.status == "awake" and r.session_id for r in woke.results)
     assert (woke.total_teams, woke.success_count, woke.failure_count) == (3, 3, 0)
@@ -309,7 +279,7 @@ async def test_wake_all_wakes_every_team_and_reports_them_in_config_order(iris: 
     assert len(set(pids)) == 3 and all(pid > 0 for pid in pids)
     for pid in pids:
         os.kill(pid, 0)
-    status = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER))
+    status = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=CALLER))
     assert [(e.name, e.awake, e.pid) for e in status.teams] == list(zip(TEAMS, [True] * 3, pids, strict=True))
 
 
@@ -317,13 +287,13 @@ async def test_wake_all_wakes_every_team_and_reports_them_in_config_order(iris: 
 
 
 async def test_status_of_one_team_has_awake_and_exactly_that_team(iris: Iris) -> None:
-    asleep = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER, team="beta"))
+    asleep = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=CALLER, team="beta"))
     assert asleep.team == "beta" and asleep.HasField("awake") and not asleep.awake
     assert [e.name for e in asleep.teams] == ["beta"]
     assert asleep.teams[0].state == "stopped" and asleep.teams[0].session_id == ""
 
-    woke = await api(iris).TeamWake(pb.TeamWakeRequest(team="beta", from_team=CALLER))
-    awake = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER, team="beta"))
+    woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="beta", from_team=CALLER))
+    awake = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=CALLER, team="beta"))
     assert awake.HasField("awake") and awake.awake
     [entry] = awake.teams
     assert (entry.name, entry.awake, entry.pid, entry.session_id) == ("beta", True, woke.pid, woke.session_id)
@@ -332,17 +302,17 @@ async def test_status_of_one_team_has_awake_and_exactly_that_team(iris: Iris) ->
 
 
 async def test_status_of_all_teams_lists_every_team_without_a_single_awake_flag(iris: Iris) -> None:
-    status = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER))
+    status = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=CALLER))
     assert [e.name for e in status.teams] == list(TEAMS)
     assert status.team == "" and not status.HasField("awake")
     assert all(e.HasField("notifications") for e in status.teams)
 
 
 async def test_status_without_notifications_omits_them(iris: Iris) -> None:
-    one = await api(iris).TeamStatus(
+    one = await iris.stub.TeamStatus(
         pb.TeamStatusRequest(from_team=CALLER, team="alpha", include_notifications=False)
     )
-    every = await api(iris).TeamStatus(pb.TeamStatusRequest(from_team=CALLER, include_notifications=False))
+    every = await iris.stub.TeamStatus(pb.TeamStatusRequest(from_team=CALLER, include_notifications=False))
     assert len(one.teams) == 1 and len(every.teams) == 3
     assert not any(e.HasField("notifications") for e in [*one.teams, *every.teams])
 
@@ -356,7 +326,7 @@ async def test_an_idle_process_stops_by_itself_and_the_next_message_keeps_the_co
     config = write_config(tmp_path, teams={"alpha": {"idleTimeout": 300}})
     async with start_iris(tmp_path, config) as iris:
         first = await send(iris, "remember lime")
-        woke = await api(iris).TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
+        woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team=CALLER))
         async with asyncio.timeout(10):
             while (status := await status_of(iris)).state != "stopped":
                 await asyncio.sleep(0.05)
@@ -374,7 +344,7 @@ async def test_an_idle_process_stops_by_itself_and_the_next_message_keeps_the_co
 async def test_list_teams_gives_each_team_with_path_description_and_permission(
     iris: Iris, tmp_path: Path
 ) -> None:
-    listed = await api(iris).ListTeams(pb.ListTeamsRequest())
+    listed = await iris.stub.ListTeams(pb.ListTeamsRequest())
     assert listed.total_teams == 3
     assert [(t.name, t.path, t.description, t.grant_permission) for t in listed.teams] == [
         (name, str((tmp_path / "teams" / name).resolve()), f"team {name}", "yes") for name in TEAMS
@@ -383,7 +353,7 @@ async def test_list_teams_gives_each_team_with_path_description_and_permission(
 
 async def test_get_date_gives_one_instant_in_consistent_forms(iris: Iris) -> None:
     before = int(time.time() * 1000)
-    date = await api(iris).GetDate(pb.GetDateRequest())
+    date = await iris.stub.GetDate(pb.GetDateRequest())
     after = int(time.time() * 1000)
     assert before <= date.timestamp <= after
     assert date.unix == date.timestamp // 1000
@@ -401,7 +371,7 @@ async def test_get_date_gives_one_instant_in_consistent_forms(iris: Iris) -> Non
 
 
 async def logs(iris: Iris, request: pb.GetLogsRequest) -> pb.GetLogsResponse:
-    return await api(iris).GetLogs(request)
+    return await iris.stub.GetLogs(request)
 
 
 @pytest.fixture
@@ -436,7 +406,7 @@ async def test_logs_record_the_start_of_a_claude_code_process(logged: Iris) -> N
 async def test_log_level_and_since_filters_keep_only_matching_records(logged: Iris) -> None:
     write_spawn_script(logged, "exit 7")
     await send(logged, "say hi")
-    fork = await api(logged).SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
+    fork = await logged.stub.SessionFork(pb.SessionForkRequest(to_team="alpha", from_team=CALLER))
     assert not fork.success  # the failing script is logged as a warning
 
     serious = await logs(logged, pb.GetLogsRequest(level=["warn", "error"]))
@@ -521,6 +491,6 @@ TEAM_RPCS: dict[str, Callable[[iris_pb2_grpc.IrisAsyncStub, str], Awaitable[obje
 async def test_an_unknown_team_is_not_found_on_every_rpc_that_names_a_team(iris: Iris, rpc: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         async with asyncio.timeout(30):
-            await TEAM_RPCS[rpc](api(iris), "nosuchteam")
+            await TEAM_RPCS[rpc](iris.stub, "nosuchteam")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_reason(missing.value) == "TeamNotFoundError"
