@@ -60,6 +60,10 @@ logger = logging.getLogger(__name__)
 # A large tool output (a file read, a long Bash output) arrives as one JSON line; the SDK's 1 MiB default
 # would kill the turn.
 _MAX_BUFFER_BYTES = 32 * 1024 * 1024
+_INTERRUPT_TIMEOUT_S = 5.0
+"""Claude Code answers an interrupt within milliseconds; past this it is not going to."""
+_EXIT_POLL_S = 0.05
+"""How often an interrupt in flight checks that the child is still alive to answer it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,17 +186,33 @@ class ClaudeProcess:
     async def interrupt(self) -> None:
         """Stop the running turn; the process stays usable (Claude Code answers within milliseconds).
 
+        Bounded by 5 s, and by the child's life: a child that exits meanwhile (killed by a reboot, say) can
+        never answer, so the wait ends at once instead of running out its time.
+
         Raises:
             ProcessError: the interrupt could not be delivered (the process is gone).
 
         """
+        sending = asyncio.ensure_future(self._client.interrupt())
         try:
-            async with asyncio.timeout(5):
-                await self._client.interrupt()
+            async with asyncio.timeout(_INTERRUPT_TIMEOUT_S):
+                while not sending.done() and not self.exited:
+                    await asyncio.wait({sending}, timeout=_EXIT_POLL_S)
+            if not sending.done():
+                raise ProcessError(
+                    f"Could not interrupt the Claude Code process: it exited ({self._exit_text()})"
+                )
+            sending.result()
+        except ProcessError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported to the caller as a ProcessError
             raise ProcessError(
                 f"Could not interrupt the Claude Code process: {_describe(exc, self)}"
             ) from exc
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.wait({sending})
 
     def kill(self) -> None:
         """Send SIGKILL now (force sleep, shutdown escalation); ``stop`` still has to reap."""
