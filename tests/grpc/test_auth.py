@@ -17,7 +17,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.access import PERMISSIONS
 from iris_grpc.method_permissions import method_permissions
-from tests.harness import Iris, error_details, error_reason, start_iris, with_key, write_config
+from tests.harness import Iris, error_details, error_reason, self_signed, start_iris, with_key, write_config
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Iris"]
 NEEDED = method_permissions()
@@ -323,41 +323,8 @@ async def test_without_require_auth_calls_need_no_key_and_a_warning_is_logged(
     assert any("AUTHENTICATION IS OFF" in r.getMessage() for r in caplog.records)
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_file, key_file
-
-
 async def test_tls_serves_a_client_trusting_the_test_ca_and_refuses_plaintext(tmp_path: Path) -> None:
-    cert_file, key_file = _self_signed(tmp_path)
+    cert_file, key_file = self_signed(tmp_path)
     config = write_config(tmp_path, api={"tls": {"certFile": str(cert_file), "keyFile": str(key_file)}})
     from iris_app.app import running_iris
     from iris_core.config import load_config
