@@ -142,9 +142,13 @@ async def test_concurrent_messages_to_one_pair_are_both_answered_in_order(iris: 
 
 
 async def test_timeout_returns_partial_text_and_the_turn_finishes_into_the_report(iris: Iris) -> None:
-    reply = await send(iris, "slow 12 150", timeout_ms=1000)
+    # A warm process, and a four-second turn: the 1.5 s timeout lands mid-turn, not in a cold start.
+    await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team="caller"))
+    full = "".join(f"chunk {i} " for i in range(1, 21))
+    reply = await send(iris, "slow 20 200", timeout_ms=1500)
     assert reply.status == "timeout"
-    assert reply.response.startswith("chunk 1 ") and reply.response != "chunk 1 " * 12
+    assert reply.response.startswith("chunk 1 ") and full.startswith(reply.response)
+    assert reply.response != full
     async with asyncio.timeout(30):
         while True:
             report = await report_of(iris)
@@ -154,7 +158,7 @@ async def test_timeout_returns_partial_text_and_the_turn_finishes_into_the_repor
             assert entry.status == "running"
             await asyncio.sleep(0.05)
     assert entry.message_id == reply.message_id
-    assert entry.response == "".join(f"chunk {i} " for i in range(1, 13))
+    assert entry.response == full
 
 
 async def test_minus_one_returns_at_once_and_zero_waits_for_the_end(iris: Iris) -> None:
