@@ -186,13 +186,17 @@ class ClaudeProcess:
     async def interrupt(self) -> None:
         """Stop the running turn; the process stays usable (Claude Code answers within milliseconds).
 
-        Bounded by 5 s, and by the child's life: a child that exits meanwhile (killed by a reboot, say) can
-        never answer, so the wait ends at once instead of running out its time.
+        Bounded by 5 s, and by the child's life: a child that is being stopped, or that exits meanwhile (killed
+        by a reboot, say), can never answer, so the wait ends at once instead of running out its time.
 
         Raises:
             ProcessError: the interrupt could not be delivered (the process is gone).
 
         """
+        if self._closing is not None or self.exited:
+            raise ProcessError(
+                f"Could not interrupt the Claude Code process: it is stopping ({self._exit_text()})"
+            )
         sending = asyncio.ensure_future(self._client.interrupt())
         try:
             async with asyncio.timeout(_INTERRUPT_TIMEOUT_S):

@@ -107,8 +107,11 @@ class ProcessPool:
         if self._main is None:
             self._main = asyncio.create_task(self._serve(), name="iris-pool")
         started = asyncio.ensure_future(self._started.wait())
-        await asyncio.wait({started, self._main}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
+        try:
+            await asyncio.wait({started, self._main}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+            await asyncio.wait({started})
         if self._main.done():
             await self._main  # raises what stopped it
             raise ProcessPoolLimitError("Iris is shutting down")
@@ -416,7 +419,13 @@ class ProcessPool:
                 logger.error("task %s failed", name, exc_info=exc)
                 return None
 
-        return self._tg.create_task(guarded(), name=name)
+        top = guarded()
+        try:
+            return self._tg.create_task(top, name=name)
+        except RuntimeError as exc:  # the group is finished or aborting: nothing new may start
+            top.close()
+            coro.close()
+            raise ProcessPoolLimitError("Iris is shutting down") from exc
 
     async def _ensure_process(
         self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
