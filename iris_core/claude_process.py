@@ -186,7 +186,7 @@ class ClaudeProcess:
     async def interrupt(self) -> None:
         """Stop the running turn; the process stays usable (Claude Code answers within milliseconds).
 
-        Bounded by 5 s, and by the child's life: a child that is being stopped, or that exits meanwhile (killed
+        Bounded by 5 s, and by the child's life: a child being stopped, or one that exits meanwhile (killed
         by a reboot, say), can never answer, so the wait ends at once instead of running out its time.
 
         Raises:
