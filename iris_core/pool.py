@@ -267,24 +267,23 @@ class ProcessPool:
         """Run ``work`` to its end as a task of the pool, even if the caller is cancelled meanwhile.
 
         The task belongs to the pool's TaskGroup, so a shutdown waits for it; the caller's cancellation
-        only stops the caller's wait.
+        only stops the caller's wait. What ``work`` raises is raised here, to the caller.
 
         Raises:
             ProcessPoolLimitError: the pool is shutting down.
-            IrisError: what ``work`` raised (other exceptions are logged, as at the top of any pool task).
 
         """
-        outcome: list[BaseException] = []
+        failed: list[Exception] = []
 
         async def capture() -> None:
             try:
                 await work
-            except IrisError as exc:
-                outcome.append(exc)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller below, not to the TaskGroup
+                failed.append(exc)
 
         await asyncio.shield(self._spawn(capture(), name))
-        if outcome:
-            raise outcome[0]
+        if failed:
+            raise failed[0]
 
     async def interrupt(self, pair: Pair) -> Turn | None:
         """Interrupt the pair's running turn (the SDK's interrupt); return it, or None if none runs.
