@@ -37,7 +37,7 @@ from claude_agent_sdk import (
     StreamEvent,
     ToolUseBlock,
 )
-from claude_agent_sdk.types import CanUseToolShadowedWarning
+from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
 from .errors import ConfigurationError, ProcessError
 
@@ -86,7 +86,7 @@ class LaunchSpec:
     """Tools allowed without asking."""
     disallowed_tools: Sequence[str] = ()
     """Tools never allowed."""
-    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     """MCP servers given to the process."""
 
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from claude_agent_sdk.types import McpServerConfig
+
 from .claude_process import LaunchSpec
 from .pairs import PairRuntime
 from .permissions import PermissionBroker
@@ -23,7 +25,7 @@ def launch_spec(
     session_id: str,
     env: Mapping[str, str],
     broker: PermissionBroker,
-    mcp_servers: Mapping[str, Any] | None = None,
+    mcp_servers: Mapping[str, McpServerConfig] | None = None,
 ) -> LaunchSpec:
     """Build the spec for the pair's next process.
 

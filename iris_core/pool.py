@@ -27,6 +27,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
+from claude_agent_sdk.types import McpServerConfig
+
 from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
@@ -554,7 +556,7 @@ class ProcessPool:
 
     def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
         env = self.claude_env(state.team)
-        servers: dict[str, Any] = {}
+        servers: dict[str, McpServerConfig] = {}
         if self._session_mcp is not None:
             servers = self._session_mcp.servers_for(state.team)
             env = {**env, **self._session_mcp.env_for(state.team)}

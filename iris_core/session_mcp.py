@@ -18,7 +18,8 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+
+from claude_agent_sdk.types import McpHttpServerConfig, McpServerConfig, McpStdioServerConfig
 
 from .config import TeamConfig
 from .keys import KeyStore
@@ -103,7 +104,7 @@ class SessionMcp:
             async with asyncio.timeout(timeout_s):
                 await self._endpoint_known.wait()
 
-    def servers_for(self, team: TeamConfig) -> dict[str, Any]:
+    def servers_for(self, team: TeamConfig) -> dict[str, McpServerConfig]:
         """Return the ``mcp_servers`` entry for ``team``'s Claude Code: ``{"iris": config}`` or ``{}``.
 
         ``{}`` when the team does not have ``sessionMcpEnabled``, or when no endpoint is known yet (logged
@@ -126,19 +127,20 @@ class SessionMcp:
         # The key itself goes in the process's environment (env_for), which only its user can read; the
         # config, which Claude Code gets on its command line, names it, and Claude Code expands the name.
         reference = "${" + KEY_VARIABLE + "}"
+        config: McpServerConfig
         if endpoint.url:
-            config: dict[str, Any] = {
-                "type": "http",
-                "url": endpoint.url,
-                "headers": {"Authorization": f"Bearer {reference}", "X-Iris-From-Team": team.name},
-            }
+            config = McpHttpServerConfig(
+                type="http",
+                url=endpoint.url,
+                headers={"Authorization": f"Bearer {reference}", "X-Iris-From-Team": team.name},
+            )
         else:
-            config = {
-                "type": "stdio",
-                "command": endpoint.command[0],
-                "args": [*endpoint.command[1:], "--from-team", team.name],
-                "env": {"IRIS_API_KEY": reference},
-            }
+            config = McpStdioServerConfig(
+                type="stdio",
+                command=endpoint.command[0],
+                args=[*endpoint.command[1:], "--from-team", team.name],
+                env={"IRIS_API_KEY": reference},
+            )
         return {MCP_SERVER_NAME: config}
 
     def env_for(self, team: TeamConfig) -> dict[str, str]:

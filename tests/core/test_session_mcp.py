@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_agent_sdk.types import McpServerConfig
 
 from iris_core.access import calling_team
 from iris_core.config import DEFAULT_MCP_PERMISSIONS, TeamConfig
@@ -193,7 +194,9 @@ async def test_long_team_names_get_distinct_valid_key_names(keys: KeyStore, tmp_
 # --- launch_spec ----------------------------------------------------------------------------------------
 
 
-def spec_for(tmp_path: Path, config: TeamConfig, servers: dict[str, object] | None) -> tuple[str, ...]:
+def spec_for(
+    tmp_path: Path, config: TeamConfig, servers: dict[str, McpServerConfig] | None
+) -> tuple[str, ...]:
     state = PairRuntime(pair=Pair("caller", config.name), team=config)
     env = {"CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
     spec = launch_spec(state, "00000000-0000-4000-8000-000000000000", env, PermissionBroker(1.0), servers)
