@@ -3,18 +3,16 @@
 Rules it keeps:
 
 - A pair's turns run in arrival order; turns behind a busy pair wait in a bounded FIFO (full: refused).
-- At most ``settings.maxProcesses`` processes are alive or starting. A pair that needs one takes a free slot,
-  else the least recently used idle process is stopped, and reaped, to make room; a busy one never is. When
-  every slot is busy a new message is refused with ProcessPoolLimitError before anything is recorded; a turn
-  that was already accepted waits for a slot instead.
+- At most ``settings.maxProcesses`` processes are alive or starting (``slots.ProcessSlots`` keeps that).
+  When every slot is busy a new message is refused with ProcessPoolLimitError before anything is recorded; a
+  turn that was already accepted waits for a slot instead.
 - A process idle for its team's ``idleTimeout`` is stopped; the session stays for the next wake.
 - A process that dies mid-turn fails that turn at once with ProcessError; the pair's next turn starts a new
   process that resumes the same Claude session.
 - Turns have a deadline (``settings.turnTimeout``): a turn past it ends as an error and its process is
   replaced, so no caller waits forever on a stuck process.
 
-A pair's state is derived, never stored: from its process phase (``pairs.Phase``) and its turns. Starting,
-stopping and discarding a pair's process hold the pair's lifecycle lock, so they never interleave. Every task
+A pair's state is derived, never stored: from its process phase (``pairs.Phase``) and its turns. Every task
 (drivers, starts, stops, record writes, the idle reaper) belongs to the pool's TaskGroup, which one task
 (``_serve``) enters and exits; ``aclose`` asks it to end the turns, stop and reap every process, and waits.
 Admission (``admit``) is checked once per message, before anything is recorded.
@@ -24,12 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
-from claude_agent_sdk.types import McpServerConfig
-
-from .claude_process import ClaudeProcess, LaunchSpec
+from .claude_process import ClaudeProcess
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import (
@@ -39,10 +35,10 @@ from .errors import (
     ProcessPoolLimitError,
     TooManyRequestsError,
 )
-from .launch_spec import launch_spec
-from .pairs import ASLEEP, PairRuntime, PairState, PairView, Running, Starting, Stopping
+from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
 from .session_mcp import SessionMcp
+from .slots import Launcher, ProcessSlots
 from .store import Store
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
@@ -53,12 +49,6 @@ __all__ = ["Launcher", "PairState", "PairView", "ProcessPool"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
-"""Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
-
-_SLOT_WAIT_S = 600.0
-"""How long an accepted turn waits for a process slot before it fails (room appears as other turns end)."""
 
 
 class ProcessPool:
@@ -79,12 +69,8 @@ class ProcessPool:
         session_mcp: SessionMcp | None = None,
     ) -> None:
         self._config = config
-        self._session_mcp = session_mcp
         self._settings = config.settings
         self._store = store
-        self._broker = broker
-        self._launcher = launcher
-        self._extra_env = dict(extra_env or {})
         self._pairs: dict[Pair, PairRuntime] = {}
         self._turns: dict[str, Turn] = {}
         self._tg: asyncio.TaskGroup | None = None
@@ -92,12 +78,21 @@ class ProcessPool:
         self._started = asyncio.Event()
         self._close_requested = asyncio.Event()
         self._closing = False
-        self._room_changed = asyncio.Condition()
         self._reaper_wake = asyncio.Event()
+        self._slots = ProcessSlots(
+            config,
+            store,
+            broker,
+            launcher,
+            self._pairs,
+            self,
+            extra_env=extra_env,
+            session_mcp=session_mcp,
+        )
         self._runner = TurnRunner(
             store,
             self._settings,
-            retire=self._retire,
+            retire=self._slots.retire,
             is_closing=lambda: self._closing,
             owned=self.owned,
         )
@@ -148,12 +143,12 @@ class ProcessPool:
                 # Leaving the group waits for drivers, starts, stops and record writes to end.
         finally:
             self._tg = None
-            await self._stop_all()  # a process whose start ended as the group closed (stopped inline)
+            await self._slots.stop_all()  # a process whose start ended as the group closed (stopped inline)
 
     async def _close(self) -> None:
         self._closing = True
         self._reaper_wake.set()
-        await self._notify_room_changed()
+        await self._slots.notify_room_changed()
         for state in list(self._pairs.values()):
             queued = self._take_queue(state)
             await self._runner.end_unrun(
@@ -161,13 +156,7 @@ class ProcessPool:
             )
             if state.current is not None:
                 await self._runner.end_for_shutdown(state.current)
-        await self._stop_all()
-
-    async def _stop_all(self) -> None:
-        stops = [self._stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
-        for outcome in await asyncio.gather(*stops, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                logger.error("stopping a process at shutdown failed: %r", outcome)
+        await self._slots.stop_all()
 
     # --- queries ---------------------------------------------------------------------------------------
 
@@ -195,17 +184,15 @@ class ProcessPool:
     @property
     def process_count(self) -> int:
         """Slots in use: processes starting, alive, or not yet reaped."""
-        return sum(1 for s in self._pairs.values() if s.holds_slot)
+        return self._slots.process_count
 
     def census(self) -> tuple[int, int, frozenset[Pair]]:
         """Return (slots in use, processes running a turn, pairs with a live process)."""
-        live = frozenset(p for p, s in self._pairs.items() if s.live)
-        busy = sum(1 for s in self._pairs.values() if s.live and s.current is not None and not s.current.done)
-        return self.process_count, busy, live
+        return self._slots.census()
 
     def claude_env(self, team: TeamConfig) -> dict[str, str]:
         """Return the environment Iris adds for the team's Claude processes (over the server's own)."""
-        return {**self._settings.env, **self._extra_env, **team.env}
+        return self._slots.claude_env(team)
 
     # --- turns -----------------------------------------------------------------------------------------
 
@@ -217,7 +204,7 @@ class ProcessPool:
             ProcessPoolLimitError: the pair has no process and every slot holds a busy one.
 
         """
-        self._check_open()
+        self.check_open()
         state = self._pairs.get(pair)
         if state is not None and len(state.queue) >= self._settings.max_queued_messages:
             raise TooManyRequestsError(
@@ -254,7 +241,7 @@ class ProcessPool:
 
     async def resubmit(self, turn: Turn, team: TeamConfig) -> None:
         """Queue a turn that is already recorded (a persisted turn left unfinished by the last run)."""
-        self._check_open()
+        self.check_open()
         await self._store.mark_queued(turn.message_id)
         await self._enqueue(self._pair(turn.pair, team), turn)
 
@@ -263,7 +250,7 @@ class ProcessPool:
         self._turns[turn.message_id] = turn
         await turn.publish_start()
         if state.driver is None or state.driver.done():
-            state.driver = self._spawn(self._drive(state), f"drive-{state.pair}")
+            state.driver = self.spawn(self._drive(state), f"drive-{state.pair}")
 
     async def owned(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``work`` to its end as a task of the pool, even if the caller is cancelled meanwhile.
@@ -283,7 +270,7 @@ class ProcessPool:
             except Exception as exc:  # noqa: BLE001 - handed to the caller below, not to the TaskGroup
                 failed.append(exc)
 
-        await asyncio.shield(self._spawn(capture(), name))
+        await asyncio.shield(self.spawn(capture(), name))
         if failed:
             raise failed[0]
 
@@ -320,14 +307,14 @@ class ProcessPool:
 
         async def start() -> ClaudeProcess | IrisError:
             try:
-                process = await self._ensure_process(state, wait_for_slot=False)
+                process = await self._slots.ensure(state, wait_for_slot=False)
             except IrisError as exc:
                 return exc
             assert process is not None
             return process
 
-        outcome = await asyncio.shield(self._spawn(start(), f"wake-{pair}"))
-        await self._notify_room_changed()  # the pair is idle now: evictable for a pair waiting for room
+        outcome = await asyncio.shield(self.spawn(start(), f"wake-{pair}"))
+        await self._slots.notify_room_changed()  # the pair is idle now: evictable for a pair waiting for room
         if outcome is None:
             raise ProcessError("Internal error while starting the process")
         if isinstance(outcome, IrisError):
@@ -350,7 +337,7 @@ class ProcessPool:
                 return False
             self._refuse_if_busy(state, force)  # a turn may have been queued while we waited
             await self._cancel_turns(state, "the team was put to sleep")
-            await self._stop_now(state, force=force)
+            await self._slots.stop_now(state, force=force)
         return True
 
     @staticmethod
@@ -374,7 +361,7 @@ class ProcessPool:
         async with state.lifecycle:
             had_process = state.live
             await self._cancel_turns(state, "the session was removed")
-            await self._stop_now(state, force=state.current is not None and not state.current.done)
+            await self._slots.stop_now(state, force=state.current is not None and not state.current.done)
         return had_process
 
     def _take_queue(self, state: PairRuntime) -> list[Turn]:
@@ -393,7 +380,23 @@ class ProcessPool:
 
     # --- internals: processes --------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    @property
+    def closing(self) -> bool:
+        """True once a shutdown has begun."""
+        return self._closing
+
+    @property
+    def accepting_tasks(self) -> bool:
+        """True while new tasks may join the pool's TaskGroup."""
+        return self._tg is not None
+
+    def check_open(self) -> None:
+        """Refuse work once the pool is shutting down.
+
+        Raises:
+            ProcessPoolLimitError: the pool is closing or closed.
+
+        """
         if self._closing or self._tg is None:
             raise ProcessPoolLimitError("Iris is shutting down")
 
@@ -403,7 +406,7 @@ class ProcessPool:
             state = self._pairs[pair] = PairRuntime(pair, team)
         return state
 
-    def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
         """Run ``coro`` as a task of the pool; an exception is logged, never raised into the TaskGroup.
 
         One failing task must not cancel its siblings (and the server) through the TaskGroup, so the task's
@@ -428,140 +431,6 @@ class ProcessPool:
             coro.close()
             raise ProcessPoolLimitError("Iris is shutting down") from exc
 
-    async def _ensure_process(
-        self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
-    ) -> ClaudeProcess | None:
-        """Return the pair's live process, starting one (and making room for it) if needed.
-
-        Room is waited for without the pair's lifecycle lock, so a reboot, delete or sleep of the pair is
-        never stuck behind other pairs' turns. With ``only_if_queued`` nothing starts (None is returned) once
-        the pair's queue is empty, e.g. after a discard emptied it.
-        """
-        deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
-        while True:
-            async with state.lifecycle:
-                if state.stopping is not None:
-                    await asyncio.shield(state.stopping)
-                if state.process is not None and state.process.exited:  # died while idle: reap it first
-                    await self._stop_now(state, force=True)
-                if state.process is not None:
-                    return state.process
-                if only_if_queued and not state.queue:
-                    return None
-                self._check_open()
-                victim = self._claim_slot(state)
-                if state.starting:
-                    return await self._launch(state, victim)
-            if not wait_for_slot:
-                raise ProcessPoolLimitError(
-                    f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
-                    details={"maxProcesses": self._settings.max_processes},
-                )
-            await self._wait_for_room(deadline)
-
-    def _claim_slot(self, state: PairRuntime) -> PairRuntime | None:
-        """Mark the pair starting if a slot is free or an idle process can give it one; return that victim.
-
-        Synchronous, so two claimers never count the same free slot or pick the same victim. The victim's
-        slot is handed over at once (its stop starts now); the claimer launches only after the victim's child
-        is reaped, so live children never exceed maxProcesses.
-        """
-        if self.process_count < self._settings.max_processes:
-            state.phase = Starting()
-            return None
-        victims = [s for s in self._pairs.values() if s.idle and s is not state]
-        if not victims:
-            return None
-        victim = min(victims, key=lambda s: s.last_used_mono)
-        logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
-        self._stop_task(victim, force=False, handed_over=True)
-        state.phase = Starting()
-        return victim
-
-    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> ClaudeProcess:
-        try:
-            if victim is not None and victim.stopping is not None:
-                await asyncio.shield(victim.stopping)
-            session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
-            if self._session_mcp is not None and state.team.session_mcp_enabled:
-                await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
-            process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
-        except BaseException:
-            state.phase = ASLEEP
-            await self._notify_room_changed()
-            raise
-        state.phase = Running(process)  # Starting -> Running in one step: the slot is never seen free
-        state.last_used_mono = monotonic_ms()
-        if self._closing:  # the pool began closing while this process started: it must not outlive it
-            await self._stop_now(state, force=False)
-            raise ProcessPoolLimitError("Iris is shutting down")
-        return process
-
-    async def _wait_for_room(self, deadline: float) -> None:
-        """Wait until a slot may have freed (a reap, a failed start, a turn's end); re-check every second."""
-        loop = asyncio.get_running_loop()
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise ProcessPoolLimitError(f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s")
-        async with self._room_changed:
-            try:
-                async with asyncio.timeout(min(remaining, 1.0)):
-                    await self._room_changed.wait()
-            except TimeoutError:
-                pass
-
-    @property
-    def _spawn_timeout_s(self) -> float:
-        return self._settings.spawn_timeout_ms / 1000
-
-    async def _notify_room_changed(self) -> None:
-        async with self._room_changed:
-            self._room_changed.notify_all()
-
-    def _stop_task(
-        self, state: PairRuntime, *, force: bool, handed_over: bool = False
-    ) -> asyncio.Task[None | None]:
-        """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot).
-
-        Only a Running pair starts a stop (the caller checked it has a process).
-        """
-        phase = state.phase
-        if isinstance(phase, Stopping):
-            if force:
-                phase.process.kill()
-            return phase.task
-        assert isinstance(phase, Running), f"{state.pair} has no process to stop"
-        task = self._spawn(self._stop(state, phase.process, force=force), f"stop-{state.pair}")
-        state.phase = Stopping(phase.process, task, handed_over)
-        return task
-
-    async def _stop_now(self, state: PairRuntime, *, force: bool) -> None:
-        if state.process is None:
-            return
-        if self._tg is None:  # after the TaskGroup closed (the final sweep of the owner task): stop inline
-            await self._stop(state, state.process, force=force)
-            return
-        await asyncio.shield(self._stop_task(state, force=force))
-
-    async def _stop(self, state: PairRuntime, process: ClaudeProcess, *, force: bool) -> None:
-        try:
-            await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
-            logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
-        except Exception as exc:  # noqa: BLE001 - top of a task: a failed stop is logged, the slot still frees
-            logger.error("stopping the process of %s failed: %r", state.pair, exc)
-        finally:
-            if state.process is process:
-                state.phase = ASLEEP
-            await self._notify_room_changed()
-
-    def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
-        env = self.claude_env(state.team)
-        servers: dict[str, McpServerConfig] = {}
-        if self._session_mcp is not None:
-            servers = self._session_mcp.servers_for(state.team)
-            env = {**env, **self._session_mcp.env_for(state.team)}
-        return launch_spec(state, session_id, env, self._broker, servers)
-
     # --- internals: turns ------------------------------------------------------------------------------
 
     async def _drive(self, state: PairRuntime) -> None:
@@ -585,12 +454,12 @@ class ProcessPool:
                 )
 
     async def _next_turn(self, state: PairRuntime) -> None:
-        process = await self._ensure_process(state, wait_for_slot=True, only_if_queued=True)
+        process = await self._slots.ensure(state, wait_for_slot=True, only_if_queued=True)
         if process is None or not state.queue:
             return
         turn = state.queue[0]
         if process.spec.session_id != turn.session_id:  # the session was replaced: never mix conversations
-            await self._retire(process)
+            await self._slots.retire(process)
             return
         state.current = state.queue.popleft()
         try:
@@ -600,7 +469,7 @@ class ProcessPool:
             failure = ProcessError("Internal error while running the turn")
             if not turn.done:
                 await turn.end(TurnStatus.ERROR, error=failure.message, failure=failure)
-            await self._retire(process)
+            await self._slots.retire(process)
         finally:
             state.last_used_mono = monotonic_ms()
             state.last_used_ms = now_ms()
@@ -608,14 +477,7 @@ class ProcessPool:
             state.current = None
             self._turns.pop(turn.message_id, None)  # after the record: reports overlay it until then
             self._reaper_wake.set()
-            await self._notify_room_changed()  # an idle process may now be evicted for a waiting pair
-
-    async def _retire(self, process: ClaudeProcess) -> None:
-        """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
-        for state in self._pairs.values():
-            if state.process is process:
-                await self._stop_now(state, force=True)
-                return
+            await self._slots.notify_room_changed()  # an idle process may now be evicted for a waiting pair
 
     async def _reap_idle(self) -> None:
         """Stop processes idle past their team's idleTimeout; reap processes that died while idle."""
@@ -629,23 +491,6 @@ class ProcessPool:
             except TimeoutError:
                 pass
             try:
-                self._reap_once()
+                self._slots.reap_once()
             except Exception as exc:  # noqa: BLE001 - top of a task: the reaper must outlive one bad pass
                 logger.error("idle reaper pass failed", exc_info=exc)
-
-    def _reap_once(self) -> None:
-        now = monotonic_ms()
-        for state in list(self._pairs.values()):
-            if self._closing:
-                return
-            if (
-                state.process is not None
-                and state.process.exited
-                and not state.busy
-                and state.stopping is None
-            ):
-                logger.info("reaping the exited process of %s", state.pair)
-                self._stop_task(state, force=True)
-            elif state.idle and 0 < state.team.idle_timeout_ms <= now - state.last_used_mono:
-                logger.info("stopping the idle process of %s", state.pair)
-                self._stop_task(state, force=False)

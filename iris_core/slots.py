@@ -1,0 +1,269 @@
+"""The process side of the pool: at most ``maxProcesses`` Claude Code processes, started, evicted, reaped.
+
+A pair that needs a process takes a free slot, else the least recently used idle process is stopped, and
+reaped, to make room; a busy one never is. A slot counts from the start of a launch to the reaping of the
+process (an evicted process's slot passes to the evicting pair at once, but that pair launches only once the
+child is reaped), so ``maxProcesses`` bounds live children, not just bookkeeping. Starting, stopping and
+discarding a pair's process hold the pair's lifecycle lock, so they never interleave.
+
+The tasks these need (stops) belong to the pool, through the ``TaskOwner`` it gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol, TypeVar
+
+from claude_agent_sdk.types import McpServerConfig
+
+from .claude_process import ClaudeProcess, LaunchSpec
+from .clock import monotonic_ms
+from .config import IrisConfig, TeamConfig
+from .errors import ProcessPoolLimitError
+from .launch_spec import launch_spec
+from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
+from .permissions import PermissionBroker
+from .session_mcp import SessionMcp
+from .store import Store
+from .turns import Pair
+
+__all__ = ["Launcher", "ProcessSlots", "TaskOwner"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
+"""Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
+
+_SLOT_WAIT_S = 600.0
+"""How long an accepted turn waits for a process slot before it fails (room appears as other turns end)."""
+
+
+class TaskOwner(Protocol):
+    """What owns the tasks the slots start (the pool, whose TaskGroup awaits them at shutdown)."""
+
+    @property
+    def closing(self) -> bool:
+        """True once a shutdown has begun."""
+
+    @property
+    def accepting_tasks(self) -> bool:
+        """True while new tasks may start (the TaskGroup is open)."""
+
+    def check_open(self) -> None:
+        """Raise ProcessPoolLimitError once the pool is shutting down."""
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
+        """Run ``coro`` as an owned task."""
+
+
+class ProcessSlots:
+    """Every pair's process: how many there are, starting one when a pair needs it, stopping and reaping."""
+
+    def __init__(
+        self,
+        config: IrisConfig,
+        store: Store,
+        broker: PermissionBroker,
+        launcher: Launcher,
+        pairs: Mapping[Pair, PairRuntime],
+        owner: TaskOwner,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        session_mcp: SessionMcp | None = None,
+    ) -> None:
+        self._settings = config.settings
+        self._store = store
+        self._broker = broker
+        self._launcher = launcher
+        self._pairs = pairs
+        self._owner = owner
+        self._extra_env = dict(extra_env or {})
+        self._session_mcp = session_mcp
+        self._room_changed = asyncio.Condition()
+
+    async def ensure(
+        self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
+    ) -> ClaudeProcess | None:
+        """Return the pair's live process, starting one (and making room for it) if needed.
+
+        Room is waited for without the pair's lifecycle lock, so a reboot, delete or sleep of the pair is
+        never stuck behind other pairs' turns. With ``only_if_queued`` nothing starts (None is returned) once
+        the pair's queue is empty, e.g. after a discard emptied it.
+        """
+        deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
+        while True:
+            async with state.lifecycle:
+                if state.stopping is not None:
+                    await asyncio.shield(state.stopping)
+                if state.process is not None and state.process.exited:  # died while idle: reap it first
+                    await self.stop_now(state, force=True)
+                if state.process is not None:
+                    return state.process
+                if only_if_queued and not state.queue:
+                    return None
+                self._owner.check_open()
+                victim = self._claim(state)
+                if state.starting:
+                    return await self._launch(state, victim)
+            if not wait_for_slot:
+                raise ProcessPoolLimitError(
+                    f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
+                    details={"maxProcesses": self._settings.max_processes},
+                )
+            await self._wait_for_room(deadline)
+
+    def _claim(self, state: PairRuntime) -> PairRuntime | None:
+        """Mark the pair starting if a slot is free or an idle process can give it one; return that victim.
+
+        Synchronous, so two claimers never count the same free slot or pick the same victim. The victim's
+        slot is handed over at once (its stop starts now); the claimer launches only after the victim's child
+        is reaped, so live children never exceed maxProcesses.
+        """
+        if self.process_count < self._settings.max_processes:
+            state.phase = Starting()
+            return None
+        victims = [s for s in self._pairs.values() if s.idle and s is not state]
+        if not victims:
+            return None
+        victim = min(victims, key=lambda s: s.last_used_mono)
+        logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
+        self.stop_task(victim, force=False, handed_over=True)
+        state.phase = Starting()
+        return victim
+
+    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> ClaudeProcess:
+        try:
+            if victim is not None and victim.stopping is not None:
+                await asyncio.shield(victim.stopping)
+            session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
+            if self._session_mcp is not None and state.team.session_mcp_enabled:
+                await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
+            process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
+        except BaseException:
+            state.phase = ASLEEP
+            await self.notify_room_changed()
+            raise
+        state.phase = Running(process)  # Starting -> Running in one step: the slot is never seen free
+        state.last_used_mono = monotonic_ms()
+        if self._owner.closing:  # the pool began closing while this process started: it must not outlive it
+            await self.stop_now(state, force=False)
+            raise ProcessPoolLimitError("Iris is shutting down")
+        return process
+
+    async def _wait_for_room(self, deadline: float) -> None:
+        """Wait until a slot may have freed (a reap, a failed start, a turn's end); re-check every second."""
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise ProcessPoolLimitError(f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s")
+        async with self._room_changed:
+            try:
+                async with asyncio.timeout(min(remaining, 1.0)):
+                    await self._room_changed.wait()
+            except TimeoutError:
+                pass
+
+    @property
+    def _spawn_timeout_s(self) -> float:
+        return self._settings.spawn_timeout_ms / 1000
+
+    async def notify_room_changed(self) -> None:
+        """Wake every start waiting for a slot (a process was reaped, a start failed, a turn ended)."""
+        async with self._room_changed:
+            self._room_changed.notify_all()
+
+    def stop_task(
+        self, state: PairRuntime, *, force: bool, handed_over: bool = False
+    ) -> asyncio.Task[None | None]:
+        """Return the pair's stop in flight, starting one if needed (it reaps the process, frees the slot).
+
+        Only a Running pair starts a stop (the caller checked it has a process).
+        """
+        phase = state.phase
+        if isinstance(phase, Stopping):
+            if force:
+                phase.process.kill()
+            return phase.task
+        assert isinstance(phase, Running), f"{state.pair} has no process to stop"
+        task = self._owner.spawn(self._stop(state, phase.process, force=force), f"stop-{state.pair}")
+        state.phase = Stopping(phase.process, task, handed_over)
+        return task
+
+    async def stop_now(self, state: PairRuntime, *, force: bool) -> None:
+        """Stop and reap the pair's process, if it has one, and wait until it is gone."""
+        if state.process is None:
+            return
+        if not self._owner.accepting_tasks:  # the TaskGroup has closed (the owner's final sweep): stop inline
+            await self._stop(state, state.process, force=force)
+            return
+        await asyncio.shield(self.stop_task(state, force=force))
+
+    async def _stop(self, state: PairRuntime, process: ClaudeProcess, *, force: bool) -> None:
+        try:
+            await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
+            logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
+        except Exception as exc:  # noqa: BLE001 - top of a task: a failed stop is logged, the slot still frees
+            logger.error("stopping the process of %s failed: %r", state.pair, exc)
+        finally:
+            if state.process is process:
+                state.phase = ASLEEP
+            await self.notify_room_changed()
+
+    def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
+        env = self.claude_env(state.team)
+        servers: dict[str, McpServerConfig] = {}
+        if self._session_mcp is not None:
+            servers = self._session_mcp.servers_for(state.team)
+            env = {**env, **self._session_mcp.env_for(state.team)}
+        return launch_spec(state, session_id, env, self._broker, servers)
+
+    async def stop_all(self) -> None:
+        """Stop and reap every process (shutdown); a failed stop is logged and the others go on."""
+        stops = [self.stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
+        for outcome in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                logger.error("stopping a process at shutdown failed: %r", outcome)
+
+    async def retire(self, process: ClaudeProcess) -> None:
+        """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
+        for state in self._pairs.values():
+            if state.process is process:
+                await self.stop_now(state, force=True)
+                return
+
+    @property
+    def process_count(self) -> int:
+        """Slots in use: processes starting, alive, or not yet reaped."""
+        return sum(1 for s in self._pairs.values() if s.holds_slot)
+
+    def census(self) -> tuple[int, int, frozenset[Pair]]:
+        """Return (slots in use, processes running a turn, pairs with a live process)."""
+        live = frozenset(p for p, s in self._pairs.items() if s.live)
+        busy = sum(1 for s in self._pairs.values() if s.live and s.current is not None and not s.current.done)
+        return self.process_count, busy, live
+
+    def claude_env(self, team: TeamConfig) -> dict[str, str]:
+        """Return the environment Iris adds for the team's Claude processes (over the server's own)."""
+        return {**self._settings.env, **self._extra_env, **team.env}
+
+    def reap_once(self) -> None:
+        """Start the stop of processes that died while idle, or sat idle past their team's idleTimeout."""
+        now = monotonic_ms()
+        for state in list(self._pairs.values()):
+            if self._owner.closing:
+                return
+            if (
+                state.process is not None
+                and state.process.exited
+                and not state.busy
+                and state.stopping is None
+            ):
+                logger.info("reaping the exited process of %s", state.pair)
+                self.stop_task(state, force=True)
+            elif state.idle and 0 < state.team.idle_timeout_ms <= now - state.last_used_mono:
+                logger.info("stopping the idle process of %s", state.pair)
+                self.stop_task(state, force=False)
