@@ -82,6 +82,11 @@ VARYING_IDS = frozenset(
 
 VARYING = VARYING_TIMES | VARYING_IDS
 
+AMOUNTS = frozenset({"costUsd"})
+"""Costs Claude Code reports, computed from the offline model's token estimates of request bodies that carry
+the test's own paths (the tmp folder, the checkout): their digits change with the length of a path, so only
+whether a turn cost anything is compared (0.0 stays 0.0; any other cost becomes 1.0)."""
+
 UNORDERED = frozenset({"input", "updatedInput", "fields"})
 """google.protobuf.Struct fields (a tool's input, a log record's extra fields). A Struct is a protobuf map,
 whose keys come out in the order of the run's randomized string hashes: recorded twice, a tool input
@@ -148,7 +153,11 @@ class Normalizer:
     def _replace(self, value: Any) -> Any:
         if isinstance(value, dict):
             replaced = {
-                k: _placeholder(k, v) if k in VARYING else self._replace(_sorted(v) if k in UNORDERED else v)
+                k: _placeholder(k, v)
+                if k in VARYING
+                else _amount(v)
+                if k in AMOUNTS
+                else self._replace(_sorted(v) if k in UNORDERED else v)
                 for k, v in value.items()
             }
             if "logger" in replaced and isinstance(replaced.get("text"), str):
@@ -165,6 +174,12 @@ class Normalizer:
                 value = re.sub(rf"\b{pid}\b", "<pid>", value)
             return value
         return value
+
+
+def _amount(value: Any) -> Any:
+    """A cost as compared: 0.0 when nothing was spent, else 1.0 (see ``AMOUNTS``)."""
+    assert isinstance(value, float | int) and not isinstance(value, bool), value
+    return 0.0 if value == 0 else 1.0
 
 
 def _sorted(value: Any) -> Any:
