@@ -182,9 +182,12 @@ class AuditInterceptor(_IrisInterceptor):
             outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
             raise
         finally:
-            CALL.reset(token)
             if not info.audited:  # after the reply: written in the background, off the caller's wait
                 self._write_soon(request, info, outcome)
+            # grpc.aio may leave a dropped stream's generator to the event loop, which closes it in a task
+            # of its own: the token then belongs to another context, and the call's context dies anyway.
+            with contextlib.suppress(ValueError):
+                CALL.reset(token)
 
     def _write_soon(self, request: Any, info: CallInfo, outcome: str) -> None:
         task = asyncio.get_running_loop().create_task(self._write(request, info, outcome))
