@@ -1,15 +1,17 @@
-"""Run the offline model until Ctrl-C: ``python -m iris_offline_model [--host H] [--port P]``.
+"""Run the offline model until Ctrl-C or SIGTERM: ``python -m iris_offline_model [--host H] [--port P]``.
 
 Handy for trying Claude Code by hand against the script: export the logged variables and run ``claude -p``.
+The signals are handled by the event loop itself, so they stop the model even when the process was started
+with SIGINT ignored (as a shell does for a job it puts in the background).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import shlex
+import signal
 
 from .server import OfflineModel, offline_model_env
 
@@ -17,11 +19,15 @@ logger = logging.getLogger(__name__)
 
 
 async def _serve(host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     async with OfflineModel(host, port) as model:
         env = offline_model_env(model.base_url)
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
         logger.info("serving at %s; to use it: export %s", model.base_url, exports)
-        await asyncio.Event().wait()
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,8 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port))
+    asyncio.run(_serve(args.host, args.port))
 
 
 if __name__ == "__main__":

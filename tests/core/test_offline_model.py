@@ -447,10 +447,26 @@ def test_offline_model_env_points_claude_code_at_the_model_and_away_from_the_net
         assert env[name] == "1"
 
 
-async def test_module_entry_point_serves_until_interrupted() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "iris_offline_model", stderr=asyncio.subprocess.PIPE
-    )
+_IGNORING_SIGINT = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "runpy.run_module('iris_offline_model', run_name='__main__')"
+)
+"""The entry point as a shell starts a background job: with SIGINT ignored from the start."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "stop"),
+    [
+        (("-m", "iris_offline_model"), signal.SIGINT),
+        (("-m", "iris_offline_model"), signal.SIGTERM),
+        (("-c", _IGNORING_SIGINT), signal.SIGINT),
+    ],
+    ids=["sigint", "sigterm", "sigint-after-inheriting-ignore"],
+)
+async def test_module_entry_point_serves_until_interrupted(
+    argv: tuple[str, str], stop: signal.Signals
+) -> None:
+    process = await asyncio.create_subprocess_exec(sys.executable, *argv, stderr=asyncio.subprocess.PIPE)
     try:
         assert process.stderr is not None
         async with asyncio.timeout(20):
@@ -466,7 +482,7 @@ async def test_module_entry_point_serves_until_interrupted() -> None:
             assert (await conn.request("/nowhere", {})).status == 404
             writer.close()
             await writer.wait_closed()
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             assert await process.wait() == 0
     finally:
         if process.returncode is None:
