@@ -11,9 +11,20 @@ from .errors import ForbiddenError, ValidationError
 if TYPE_CHECKING:
     from .keys import ApiKey
 
-__all__ = ["ADMIN", "PERMISSIONS", "STATE_CHANGING", "Caller", "calling_team", "grants", "parse_permissions"]
+__all__ = [
+    "ADMIN",
+    "IMPERSONATE",
+    "PERMISSIONS",
+    "STATE_CHANGING",
+    "Caller",
+    "calling_team",
+    "grants",
+    "parse_permissions",
+]
 
 ADMIN = "admin"
+IMPERSONATE = "team:impersonate"
+"""Lets a key call as any team it names in ``fromTeam`` (a gateway or bot acting for its users)."""
 PERMISSIONS = (
     "team:tell",
     "team:wake",
@@ -25,6 +36,7 @@ PERMISSIONS = (
     "cache:write",
     "status:read",
     "debug:read",
+    IMPERSONATE,
     ADMIN,
 )
 """Every permission, in the original iris-mcp's order; ``admin`` implies all the others."""
@@ -64,27 +76,30 @@ def parse_permissions(values: Iterable[str], *, field: str = "permissions") -> t
 
 
 def calling_team(requested: str, key: ApiKey | None) -> str:
-    """Return the team a call is made as: ``requested``, else the key's own.
+    """Return the team a call is made as: the key's own name, unless the key may act for others.
 
-    A caller that leaves ``fromTeam`` out calls as its key's name (the original iris-mcp's REST examples omit
-    it: a
-    service calling with its own key is the calling team), or as "api" without auth. A key bound to a team
-    (a team's own Claude, see ``KeyStore.issue_session_key``) calls as that team only.
+    A key acts only as itself: leaving ``fromTeam`` out, or naming the key's own name, calls as that name.
+    Naming another team needs ``team:impersonate`` (``admin`` implies it); a key bound to a team (a team's own
+    Claude, see ``KeyStore.issue_session_key``) calls as that team only. Without authentication (``api.
+    requireAuth: false``) every caller is trusted, so ``fromTeam`` is taken as given ("api" when left out).
 
     Raises:
-        ForbiddenError: a team-bound key names another calling team.
+        ForbiddenError: the key names a calling team it may not act as (the refusal is audited).
 
     """
-    if key is not None and key.team:
-        if requested and requested != key.team:
-            raise ForbiddenError(
-                f"API key {key.name!r} belongs to team {key.team!r} and cannot call as {requested!r}",
-                details={"field": "fromTeam"},
-            )
-        return key.team
-    if requested:
-        return requested
-    return key.name if key is not None else "api"
+    if key is None:
+        return requested or "api"
+    own = key.team or key.name
+    if not requested or requested == own:
+        return own
+    if key.team or not grants(key.permissions, IMPERSONATE):
+        bound = f"belongs to team {key.team!r}" if key.team else f"calls as {own!r}"
+        raise ForbiddenError(
+            f"API key {key.name!r} {bound} and cannot call as {requested!r}"
+            + ("" if key.team else f" without the {IMPERSONATE!r} permission"),
+            details={"field": "fromTeam", "permission": IMPERSONATE},
+        )
+    return requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +117,11 @@ class Caller:
 
         """
         return calling_team(requested, self.key)
+
+    @property
+    def may_act_for_others(self) -> bool:
+        """True when this caller may name any calling team (``team:impersonate``, ``admin``, or no auth)."""
+        return self.key is None or (not self.key.team and grants(self.key.permissions, IMPERSONATE))
 
     @property
     def description(self) -> str:

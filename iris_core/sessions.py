@@ -8,10 +8,10 @@ from pathlib import Path
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
-from .access import Caller
+from .access import IMPERSONATE, Caller
 from .clock import now_ms
 from .config import IrisConfig, TeamConfig
-from .errors import IrisError, SessionNotFoundError, ValidationError
+from .errors import ForbiddenError, IrisError, SessionNotFoundError, ValidationError
 from .fork import run_spawn_script
 from .pool import ProcessPool
 from .reports import session_report
@@ -167,8 +167,7 @@ class Sessions:
             SessionNotFoundError: no such session.
 
         """
-        del caller  # any key with cache:read may read by session id (scoping comes with the security work)
-        session = await self._session_by_id(request.session_id)
+        session = await self._session_by_id(request.session_id, caller)
         rows = await self._store.turns_of_session(session.session_id)
         report = session_report(session.to_team, session.from_team, session, rows, self._pool.live_turn)
         return pb.GetCacheResponse(report=report)
@@ -180,17 +179,29 @@ class Sessions:
             SessionNotFoundError: no such session.
 
         """
-        del caller
-        session = await self._session_by_id(request.session_id)
+        session = await self._session_by_id(request.session_id, caller)
         removed = await self._store.delete_finished_turns(session.session_id)
         return pb.ClearCacheResponse(
             session_id=session.session_id, removed_entries=removed, timestamp=now_ms()
         )
 
-    async def _session_by_id(self, session_id: str) -> SessionRow:
+    async def _session_by_id(self, session_id: str, caller: Caller) -> SessionRow:
+        """Return a session the caller may see: one of its own pairs, unless it may act for others.
+
+        Raises:
+            ValidationError: no session id.
+            SessionNotFoundError: no such session.
+            ForbiddenError: the session belongs to another caller's pair.
+
+        """
         if not session_id or len(session_id) > 100:
             raise ValidationError("sessionId is required", details={"field": "sessionId"})
         session = await self._store.get_session_by_id(session_id)
         if session is None:
             raise SessionNotFoundError(f"No session {session_id}", details={"sessionId": session_id})
+        if not caller.may_act_for_others and session.from_team != caller.team(""):
+            raise ForbiddenError(
+                f"Session {session_id} belongs to another caller's pair",
+                details={"sessionId": session_id, "permission": IMPERSONATE},
+            )
         return session

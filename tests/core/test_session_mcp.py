@@ -230,9 +230,14 @@ async def test_a_team_bound_key_calls_only_as_its_team(keys: KeyStore) -> None:
         calling_team("frontend", bound)
 
 
-async def test_other_keys_call_as_named_or_as_their_own_name(keys: KeyStore) -> None:
+async def test_other_keys_call_as_themselves_unless_they_may_impersonate(keys: KeyStore) -> None:
     _, record = await keys.create("ci-bot", ["team:tell"])
+    _, gateway = await keys.create("gateway", ["team:tell", "team:impersonate"])
 
-    assert calling_team("frontend", record) == "frontend"
     assert calling_team("", record) == "ci-bot"
+    assert calling_team("ci-bot", record) == "ci-bot"
+    with pytest.raises(ForbiddenError):
+        calling_team("frontend", record)
+    assert calling_team("frontend", gateway) == "frontend"
     assert calling_team("", None) == "api"
+    assert calling_team("frontend", None) == "frontend"  # authentication off: every caller is trusted

@@ -137,7 +137,8 @@ async def test_each_session_and_wake_call_writes_one_audit_row_with_method_team_
         spawn.chmod(0o755)
         created = await iris.stub.CreateApiKey(
             pb.CreateApiKeyRequest(
-                name="operator", permissions=["team:wake", "team:cancel", "team:clear", "team:fork"]
+                name="operator",
+                permissions=["team:wake", "team:cancel", "team:clear", "team:fork", "team:impersonate"],
             )
         )
         queued = await iris.stub.QuickMessage(

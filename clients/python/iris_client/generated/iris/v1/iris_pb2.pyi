@@ -86,8 +86,8 @@ class SendMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team; with to_team it names the pair (and so the process and session). Defaults to the caller's own
-    (the MCP adapter's --from-team, else the API key's name).
+    """Calling team; with to_team it names the pair (and so the process and session). Defaults to the API key's
+    own name; naming another team needs the team:impersonate permission (a key acts only as itself).
     """
     timeout: _builtins.int
     """Milliseconds to wait: > 0 waits that long (then status "timeout" with the partial response, while the
@@ -202,7 +202,7 @@ class AskMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     timeout: _builtins.int
     """Milliseconds to wait: > 0 waits that long (then status "timeout" with the partial response, while the
     turn goes on); 0 waits until the turn ends; -1 returns at once with status "async". Default 30000 over
@@ -313,7 +313,7 @@ class QuickMessageRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -392,7 +392,7 @@ class TellRequest(_message.Message):
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     timeout: _builtins.int
     """Milliseconds to stream: absent or 0 streams until the turn ends; > 0 ends the stream with a `complete`
     of status "timeout" (the answer so far) once that time has passed, while the turn goes on; -1 ends it
@@ -672,7 +672,7 @@ class SessionCancelRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -736,7 +736,7 @@ class SessionRebootRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -812,7 +812,7 @@ class SessionDeleteRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -884,7 +884,7 @@ class SessionForkRequest(_message.Message):
     to_team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -968,7 +968,7 @@ class SessionReportRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -1154,7 +1154,7 @@ class TeamWakeRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -1226,7 +1226,7 @@ class TeamLaunchRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     def __init__(
         self,
         *,
@@ -1299,7 +1299,7 @@ class TeamSleepRequest(_message.Message):
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     force: _builtins.bool
     """Stop even if a turn is running (the turn ends as cancelled); otherwise a busy pair is refused."""
     def __init__(
@@ -1364,7 +1364,7 @@ class TeamWakeAllRequest(_message.Message):
     FROM_TEAM_FIELD_NUMBER: _builtins.int
     PARALLEL_FIELD_NUMBER: _builtins.int
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     parallel: _builtins.bool
     """Wake teams concurrently (bounded); default sequential."""
     def __init__(
@@ -1481,7 +1481,7 @@ class TeamStatusRequest(_message.Message):
     TEAM_FIELD_NUMBER: _builtins.int
     INCLUDE_NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     from_team: _builtins.str
-    """Calling team; defaults to the caller's own (the MCP adapter's --from-team, else the API key's name)."""
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     team: _builtins.str
     """One team only; all teams when absent."""
     include_notifications: _builtins.bool
@@ -1958,7 +1958,7 @@ class PermissionsApproveRequest(_message.Message):
     decision: _builtins.str
     """With request_id: "allow" or "deny"."""
     from_team: _builtins.str
-    """Calling team (who answers a pending request)."""
+    """Calling team (who answers a pending request); another team than the key's own needs team:impersonate."""
     tool_use_id: _builtins.str
     """Claude's id of the tool call being decided (sent by --permission-prompt-tool; informational)."""
     @_builtins.property
