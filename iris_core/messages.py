@@ -35,7 +35,7 @@ DEFAULT_TTL_DAYS = 30
 """How long a persisted message may wait to run when the request says nothing."""
 
 Reply = TypeVar("Reply", pb.SendMessageResponse, pb.AskMessageResponse)
-Sent = pb.SendMessageRequest | pb.AskMessageRequest | pb.TellRequest
+Sent = pb.SendMessageRequest | pb.AskMessageRequest | pb.QuickMessageRequest | pb.TellRequest
 
 
 class Messages:
@@ -105,12 +105,10 @@ class Messages:
         turn = await self._accept(from_team, request)
         return _follow_until(turn, timeout)
 
-    async def _accept(self, from_team: str, request: Sent | pb.QuickMessageRequest) -> Turn:
-        persist, ttl_days = False, None
-        if not isinstance(request, pb.QuickMessageRequest):
-            persist = request.persist
-            ttl_days = request.ttl_days if request.HasField("ttl_days") else None
-            validate_ttl_days(ttl_days)
+    async def _accept(self, from_team: str, request: Sent) -> Turn:
+        persist = request.persist
+        ttl_days = request.ttl_days if request.HasField("ttl_days") else None
+        validate_ttl_days(ttl_days)
         pair = pair_of(from_team, request.to_team, team_field="toTeam")
         validate_message(request.message)
         team = configured_team(self._config, pair.to_team)

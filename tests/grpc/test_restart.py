@@ -142,3 +142,23 @@ async def test_shutdown_answers_a_caller_waiting_on_a_running_turn(tmp_path: Pat
         finally:
             await channel.close()
     assert reply.status == "error" and "shut down" in reply.error
+
+
+async def test_a_persisted_quick_message_is_delivered_after_a_restart(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    async with start_iris(tmp_path, config) as iris:
+        await iris.stub.SendMessage(
+            pb.SendMessageRequest(from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1)
+        )
+        quick = await iris.stub.QuickMessage(
+            pb.QuickMessageRequest(from_team="caller", to_team="alpha", message="say delivered", persist=True)
+        )
+        async with asyncio.timeout(30):
+            while (await report(iris.stub)).entries[0].status != "running":
+                await asyncio.sleep(0.02)
+    async with start_iris(tmp_path, config) as iris:
+        async with asyncio.timeout(60):
+            while (entry := (await report(iris.stub)).entries[-1]).status != "completed":
+                assert entry.status in ("queued", "running"), entry
+                await asyncio.sleep(0.05)
+        assert (entry.message_id, entry.response) == (quick.message_id, "delivered")

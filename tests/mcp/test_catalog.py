@@ -36,11 +36,15 @@ ORIGINAL_TOOLS: dict[str, tuple[set[str], set[str]]] = {
     "permissions__approve": ({"tool_name", "input", "reason"}, set()),
 }
 
-# Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt (see the contract).
-EXTRA = {"permissions__approve": {"requestId", "decision", "fromTeam", "tool_use_id"}}
+# Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt, and keeping a quick
+# message across a restart (see the contract).
+EXTRA = {
+    "permissions__approve": {"requestId", "decision", "fromTeam", "tool_use_id"},
+    "quick_message": {"persist", "ttlDays"},
+}
 
 
-async def test_an_mcp_client_lists_the_seeds_17_tools_with_their_parameters() -> None:
+async def test_an_mcp_client_lists_the_original_17_tools_with_their_parameters() -> None:
     async with (
         grpc.aio.insecure_channel("127.0.0.1:1") as channel,
         adapter_client(channel, api_key="") as client,

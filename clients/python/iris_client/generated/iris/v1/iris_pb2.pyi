@@ -308,24 +308,34 @@ class QuickMessageRequest(_message.Message):
     TO_TEAM_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     FROM_TEAM_FIELD_NUMBER: _builtins.int
+    PERSIST_FIELD_NUMBER: _builtins.int
+    TTL_DAYS_FIELD_NUMBER: _builtins.int
     to_team: _builtins.str
     """Target team."""
     message: _builtins.str
     """Message text: at most 100 KB, no NUL bytes."""
     from_team: _builtins.str
     """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
+    persist: _builtins.bool
+    """Keep the message queued across a server restart until it has run (default false)."""
+    ttl_days: _builtins.int
+    """Days a persisted message may wait before it is dropped (default 30)."""
     def __init__(
         self,
         *,
         to_team: _builtins.str = ...,
         message: _builtins.str = ...,
         from_team: _builtins.str = ...,
+        persist: _builtins.bool = ...,
+        ttl_days: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_ttl_days", b"_ttl_days", "ttl_days", b"ttl_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_team", b"from_team", "message", b"message", "to_team", b"to_team"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttl_days", b"_ttl_days", "from_team", b"from_team", "message", b"message", "persist", b"persist", "to_team", b"to_team", "ttl_days", b"ttl_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__ttl_days: _TypeAlias = _typing.Literal["ttl_days"]  # noqa: Y015
+    _WhichOneofArgType__ttl_days: _TypeAlias = _typing.Literal["_ttl_days", b"_ttl_days"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ttl_days) -> _WhichOneofReturnType__ttl_days | None: ...
 
 Global___QuickMessageRequest: _TypeAlias = QuickMessageRequest  # noqa: Y015
 
