@@ -141,12 +141,17 @@ class ClaudeProcess:
         return self._process.returncode is not None
 
     async def run_turn(
-        self, prompt: str, *, on_sent: Callable[[], Awaitable[None]] | None = None
+        self,
+        prompt: str,
+        *,
+        on_sent: Callable[[], Awaitable[None]] | None = None,
+        on_started: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Send ``prompt`` and yield text deltas and tool calls, then exactly one ``TurnResult``.
 
-        ``on_sent`` runs once the prompt is written, before any reply is read: the moment from which an
-        interrupt can act on this turn.
+        ``on_sent`` runs once the prompt is written, before any reply is read; ``on_started`` once the first
+        message of the turn arrives, when Claude Code is surely working on it (an interrupt that reached it
+        between the two may have found no turn to stop).
 
         Raises:
             ProcessError: the process died or the stream broke before a result arrived. Raised as soon as
@@ -157,7 +162,11 @@ class ClaudeProcess:
             await self._client.query(prompt, session_id=self.spec.session_id)
             if on_sent is not None:
                 await on_sent()
+            started = False
             async for message in self._client.receive_response():
+                if not started and on_started is not None:
+                    started = True
+                    await on_started()
                 if isinstance(message, StreamEvent):
                     delta = _text_delta(message)
                     if delta:

@@ -274,20 +274,33 @@ class ProcessPool:
         if failed:
             raise failed[0]
 
-    async def interrupt(self, pair: Pair) -> Turn | None:
-        """Interrupt the pair's running turn (the SDK's interrupt); return it, or None if none runs.
+    async def cancel(self, pair: Pair) -> tuple[Turn | None, list[Turn]]:
+        """Cancel everything the pair was asked to do: its running turn (the SDK's interrupt) and its queue.
 
-        The turn ends with status cancelled; the process stays for the next turn. A turn whose prompt has not
-        reached Claude yet is interrupted as soon as it does.
+        A cancel counts from the moment a turn is accepted: queued turns, and a turn waiting for its process
+        to start, end as cancelled at once and never reach Claude. The running turn ends as cancelled when
+        Claude Code answers the interrupt (a turn whose prompt has not reached Claude yet is interrupted as
+        soon as it does); the process stays for the next turn.
+
+        Returns:
+            The running turn, if one was interrupted, and the queued turns that were cancelled.
+
+        Raises:
+            ProcessError: the interrupt could not be delivered (the process is gone).
+
         """
         state = self._pairs.get(pair)
-        turn = state.current if state is not None else None
-        if state is None or turn is None or turn.done:
-            return None
+        if state is None:
+            return None, []
+        queued = self._take_queue(state)
+        await self._runner.end_unrun(queued, TurnStatus.CANCELLED, "cancelled before it ran")
+        turn = state.current
+        if turn is None or turn.done:
+            return None, queued
         turn.cancel_requested = True
         if turn.sent and state.process is not None:
             await state.process.interrupt()
-        return turn
+        return turn, queued
 
     # --- processes -------------------------------------------------------------------------------------
 

@@ -44,23 +44,29 @@ class Sessions:
     async def session_cancel(
         self, request: pb.SessionCancelRequest, caller: Caller
     ) -> pb.SessionCancelResponse:
-        """Interrupt the pair's running turn for real; wait (bounded) until it has ended."""
+        """Cancel the pair's queued turns and its running one (waiting, bounded, until that has ended)."""
         pair = pair_of(caller.team(request.from_team), request.team)
         configured_team(self._config, request.team)
-        turn = await self._pool.interrupt(pair)
-        if turn is None:
+        running, queued = await self._pool.cancel(pair)
+        if running is None and not queued:
             return pb.SessionCancelResponse(
                 team=request.team,
                 cancelled=False,
                 message=f"No turn is running for {pair}",
                 timestamp=now_ms(),
             )
-        ended = await turn.wait(_CANCEL_WAIT_S)
+        parts = []
+        if running is not None:
+            ended = await running.wait(_CANCEL_WAIT_S)
+            parts.append("Turn interrupted" if ended else "Interrupt sent; the turn is still ending")
+        if queued:
+            parts.append(f"{len(queued)} queued turn{'s' if len(queued) > 1 else ''} cancelled")
+        first = running if running is not None else queued[0]
         return pb.SessionCancelResponse(
             team=request.team,
             cancelled=True,
-            message="Turn interrupted" if ended else "Interrupt sent; the turn is still ending",
-            message_id=turn.message_id,
+            message="; ".join(parts),
+            message_id=first.message_id,
             timestamp=now_ms(),
         )
 

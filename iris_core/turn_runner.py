@@ -70,9 +70,13 @@ class TurnRunner:
             if turn.cancel_requested:  # a cancel arrived before the prompt reached Claude
                 await process.interrupt()
 
+        async def on_started() -> None:
+            if turn.cancel_requested:  # again: an interrupt sent with the prompt may have found no turn yet
+                await process.interrupt()
+
         try:
             async with asyncio.timeout(self._turn_timeout_s):
-                async for event in process.run_turn(turn.request, on_sent=on_sent):
+                async for event in process.run_turn(turn.request, on_sent=on_sent, on_started=on_started):
                     await self._apply(turn, event)
         except TimeoutError:
             failure = OperationTimeoutError(

@@ -672,7 +672,7 @@ class SessionCancelRequest(_message.Message):
     """---------------------------------------------------------------------------------------------------------
     Sessions
 
-    SessionCancelRequest names the pair whose running turn to interrupt.
+    SessionCancelRequest names the pair whose turns to cancel.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -699,7 +699,7 @@ Global___SessionCancelRequest: _TypeAlias = SessionCancelRequest  # noqa: Y015
 
 @_typing.final
 class SessionCancelResponse(_message.Message):
-    """SessionCancelResponse says whether a running turn was interrupted."""
+    """SessionCancelResponse says whether anything was cancelled."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -711,11 +711,11 @@ class SessionCancelResponse(_message.Message):
     team: _builtins.str
     """Target team."""
     cancelled: _builtins.bool
-    """True when a running turn was interrupted."""
+    """True when a running turn was interrupted or queued turns were cancelled."""
     message: _builtins.str
     """What happened, for people."""
     message_id: _builtins.str
-    """Id of the interrupted turn, if any."""
+    """Id of the interrupted turn, else of the first cancelled queued turn."""
     timestamp: _builtins.int
     """Unix time in milliseconds."""
     def __init__(

@@ -201,7 +201,8 @@ class IrisServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SessionCancel(self, request, context):
-        """Interrupts the pair's running turn; the process stays usable (the original iris-mcp's session_cancel).
+        """Interrupts the pair's running turn and cancels its queued ones; the process stays usable (the original
+        iris-mcp's session_cancel).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -54,7 +54,9 @@ class IrisStub:
     Tell: _grpc.UnaryStreamMultiCallable[_iris_pb2.TellRequest, _iris_pb2.TellResponse]
     """Streams a team's answer as it is produced: start, text chunks in order, tool-use notices, complete."""
     SessionCancel: _grpc.UnaryUnaryMultiCallable[_iris_pb2.SessionCancelRequest, _iris_pb2.SessionCancelResponse]
-    """Interrupts the pair's running turn; the process stays usable (the original iris-mcp's session_cancel)."""
+    """Interrupts the pair's running turn and cancels its queued ones; the process stays usable (the original
+    iris-mcp's session_cancel).
+    """
     SessionReboot: _grpc.UnaryUnaryMultiCallable[_iris_pb2.SessionRebootRequest, _iris_pb2.SessionRebootResponse]
     """Stops the pair's process, deletes its session and transcript, and starts a fresh session."""
     SessionDelete: _grpc.UnaryUnaryMultiCallable[_iris_pb2.SessionDeleteRequest, _iris_pb2.SessionDeleteResponse]
@@ -116,7 +118,9 @@ class IrisAsyncStub(IrisStub):
     Tell: _aio.UnaryStreamMultiCallable[_iris_pb2.TellRequest, _iris_pb2.TellResponse]  # type: ignore[assignment]
     """Streams a team's answer as it is produced: start, text chunks in order, tool-use notices, complete."""
     SessionCancel: _aio.UnaryUnaryMultiCallable[_iris_pb2.SessionCancelRequest, _iris_pb2.SessionCancelResponse]  # type: ignore[assignment]
-    """Interrupts the pair's running turn; the process stays usable (the original iris-mcp's session_cancel)."""
+    """Interrupts the pair's running turn and cancels its queued ones; the process stays usable (the original
+    iris-mcp's session_cancel).
+    """
     SessionReboot: _aio.UnaryUnaryMultiCallable[_iris_pb2.SessionRebootRequest, _iris_pb2.SessionRebootResponse]  # type: ignore[assignment]
     """Stops the pair's process, deletes its session and transcript, and starts a fresh session."""
     SessionDelete: _aio.UnaryUnaryMultiCallable[_iris_pb2.SessionDeleteRequest, _iris_pb2.SessionDeleteResponse]  # type: ignore[assignment]
@@ -205,7 +209,9 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         request: _iris_pb2.SessionCancelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_iris_pb2.SessionCancelResponse, _abc.Awaitable[_iris_pb2.SessionCancelResponse]]:
-        """Interrupts the pair's running turn; the process stays usable (the original iris-mcp's session_cancel)."""
+        """Interrupts the pair's running turn and cancels its queued ones; the process stays usable (the original
+        iris-mcp's session_cancel).
+        """
 
     @_abc_1.abstractmethod
     def SessionReboot(
