@@ -39,7 +39,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
-from .errors import ConfigurationError, ProcessError
+from .errors import ConfigurationError, ProcessError, ProcessGoneError
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
 # can_use_tool, which is exactly what the config means.
@@ -137,8 +137,13 @@ class ClaudeProcess:
 
     @property
     def exited(self) -> bool:
-        """True once the child has exited (killed, crashed, or stopped)."""
-        return self._process.returncode is not None
+        """True once the child has exited (killed, crashed, or stopped), reaped or not yet.
+
+        The returncode is set only once the event loop's child watcher has reaped the child, a moment after
+        it died; the kernel knows at once. Asking it without reaping (``WNOWAIT``) keeps a turn from being
+        sent to a child that is already dead.
+        """
+        return self._process.returncode is not None or _has_exited(self.pid)
 
     async def run_turn(
         self,
@@ -154,19 +159,21 @@ class ClaudeProcess:
         between the two may have found no turn to stop).
 
         Raises:
+            ProcessGoneError: the child was gone before the prompt could reach it (the turn may run again).
             ProcessError: the process died or the stream broke before a result arrived. Raised as soon as
                 the child's output closes (no watchdog), so a killed process fails its turn at once.
 
         """
+        await self._send(prompt)
+        started = False
         try:
-            await self._client.query(prompt, session_id=self.spec.session_id)
             if on_sent is not None:
                 await on_sent()
-            started = False
             async for message in self._client.receive_response():
-                if not started and on_started is not None:
+                if not started:
                     started = True
-                    await on_started()
+                    if on_started is not None:
+                        await on_started()
                 if isinstance(message, StreamEvent):
                     delta = _text_delta(message)
                     if delta:
@@ -191,6 +198,23 @@ class ClaudeProcess:
         except Exception as exc:  # noqa: BLE001 - any SDK failure mid-turn is the process failing
             raise ProcessError(f"Claude Code process failed during the turn: {_describe(exc, self)}") from exc
         raise ProcessError(f"Claude Code process ended the turn without a result ({self._exit_text()})")
+
+    async def _send(self, prompt: str) -> None:
+        """Write the prompt, unless the child is already gone (then nothing of the turn reached Claude).
+
+        Raises:
+            ProcessGoneError: the child had exited before the prompt could be written.
+            ProcessError: writing failed otherwise.
+
+        """
+        if self.exited:
+            raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})")
+        try:
+            await self._client.query(prompt, session_id=self.spec.session_id)
+        except Exception as exc:  # noqa: BLE001 - a failed write is the process failing
+            if self.exited:
+                raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})") from exc
+            raise ProcessError(f"Claude Code process failed during the turn: {_describe(exc, self)}") from exc
 
     async def interrupt(self) -> None:
         """Stop the running turn; the process stays usable (Claude Code answers within milliseconds).
@@ -268,6 +292,26 @@ class ClaudeProcess:
     def _exit_text(self) -> str:
         code = self._process.returncode
         return "still running" if code is None else f"exit code {code}"
+
+
+def _has_exited(pid: int) -> bool:
+    """Return True if the child ``pid`` has exited or is exiting, without reaping it (its watcher still will).
+
+    A dead child is waitable until reaped and gone once reaped. In between there are two moments where it is
+    neither: while its watcher thread reaps it, and while a multi-threaded child (Claude Code is one) dies,
+    its main thread already a zombie while the other threads end. /proc tells both.
+    """
+    try:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+    except ChildProcessError:  # already reaped
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 async def _reap_pid(process: Any) -> None:

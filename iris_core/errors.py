@@ -15,6 +15,7 @@ adapter on top of it) maps the tree once, by class, so every transport names the
     ├── TooManyRequestsError         rate limit or a full queue
     ├── PreconditionFailedError      the operation needs something the machine lacks (e.g. the spawn script)
     ├── ProcessError                 a Claude Code process failed to start or died
+    │   └── ProcessGoneError         (reason "ProcessError") it was dead before the turn began: retried once
     ├── ConfigurationError           the config file is wrong
     └── ProcessPoolLimitError        every process slot is busy
 
@@ -36,6 +37,7 @@ __all__ = [
     "OperationTimeoutError",
     "PreconditionFailedError",
     "ProcessError",
+    "ProcessGoneError",
     "ProcessPoolLimitError",
     "SessionNotFoundError",
     "TeamNotFoundError",
@@ -110,6 +112,16 @@ class PreconditionFailedError(IrisError):
 
 class ProcessError(IrisError):
     """A Claude Code process failed to start, failed a handshake, or died during a turn."""
+
+
+class ProcessGoneError(ProcessError):
+    """The process had died before the turn began (nothing of it reached Claude): the turn can run again.
+
+    Iris retries such a turn once on a new process that resumes the session; callers see a ProcessError only
+    if that fails too.
+    """
+
+    reason = "ProcessError"
 
 
 class ConfigurationError(IrisError):

@@ -475,8 +475,9 @@ class ProcessPool:
             await self._slots.retire(process)
             return
         state.current = state.queue.popleft()
+        again = False
         try:
-            await self._runner.run(process, turn)
+            again = await self._runner.run(process, turn)
         except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, its process is replaced
             logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
             failure = ProcessError("Internal error while running the turn")
@@ -486,9 +487,12 @@ class ProcessPool:
         finally:
             state.last_used_mono = monotonic_ms()
             state.last_used_ms = now_ms()
-            await self._runner.record(turn)
             state.current = None
-            self._turns.pop(turn.message_id, None)  # after the record: reports overlay it until then
+            if again:  # its process was dead before it began: first in line for the next process
+                state.queue.appendleft(turn)
+            else:
+                await self._runner.record(turn)
+                self._turns.pop(turn.message_id, None)  # after the record: reports overlay it until then
             self._reaper_wake.set()
             await self._slots.notify_room_changed()  # an idle process may now be evicted for a waiting pair
 

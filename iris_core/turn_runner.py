@@ -14,13 +14,16 @@ from typing import Any
 
 from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
 from .config import Settings
-from .errors import IrisError, OperationTimeoutError, ProcessError
+from .errors import IrisError, OperationTimeoutError, ProcessError, ProcessGoneError
 from .store import Store
 from .turns import Turn, TurnStatus
 
 __all__ = ["TurnRunner"]
 
 logger = logging.getLogger(__name__)
+
+_MAX_ATTEMPTS = 2
+"""A turn whose process was found dead before it began runs again once; a second such death fails it."""
 
 Owned = Callable[[Coroutine[Any, Any, None], str], Awaitable[None]]
 """Runs a coroutine to its end as a task its owner awaits at shutdown, even if the caller is cancelled."""
@@ -54,15 +57,20 @@ class TurnRunner:
         self._is_closing = is_closing
         self._owned = owned
 
-    async def run(self, process: ClaudeProcess, turn: Turn) -> None:
+    async def run(self, process: ClaudeProcess, turn: Turn) -> bool:
         """Run one turn on the pair's process, publishing its events and ending it however it ends.
 
         A turn may already have been ended by someone else meanwhile (a shutdown, a discard); the runner then
         leaves it as it is.
+
+        Returns:
+            True when the turn went back to the queue to run again on a new process (its process was found
+            dead before the turn began, the first time); False when it has ended.
+
         """
         if turn.cancel_requested:
             await turn.end(TurnStatus.CANCELLED)
-            return
+            return False
         turn.start_running()  # in memory only: reports overlay live turns, the record is written at the end
 
         async def on_sent() -> None:
@@ -85,17 +93,31 @@ class TurnRunner:
             if not turn.done:
                 await turn.end(TurnStatus.ERROR, error=failure.message, failure=failure)
             await self._retire(process)
-        except ProcessError as exc:
-            logger.warning("%s: %s", turn.pair, exc.message)
-            if turn.done:
-                pass
-            elif self._is_closing():
-                await self.end_for_shutdown(turn)
-            elif turn.cancel_requested:
-                await turn.end(TurnStatus.CANCELLED)
-            else:
-                await turn.end(TurnStatus.ERROR, error=exc.message, failure=exc)
+        except ProcessGoneError as exc:
+            retry = turn.attempts < _MAX_ATTEMPTS and not self._is_closing() and not turn.cancel_requested
+            if not retry:
+                return await self._failed(process, turn, exc)
+            logger.info("%s: %s; running %s again on a new process", turn.pair, exc.message, turn.message_id)
+            turn.back_to_queue()
             await self._retire(process)
+            return True
+        except ProcessError as exc:
+            return await self._failed(process, turn, exc)
+        return False
+
+    async def _failed(self, process: ClaudeProcess, turn: Turn, exc: ProcessError) -> bool:
+        """End a turn whose process failed under it (unless someone ended it first); replace the process."""
+        logger.warning("%s: %s", turn.pair, exc.message)
+        if self._is_closing():
+            await self.end_for_shutdown(turn)
+        elif turn.done:
+            pass
+        elif turn.cancel_requested:
+            await turn.end(TurnStatus.CANCELLED)
+        else:
+            await turn.end(TurnStatus.ERROR, error=exc.message, failure=exc)
+        await self._retire(process)
+        return False
 
     @property
     def _turn_timeout_s(self) -> float | None:

@@ -5,7 +5,8 @@ timeout), stream readers (Tell) and the record (SessionReport). Its states and e
 them are written once, here, in ``TRANSITIONS``; any other move raises ``IllegalTransitionError``::
 
     QUEUED ──► RUNNING ──► COMPLETED | CANCELLED | ERROR
-       │          │
+       ▲          │
+       └──────────┤        (its process was dead before the turn began: it runs again, once, on a new one)
        │          └──────► REQUEUED   (persisted, cut off by a shutdown: runs again at the next start)
        └─────────────────► CANCELLED | ERROR | REQUEUED
 
@@ -56,7 +57,7 @@ TRANSITIONS: Mapping[TurnStatus, frozenset[TurnStatus]] = {
         {TurnStatus.RUNNING, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
     ),
     TurnStatus.RUNNING: frozenset(
-        {TurnStatus.COMPLETED, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
+        {TurnStatus.COMPLETED, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED, TurnStatus.QUEUED}
     ),
 }
 """Every legal move of a turn; final states have none."""
@@ -101,6 +102,8 @@ class Turn:
     persist: bool = False
     expires_at: int = 0
     started_at: int = 0
+    attempts: int = 0
+    """How many times the turn has started running (a second time after its process was found dead)."""
     completed_at: int = 0
     cost_usd: float = 0.0
     error: str = ""
@@ -163,6 +166,12 @@ class Turn:
         """QUEUED -> RUNNING: the turn reached its process."""
         self._move(TurnStatus.RUNNING)
         self.started_at = now_ms()
+        self.attempts += 1
+
+    def back_to_queue(self) -> None:
+        """Move RUNNING -> QUEUED: its process was dead before the turn began; none of it reached Claude."""
+        self._move(TurnStatus.QUEUED)
+        self.sent = False
 
     async def end(
         self,

@@ -404,7 +404,7 @@ TEAM_CASES = [
         "mcpPermissions: [team:tell, team:fly]",
         "teams.a.mcpPermissions",
         "Unknown permission 'team:fly' (known: team:tell, team:wake, team:sleep, team:cancel, team:clear, "
-        "team:fork, cache:read, cache:write, status:read, debug:read, admin)",
+        "team:fork, cache:read, cache:write, status:read, debug:read, team:impersonate, admin)",
     ),
     ("grantPermission: maybe", "teams.a.grantPermission", 'expected one of yes, no, ask, got "maybe"'),
     ("grantPermission: 1", "teams.a.grantPermission", "expected one of yes, no, ask, got 1"),

@@ -30,6 +30,7 @@ def test_the_table_allows_exactly_the_documented_moves() -> None:
             TurnStatus.CANCELLED,
             TurnStatus.ERROR,
             TurnStatus.REQUEUED,
+            TurnStatus.QUEUED,
         },
     }
     assert set(FINAL) == {TurnStatus.COMPLETED, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
@@ -85,3 +86,20 @@ async def test_the_answer_is_the_final_text_once_completed_and_the_streamed_text
     complete = turn.events[-1].complete
     assert (complete.status, complete.response, complete.cost_usd) == ("completed", "the answer", 0.25)
     assert [e.WhichOneof("event") for e in turn.events] == ["chunk", "chunk", "complete"]
+
+
+@pytest.mark.parametrize("start", list(TurnStatus))
+async def test_only_a_running_turn_goes_back_to_the_queue_and_it_counts_its_attempts(
+    start: TurnStatus,
+) -> None:
+    turn = await reach(start)
+    if start is TurnStatus.RUNNING:
+        turn.sent = True
+        turn.back_to_queue()
+        assert (turn.status, turn.sent, turn.attempts) == (TurnStatus.QUEUED, False, 1)
+        turn.start_running()
+        assert turn.attempts == 2
+    else:
+        with pytest.raises(IllegalTransitionError):
+            turn.back_to_queue()
+        assert turn.status is start
