@@ -13,7 +13,7 @@ async def test_a_message_right_after_an_idle_child_dies_is_answered_by_a_new_pro
     for _ in range(3):
         pid = (await status_of(iris)).pid
         os.kill(pid, signal.SIGKILL)
-        await wait_until_gone(pid)  # the idle child is dead (not yet reaped); the next message follows at once
+        await wait_until_gone(pid)  # dead, maybe not yet reaped; the next message follows at once
         reply = await send(iris, "recall", timeout_ms=0)
         assert (reply.status, reply.response) == ("completed", "you told me: fig")
         assert (await status_of(iris)).pid not in (0, pid)
