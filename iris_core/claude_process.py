@@ -82,6 +82,8 @@ class LaunchSpec:
     """Permission callback (grantPermission), asked when Claude Code's rules say "ask"."""
     model: str | None = None
     """Model name, or Claude Code's default."""
+    tools: Sequence[str] | None = None
+    """The built-in tools the process has at all: None for Claude Code's own set, empty for none."""
     allowed_tools: Sequence[str] = ()
     """Tools allowed without asking."""
     disallowed_tools: Sequence[str] = ()
@@ -399,6 +401,7 @@ async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
         max_buffer_size=_MAX_BUFFER_BYTES,
         can_use_tool=spec.can_use_tool,
         model=spec.model,
+        tools=list(spec.tools) if spec.tools is not None else None,
         allowed_tools=list(spec.allowed_tools),
         disallowed_tools=list(spec.disallowed_tools),
         mcp_servers=dict(spec.mcp_servers),

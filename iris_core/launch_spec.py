@@ -9,6 +9,7 @@ from typing import Any
 from claude_agent_sdk.types import McpServerConfig
 
 from .claude_process import LaunchSpec
+from .config import GrantPermission
 from .pairs import PairRuntime
 from .permissions import PermissionBroker
 from .session_mcp import MCP_SERVER_NAME
@@ -47,6 +48,9 @@ def launch_spec(
     allowed = tuple(team.allowed_tools)
     if MCP_SERVER_NAME in servers and _IRIS_TOOLS not in allowed:
         allowed = (*allowed, _IRIS_TOOLS)
+    # grantPermission "no" means only Iris's own tools: Claude Code still runs what it deems read-only (Bash
+    # `id`, `ls`, `cat`) without asking, so the built-in tools are removed rather than denied one by one.
+    no_builtins = team.grant_permission is GrantPermission.NO
     return LaunchSpec(
         cwd=team.path,
         env=dict(env),
@@ -54,6 +58,7 @@ def launch_spec(
         resume=resume,
         can_use_tool=broker.callback(team.grant_permission, state.pair.from_team, announce),
         model=team.model,
+        tools=() if no_builtins else None,
         allowed_tools=allowed,
         disallowed_tools=team.disallowed_tools,
         mcp_servers=servers,

@@ -213,5 +213,30 @@ async def test_grant_permission_no_denies_a_bash_write_without_asking(tmp_path: 
     assert [e.tool_use.tool for e in events if e.WhichOneof("event") == "tool_use"] == ["Bash"]
     complete = events[-1].complete
     assert complete.status == "completed" and complete.response.startswith("tool result")
-    assert "policy denies" in complete.response
+    assert "No such tool available: Bash" in complete.response
     assert not written.exists()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'tool Bash {"command": "id", "description": "who am I"}',
+        'tool Bash {"command": "cat notes.txt", "description": "read notes"}',
+        'tool Bash {"command": "ls", "description": "list"}',
+        'tool Read {"file_path": "NOTES"}',
+    ],
+    ids=["bash-id", "bash-cat", "bash-ls", "read"],
+)
+async def test_grant_permission_no_allows_no_built_in_tool_not_even_a_read_only_one(
+    tmp_path: Path, call: str
+) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"grantPermission": "no"}})
+    notes = tmp_path / "teams" / "alpha" / "notes.txt"
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.write_text("top-secret-notes\n")
+    async with start_iris(tmp_path, config) as iris:
+        events = await tell(iris, call.replace("NOTES", str(notes)))
+    response = events[-1].complete.response
+    tool = call.split()[1]
+    assert f"No such tool available: {tool}" in response
+    assert "top-secret-notes" not in response and "uid=" not in response and "notes.txt" not in response
