@@ -197,11 +197,14 @@ class ProcessPool:
     # --- turns -----------------------------------------------------------------------------------------
 
     def admit(self, pair: Pair) -> None:
-        """Refuse, before anything is recorded, a turn that cannot be queued or cannot get a process.
+        """Refuse, before anything is recorded, a turn that cannot be queued.
+
+        A turn that finds every process slot busy is accepted all the same: it waits for one in the fair line
+        (``slots.ProcessSlots``), up to ``settings.admissionTimeout``.
 
         Raises:
             TooManyRequestsError: the pair's queue is full.
-            ProcessPoolLimitError: the pair has no process and every slot holds a busy one.
+            ProcessPoolLimitError: the pool is shutting down.
 
         """
         self.check_open()
@@ -211,14 +214,6 @@ class ProcessPool:
                 f"{pair} already has {len(state.queue)} messages waiting; try again later",
                 details={"queued": len(state.queue), "limit": self._settings.max_queued_messages},
             )
-        if state is not None and (state.live or state.starting or state.busy or state.stopping is not None):
-            return  # it has, or will have, its own process (a stop in flight frees the slot it then takes)
-        if self.process_count < self._settings.max_processes or any(s.idle for s in self._pairs.values()):
-            return
-        raise ProcessPoolLimitError(
-            f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
-            details={"maxProcesses": self._settings.max_processes},
-        )
 
     async def submit(self, turn: Turn, team: TeamConfig) -> None:
         """Record an admitted turn, queue it and publish its ``start`` event (``admit`` was checked first).

@@ -1,9 +1,14 @@
 """The process side of the pool: at most ``maxProcesses`` Claude Code processes, started, evicted, reaped.
 
 A pair that needs a process takes a free slot, else the least recently used idle process is stopped, and
-reaped, to make room; a busy one never is. A slot counts from the start of a launch to the reaping of the
-process (an evicted process's slot passes to the evicting pair at once, but that pair launches only once the
-child is reaped), so ``maxProcesses`` bounds live children, not just bookkeeping. Starting, stopping and
+reaped, to make room; a busy one never is. When no slot can be had, pairs wait in one fair line (first
+come, first served), each for at most ``settings.admissionTimeout``; and a pair that has a process gives it
+up at the end of a turn while another pair is waiting and nothing else is free, then queues again at the back
+of the line, so no team or caller starves however busy the others are.
+
+A slot counts from the start of a launch to the reaping of the process (an evicted process's slot passes to
+the evicting pair at once, but that pair launches only once the child is reaped), so ``maxProcesses`` bounds
+live children, not just bookkeeping. Starting, stopping and
 discarding a pair's process hold the pair's lifecycle lock, so they never interleave.
 
 The tasks these need (stops) belong to the pool, through the ``TaskOwner`` it gives.
@@ -38,8 +43,8 @@ T = TypeVar("T")
 Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
 """Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
 
-_SLOT_WAIT_S = 600.0
-"""How long an accepted turn waits for a process slot before it fails (room appears as other turns end)."""
+RETRY_AFTER_MS = 1_000
+"""The retry hint of a turn refused for want of a slot: slots free as other turns end, often within one."""
 
 
 class TaskOwner(Protocol):
@@ -84,6 +89,8 @@ class ProcessSlots:
         self._extra_env = dict(extra_env or {})
         self._session_mcp = session_mcp
         self._room_changed = asyncio.Condition()
+        self._line: list[PairRuntime] = []
+        """Pairs waiting for a slot, first come first served."""
 
     async def ensure(
         self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
@@ -91,30 +98,73 @@ class ProcessSlots:
         """Return the pair's live process, starting one (and making room for it) if needed.
 
         Room is waited for without the pair's lifecycle lock, so a reboot, delete or sleep of the pair is
-        never stuck behind other pairs' turns. With ``only_if_queued`` nothing starts (None is returned) once
-        the pair's queue is empty, e.g. after a discard emptied it.
+        never stuck behind other pairs' turns, and in the fair line: a pair claims a slot only when no pair
+        waits ahead of it. With ``wait_for_slot`` (a pair's next turn) a pair that has a process gives it up
+        when another pair waits and no other room exists. With ``only_if_queued`` nothing starts (None is
+        returned) once the pair's queue is empty, e.g. after a discard emptied it.
+
+        Raises:
+            ProcessPoolLimitError: no slot within ``settings.admissionTimeout`` (or at once without
+                ``wait_for_slot``), with a ``retryAfterMs`` hint.
+
         """
-        deadline = asyncio.get_running_loop().time() + _SLOT_WAIT_S
-        while True:
-            async with state.lifecycle:
-                if state.stopping is not None:
-                    await asyncio.shield(state.stopping)
-                if state.process is not None and state.process.exited:  # died while idle: reap it first
-                    await self.stop_now(state, force=True)
-                if state.process is not None:
-                    return state.process
-                if only_if_queued and not state.queue:
-                    return None
-                self._owner.check_open()
-                victim = self._claim(state)
-                if state.starting:
-                    return await self._launch(state, victim)
-            if not wait_for_slot:
-                raise ProcessPoolLimitError(
-                    f"All {self._settings.max_processes} Claude Code processes are busy; try again later",
-                    details={"maxProcesses": self._settings.max_processes},
-                )
-            await self._wait_for_room(deadline)
+        deadline = asyncio.get_running_loop().time() + self._settings.admission_timeout_ms / 1000
+        try:
+            while True:
+                async with state.lifecycle:
+                    if state.stopping is not None:
+                        await asyncio.shield(state.stopping)
+                    if state.process is not None and state.process.exited:  # died while idle: reap it first
+                        await self.stop_now(state, force=True)
+                    if state.process is not None and wait_for_slot and self._owes_its_slot(state):
+                        logger.info(
+                            "%s gives its process up to %s, waiting longer", state.pair, self._line[0].pair
+                        )
+                        await self.stop_now(state, force=False)
+                    if state.process is not None:
+                        return state.process
+                    if only_if_queued and not state.queue:
+                        return None
+                    self._owner.check_open()
+                    if not self._line or self._line[0] is state:
+                        victim = self._claim(state)
+                        if state.starting:
+                            self._leave_line(state)
+                            return await self._launch(state, victim)
+                if not wait_for_slot:
+                    n = self._settings.max_processes
+                    raise self._no_slot(f"All {n} Claude Code processes are busy; try again later")
+                if state not in self._line:
+                    self._line.append(state)
+                await self._wait_for_room(deadline)
+        finally:
+            self._leave_line(state)
+
+    def _owes_its_slot(self, state: PairRuntime) -> bool:
+        """Tell whether another pair waits for a slot that only this pair's process can give it now."""
+        waiting = [s for s in self._line if s is not state]
+        if not waiting:
+            return False
+        free = self.process_count < self._settings.max_processes
+        return not free and not any(s.idle and s is not state for s in self._pairs.values())
+
+    def _leave_line(self, state: PairRuntime) -> None:
+        if state in self._line:
+            self._line.remove(state)
+            self._room_changed_soon()
+
+    def _room_changed_soon(self) -> None:
+        """Wake the waiters without waiting (a pair left the line: the next one may now claim)."""
+
+        async def notify() -> None:
+            await self.notify_room_changed()
+
+        if self._owner.accepting_tasks:
+            self._owner.spawn(notify(), "notify-room")
+
+    def _no_slot(self, message: str) -> ProcessPoolLimitError:
+        limit = self._settings.max_processes
+        return ProcessPoolLimitError(message, details={"maxProcesses": limit, "retryAfterMs": RETRY_AFTER_MS})
 
     def _claim(self, state: PairRuntime) -> PairRuntime | None:
         """Mark the pair starting if a slot is free or an idle process can give it one; return that victim.
@@ -159,7 +209,10 @@ class ProcessSlots:
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise ProcessPoolLimitError(f"No Claude Code process slot became free within {_SLOT_WAIT_S:g}s")
+            waited = self._settings.admission_timeout_ms / 1000
+            raise self._no_slot(
+                f"No Claude Code process slot became free within {waited:g}s (settings.admissionTimeout)"
+            )
         async with self._room_changed:
             try:
                 async with asyncio.timeout(min(remaining, 1.0)):

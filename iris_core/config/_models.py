@@ -60,6 +60,8 @@ class Settings:
     """Grace a process gets to exit on stop before it is sent SIGKILL; 0 kills it at once."""
     turn_timeout_ms: int = 3_600_000
     """Longest a turn may run before it ends as an error and its process is replaced; 0 = no limit."""
+    admission_timeout_ms: int = 60_000
+    """Longest an accepted turn waits for a process slot (in a fair queue of pairs) before it fails."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -9,7 +10,9 @@ import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import (
+    Iris,
     error_reason,
+    send,
     start_iris,
     status_of,
     wait_until_gone,
@@ -44,23 +47,30 @@ async def test_the_least_recently_used_idle_process_is_evicted_for_a_third_pair(
         assert again.response == "you told me: one" and again.session_id == first.session_id
 
 
-async def test_with_every_process_busy_a_new_pair_is_refused_with_pool_limit(tmp_path: Path) -> None:
+async def test_with_every_process_busy_a_new_pair_waits_for_a_slot_while_a_wake_is_refused(
+    tmp_path: Path,
+) -> None:
     async with start_iris(tmp_path, write_config(tmp_path, settings={"maxProcesses": 2})) as iris:
         for team in ("alpha", "beta"):
             await iris.stub.SendMessage(
                 pb.SendMessageRequest(from_team="c", to_team=team, message="slow 100 100", timeout=-1)
             )
             await wait_until_running(iris, team, "c")
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await iris.stub.SendMessage(
-                pb.SendMessageRequest(from_team="c", to_team="gamma", message="say g")
-            )
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert error_reason(refused.value) == "ProcessPoolLimitError"
-        report = await iris.stub.SessionReport(pb.SessionReportRequest(team="gamma", from_team="c"))
-        assert not report.has_cache, "a refused message must not be recorded"
+        waiting = asyncio.create_task(send(iris, "say g", to="gamma", frm="c", timeout_ms=0))
+        await wait_for_state(iris, "gamma", "c", "stopped")  # accepted, waiting in line for a slot
         with pytest.raises(grpc.aio.AioRpcError) as wake_refused:
-            await iris.stub.TeamWake(pb.TeamWakeRequest(team="gamma", from_team="c"))
+            await iris.stub.TeamWake(pb.TeamWakeRequest(team="gamma", from_team="d"))
         assert wake_refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        for team in ("alpha", "beta"):
-            await iris.stub.SessionCancel(pb.SessionCancelRequest(team=team, from_team="c"))
+        assert error_reason(wake_refused.value) == "ProcessPoolLimitError"
+        assert not waiting.done()
+        assert (await status_of(iris, "gamma", "c")).notifications.pending == 1
+        await iris.stub.SessionCancel(pb.SessionCancelRequest(team="alpha", from_team="c"))
+        reply = await asyncio.wait_for(waiting, 30)
+        assert (reply.status, reply.response) == ("completed", "g")
+        await iris.stub.SessionCancel(pb.SessionCancelRequest(team="beta", from_team="c"))
+
+
+async def wait_for_state(iris: Iris, team: str, frm: str, state: str) -> None:
+    async with asyncio.timeout(30):
+        while (entry := await status_of(iris, team, frm)).state != state or not entry.notifications.pending:
+            await asyncio.sleep(0.02)

@@ -15,6 +15,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from tests.harness import (
     Iris,
+    error_details,
     error_reason,
     live_processes_in,
     report_of,
@@ -100,22 +101,26 @@ async def test_max_processes_bounds_live_claude_processes_under_a_burst_of_pairs
         stop.set()
         await watcher
         answered = [o for o in outcomes if isinstance(o, pb.SendMessageResponse)]
-        refused = [o for o in outcomes if refused_for_the_pool_limit(o)]
-        assert len(answered) + len(refused) == len(outcomes), outcomes
-        assert answered and all(o.status == "completed" for o in answered)
+        assert len(answered) == len(outcomes), outcomes  # each waited its turn for the one slot
+        assert all(o.status == "completed" for o in answered)
         assert peak == 1
         assert await process_count(iris) == 1
         assert len(live_claude_pids(tmp_path)) == 1
 
 
-async def test_with_every_slot_busy_a_refused_message_creates_no_session(tmp_path: Path) -> None:
-    async with start_iris(tmp_path, write_config(tmp_path, settings={"maxProcesses": 1})) as iris:
-        await send(iris, "slow 50 100", frm=CALLER, timeout_ms=-1)
+async def test_with_every_slot_busy_past_the_admission_bound_the_message_fails_with_a_retry_hint(
+    tmp_path: Path,
+) -> None:
+    settings = {"maxProcesses": 1, "admissionTimeout": 1500}
+    async with start_iris(tmp_path, write_config(tmp_path, settings=settings)) as iris:
+        await send(iris, "slow 100 100", frm=CALLER, timeout_ms=-1)
         await wait_until_running(iris, "alpha", CALLER)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await send(iris, "say b", to="beta", frm=CALLER)
+            await send(iris, "say b", to="beta", frm=CALLER, timeout_ms=0)
         assert refused_for_the_pool_limit(refused.value)
-        assert (await status_of(iris, "beta", CALLER)).session_id == ""
+        assert int(error_details(refused.value)["retryAfterMs"]) > 0
+        entry = (await report_of(iris, "beta", CALLER)).entries[0]
+        assert (entry.status, entry.started_at) == ("error", 0)  # recorded, and it never ran
         await iris.stub.SessionCancel(pb.SessionCancelRequest(team="alpha", from_team=CALLER))
 
 
