@@ -8,6 +8,7 @@ from __future__ import annotations
 from .errors import ValidationError
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "MAX_MESSAGE_CHARS",
     "MAX_TEAM_NAME_CHARS",
     "MAX_TIMEOUT_MS",
@@ -18,7 +19,10 @@ __all__ = [
 ]
 
 MAX_TEAM_NAME_CHARS = 100
-MAX_MESSAGE_CHARS = 102_400
+MAX_MESSAGE_BYTES = 102_400
+"""100 KB of UTF-8: what a message may weigh, whatever its characters (an emoji is four bytes)."""
+MAX_MESSAGE_CHARS = MAX_MESSAGE_BYTES
+"""The former name, kept for importers: the limit is in bytes (equal to characters for ASCII)."""
 MAX_TIMEOUT_MS = 3_600_000
 
 
@@ -43,7 +47,7 @@ def validate_team_name(name: str, *, field: str = "team") -> None:
 
 
 def validate_message(message: str, *, field: str = "message") -> None:
-    """Reject empty, over-long (100 KB) and NUL-carrying messages.
+    """Reject empty, over-long (100 KB of UTF-8, ``MAX_MESSAGE_BYTES``) and NUL-carrying messages.
 
     Raises:
         ValidationError: naming ``field``.
@@ -51,7 +55,8 @@ def validate_message(message: str, *, field: str = "message") -> None:
     """
     if not message:
         raise ValidationError("Message is required", details={"field": field})
-    if len(message) > MAX_MESSAGE_CHARS:
+    # A character is at least one byte, so a string longer than the limit need not be encoded to be refused.
+    if len(message) > MAX_MESSAGE_BYTES or len(message.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
         raise ValidationError("Message too long (max 100KB)", details={"field": field})
     if "\0" in message:
         raise ValidationError("Message contains null bytes", details={"field": field})

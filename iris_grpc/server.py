@@ -9,9 +9,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from iris_client.generated.iris.v1 import iris_pb2, iris_pb2_grpc
+from iris_client.contract import IRIS_SERVICE
+from iris_client.generated.iris.v1 import iris_pb2
 from iris_core.service import IrisService
 
+from .decoding import add_decoding_servicer
 from .interceptors import AuditInterceptor, build_interceptors
 from .method_permissions import method_permissions
 from .servicer import build_servicer
@@ -66,7 +68,8 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
     api = service.config.api
     interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit)
     server = grpc.aio.server(options=_OPTIONS, interceptors=interceptors)
-    iris_pb2_grpc.add_IrisServicer_to_server(build_servicer(service.handler), server)
+    # Not add_IrisServicer_to_server: a payload that is not the request message must be a ValidationError.
+    add_decoding_servicer(build_servicer(service.handler), IRIS_SERVICE, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import GatewayError, error_from_rpc
@@ -79,7 +79,8 @@ class Endpoint:
 
         Raises:
             GatewayError: the request cannot be turned into the RPC's message, or the call failed (the app's
-                exception handler turns it into the error body); anything unexpected becomes an
+                exception handler turns it into the error body); a client gone before its body arrived is
+                499, logged in one INFO line (no one reads the answer); anything unexpected becomes an
                 ``InternalError`` here, logged, so no trace reaches the caller.
 
         """
@@ -87,6 +88,14 @@ class Endpoint:
             return await self._serve(request)
         except GatewayError:
             raise
+        except ClientDisconnect as exc:
+            logger.info("%s: the client went away before sending its whole body", self.route.grpc_path)
+            raise GatewayError(
+                499,
+                "CancelledError",
+                "The client closed the request before sending its whole body",
+                code=grpc.StatusCode.CANCELLED,
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - the request's top: every failure gets the error body
             logger.error("unexpected error serving %s", self.route.grpc_path, exc_info=exc)
             raise GatewayError(

@@ -90,10 +90,12 @@ def _request_body(route: Route, components: _Components) -> Schema | None:
         bound = set(route.path_fields)
         name = f"{route.method.name}Body"
         fields = [f for f in route.method.input_type.fields if f not in bound]
-        components.schemas[name] = components.object(fields)
+        components.schemas[name] = {**components.object(fields), "additionalProperties": False}
         schema = {"$ref": f"#/components/schemas/{name}"}
     else:
         schema = components.ref(route.method.input_type)
+        if "$ref" in schema:  # a request message is a body, whose unknown fields are refused (transcode.py)
+            components.schemas[route.method.input_type.name]["additionalProperties"] = False
     return {"required": False, "content": {"application/json": {"schema": schema}}}
 
 
