@@ -168,9 +168,8 @@ class ChildRegistry:
                 )
             for other, other_started in (await asyncio.to_thread(_marked, marker)).items():
                 if other not in doomed:
-                    what = (
-                        f"process {other} ({_command(other)}) started by Claude Code process {pid} of {pair}"
-                    )
+                    by = f"Claude Code process {pid}" if pid is not None else "the Claude Code process"
+                    what = f"process {other} ({_command(other)}) started by {by} of {pair}"
                     doomed[other] = Leftover(other, other_started, what)
         for leftover in doomed.values():
             _kill(leftover.pid)
