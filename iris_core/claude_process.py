@@ -39,6 +39,8 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
+from .children import MARKER_ENV, ChildRegistry
+from .deathsig import PARENT_ENV, TARGET_ENV, real_cli
 from .errors import ConfigurationError, ProcessError, ProcessGoneError
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
@@ -90,6 +92,8 @@ class LaunchSpec:
     """Tools never allowed."""
     mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     """MCP servers given to the process."""
+    pair: str = ""
+    """The pair it serves (``from->to``), for the record of started processes and the logs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +130,15 @@ TurnEvent = TextDelta | ToolCall | TurnResult
 class ClaudeProcess:
     """A connected Claude Code CLI. One turn at a time: the pool guarantees it, this class assumes it."""
 
-    def __init__(self, client: ClaudeSDKClient, spec: LaunchSpec) -> None:
+    def __init__(
+        self,
+        client: ClaudeSDKClient,
+        spec: LaunchSpec,
+        on_reaped: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._client = client
         self.spec = spec
+        self._on_reaped = on_reaped
         process = _child_of(client)
         if process is None:
             raise ProcessError(f"{_sdk()} started Claude Code but does not expose its child process")
@@ -290,6 +300,16 @@ class ClaudeProcess:
         if self._process.returncode is None:
             self.kill()
             await _reap_pid(self._process)
+        await self._reaped()
+
+    async def _reaped(self) -> None:
+        """Once the child is reaped: kill what it left running (its tools) and drop its record. Once."""
+        on_reaped, self._on_reaped = self._on_reaped, None
+        if on_reaped is not None and self._process.returncode is not None:
+            try:
+                await on_reaped()
+            except Exception as exc:  # noqa: BLE001 - the record is a safety net; a failure must not fail a stop
+                logger.error("cleaning up after Claude Code process %s failed: %r", self.pid, exc)
 
     def _exit_text(self) -> str:
         code = self._process.returncode
@@ -387,16 +407,44 @@ def _describe(exc: BaseException, proc: ClaudeProcess) -> str:
     return f"{type(exc).__name__} ({proc._exit_text()})"
 
 
-async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
+async def launch_claude(
+    spec: LaunchSpec,
+    *,
+    timeout_s: float,
+    children: ChildRegistry | None = None,
+    launcher: Path | None = None,
+) -> ClaudeProcess:
     """Start the Claude Code process of one pair and wait until it has completed its handshake.
+
+    Args:
+        spec: what to start.
+        timeout_s: how long the start and handshake may take.
+        children: the record of started processes; the process is recorded before it starts and forgotten
+            once reaped (``ClaudeProcess.stop``), and carries its marker, so a crash's leftovers are reaped
+            at the next start.
+        launcher: the parent-death launcher (``deathsig.write_launcher``), started in place of the CLI,
+            which it execs, so the process dies with Iris.
 
     Raises:
         ProcessError: the CLI failed to start or was not ready within ``timeout_s``; the child is reaped.
 
     """
+    env = dict(spec.env)
+    cli_path: str | None = None
+    if launcher is not None:
+        try:
+            env[TARGET_ENV] = real_cli()
+        except Exception as exc:  # noqa: BLE001 - CLINotFoundError and the like: the CLI cannot start
+            raise ProcessError(f"Claude Code failed to start: {type(exc).__name__}: {exc}") from exc
+        env[PARENT_ENV] = str(os.getpid())
+        cli_path = str(launcher)
+    marker = children.new(spec.pair) if children is not None else None
+    if marker is not None:
+        env[MARKER_ENV] = marker
     options = ClaudeAgentOptions(
         cwd=str(spec.cwd),
-        env=dict(spec.env),
+        env=env,
+        cli_path=cli_path,
         include_partial_messages=True,
         max_buffer_size=_MAX_BUFFER_BYTES,
         can_use_tool=spec.can_use_tool,
@@ -410,12 +458,20 @@ async def launch_claude(spec: LaunchSpec, *, timeout_s: float) -> ClaudeProcess:
         stderr=_log_stderr,
     )
     client = ClaudeSDKClient(options)
+
+    async def reaped() -> None:
+        if children is not None and marker is not None:
+            await children.release(marker)
+
     try:
         async with asyncio.timeout(timeout_s):
             await client.connect()
-        process = ClaudeProcess(client, spec)
+        process = ClaudeProcess(client, spec, reaped)
+        if children is not None and marker is not None:
+            children.started(marker, process.pid)
     except BaseException as exc:
         await _disconnect_quietly(client)
+        await reaped()
         if isinstance(exc, ProcessError):
             raise
         if isinstance(exc, TimeoutError):

@@ -62,4 +62,5 @@ def launch_spec(
         allowed_tools=allowed,
         disallowed_tools=team.disallowed_tools,
         mcp_servers=servers,
+        pair=str(state.pair),
     )

@@ -27,8 +27,10 @@ from google.protobuf.message import Message
 from .access import Caller
 from .approvals import Approvals
 from .audit import AuditLog
+from .children import ChildRegistry
 from .claude_process import ClaudeProcess, LaunchSpec, check_sdk_seam, launch_claude
 from .config import IrisConfig
+from .deathsig import write_launcher
 from .key_admin import KeyAdmin
 from .keys import KeyStore
 from .logs import LogRing
@@ -46,6 +48,19 @@ __all__ = ["Handler", "IrisService"]
 
 Handler = Callable[[Any, Caller], Awaitable[Message] | Awaitable[AsyncIterator[Message]]]
 """An RPC's implementation: the request message and the caller in, the reply (or the stream of replies)."""
+
+
+CHILDREN_FILE = "children.db"
+"""The record of started Claude Code processes, in the home."""
+
+
+def _local_launcher(children: ChildRegistry, death_launcher: Path | None) -> Launcher:
+    """Start local Claude Code children, recorded in ``children`` and bound to die with Iris."""
+
+    async def launch(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
+        return await launch_claude(spec, timeout_s=timeout_s, children=children, launcher=death_launcher)
+
+    return launch
 
 
 def _snake(rpc: str) -> str:
@@ -108,34 +123,38 @@ class IrisService:
             store: the record (default: ``home/iris.db``); a test passes a ``Store`` whose writes fail to
                 show that a failing disk fails neither a turn nor the pool (the one fault-injection seam).
 
+        Before anything starts, the Claude Code processes a crashed run left (``home/children.db``), and what
+        they started, are killed and reaped (``ChildRegistry.reap_leftovers``). Each process started from
+        here is recorded there and dies with Iris (``deathsig``).
+
         Raises:
             ConfigurationError: the installed claude-agent-sdk no longer offers what the launch seam needs.
 
         """
         if launcher is None:
             check_sdk_seam()
-
-            async def launch(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
-                return await launch_claude(spec, timeout_s=timeout_s)
-
-            launcher = launch
-        store = store or Store(home / "iris.db")
-        broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
-        keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
-        session_mcp = SessionMcp(keys)
-        pool = ProcessPool(config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp)
-        service = cls(
-            config,
-            home,
-            store=store,
-            pool=pool,
-            broker=broker,
-            logs=logs or LogRing(),
-            keys=keys,
-            audit=audit,
-            session_mcp=session_mcp,
-        )
         async with AsyncExitStack() as stack:
+            children = ChildRegistry(home / CHILDREN_FILE)
+            stack.callback(children.close)
+            await children.reap_leftovers()
+            if launcher is None:
+                launcher = _local_launcher(children, write_launcher(home))
+            store = store or Store(home / "iris.db")
+            broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
+            keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
+            session_mcp = SessionMcp(keys)
+            pool = ProcessPool(config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp)
+            service = cls(
+                config,
+                home,
+                store=store,
+                pool=pool,
+                broker=broker,
+                logs=logs or LogRing(),
+                keys=keys,
+                audit=audit,
+                session_mcp=session_mcp,
+            )
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)
             await stack.enter_async_context(store)

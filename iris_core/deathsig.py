@@ -1,0 +1,89 @@
+"""Claude Code dies with Iris, however Iris dies: a launcher that arms the kernel's parent-death signal.
+
+The SDK starts the CLI as ``[cli_path, ...arguments]``. Iris gives it, as ``cli_path``, a tiny launcher
+(written into ``$IRIS_HOME``) which, in the child, sets ``PR_SET_PDEATHSIG`` to SIGKILL and then ``exec``s the
+real CLI with every argument. ``exec`` keeps the pid and keeps the death signal, so the pid the pool knows,
+kills and reaps is Claude Code's own, and the kernel kills Claude Code the moment Iris ends: a clean stop, a
+crash, or ``kill -9``.
+
+Two details make it exact:
+
+- The launcher checks that its parent is still the Iris that started it (``IRIS_DEATHSIG_PARENT``) after
+  arming the signal; an Iris that died in between (before the signal could fire) makes it exit instead.
+- The signal fires when the *thread* that forked the child ends, not the process. The SDK spawns from the
+  event loop's thread (``asyncio`` forks in the loop's thread), and Iris runs its loop on the main thread for
+  its whole life (``asyncio.run``), so that thread ends only with Iris. A loop run on another thread (a test
+  harness, say) would take its children with it when that thread ends, which is after the loop, and so the
+  pool, has stopped them anyway.
+
+The CLI's own children (tools such as Bash, stdio MCP servers) do not inherit the signal; ``children.py``
+finds and kills them by a marker in their environment.
+
+Linux only (``prctl``); elsewhere the real CLI is started directly and only the start-up reaping remains.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["LAUNCHER_FILE", "PARENT_ENV", "TARGET_ENV", "real_cli", "supported", "write_launcher"]
+
+LAUNCHER_FILE = "claude-launcher"
+"""The launcher's name in ``$IRIS_HOME``."""
+TARGET_ENV = "IRIS_DEATHSIG_EXEC"
+"""The real CLI the launcher execs (removed from the environment before the exec)."""
+PARENT_ENV = "IRIS_DEATHSIG_PARENT"
+"""The pid of the Iris that started the launcher (removed from the environment before the exec)."""
+
+_LAUNCHER_CODE = f"""
+import ctypes, os, signal, sys
+target = os.environ.pop({TARGET_ENV!r})
+parent = int(os.environ.pop({PARENT_ENV!r}))
+if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+    sys.exit("iris launcher: prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()))
+if os.getppid() != parent:
+    sys.exit("iris launcher: Iris exited before Claude Code started")
+os.execv(target, [target, *sys.argv[1:]])
+"""
+
+
+def supported() -> bool:
+    """Return True where the parent-death signal exists (Linux)."""
+    return sys.platform.startswith("linux")
+
+
+def write_launcher(home: Path) -> Path | None:
+    """Write the launcher into ``home`` (every start, so it names this Iris's Python); None where unsupported.
+
+    A shell script that runs this Python isolated (``-I -S``: standard library only, no site, no
+    PYTHONPATH), so nothing of the environment given to Claude Code changes what runs before it.
+    """
+    if not supported():
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / LAUNCHER_FILE
+    text = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(_LAUNCHER_CODE)} "$@"\n'
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    temporary.replace(path)
+    return path
+
+
+@functools.cache
+def real_cli() -> str:
+    """Return the Claude Code CLI the SDK would start (its bundled one, else ``claude`` on the PATH).
+
+    Raises:
+        claude_agent_sdk.CLINotFoundError: there is none.
+
+    """
+    from claude_agent_sdk import ClaudeAgentOptions
+    from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+
+    return SubprocessCLITransport(prompt="", options=ClaudeAgentOptions())._find_cli()
