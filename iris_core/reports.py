@@ -1,10 +1,10 @@
 """SessionReport: a session's recorded turns a page at a time, with live progress of unrecorded turns.
 
 A report never grows with the session: a page holds at most ``page_size`` entries (50 unless asked, at most
-200) and stops early at about ``PAGE_BYTES``; ``next_page_token`` names where the next page starts (a keyset
+200) and stops early at ``PAGE_BYTES``; ``next_page_token`` names where the next page starts (a keyset
 position, so a page is one indexed query however long the session). The stats count the whole session in
 SQL. Each entry is bounded by ``settings.maxTurnEventsBytes`` and ``maxResponseBytes``, so one entry, and
-thus one page, stays far under the 16 MiB a gRPC message may hold.
+thus one page, stays under the 4 MiB a gRPC client receives by default.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ DEFAULT_PAGE_SIZE = 50
 """Entries per page when the request leaves ``page_size`` at 0."""
 MAX_PAGE_SIZE = 200
 """Largest ``page_size`` a request may ask for; more is a ValidationError."""
-PAGE_BYTES = 4 * 1024 * 1024
-"""A page stops before the entry that would take it past this many bytes (it always holds one entry)."""
+PAGE_BYTES = 3 * 1024 * 1024
+"""A page stops before the entry that would take it past this many bytes (it always holds one entry). With
+one entry at most about 3.2 MiB (the caps are at most 1 MiB each), every page fits the 4 MiB a gRPC client
+(the REST gateway's and the MCP adapter's included) accepts by default."""
 
 _TOKEN_PREFIX = "p1:"
 
@@ -114,8 +116,17 @@ async def session_report(
         completed_entries=completed,
         failed_entries=counts.total - active - completed,
     )
-    entries = [_entry(row, live_turn(row.message_id), settings) for row in page.rows]
-    token = _token_of(page.last) if page.more and page.last is not None else ""
+    entries: list[pb.ReportEntry] = []
+    more, last, total = page.more, None, 0
+    for row, key in zip(page.rows, page.keys, strict=True):
+        entry = _entry(row, live_turn(row.message_id), settings)
+        if entries and total + entry.ByteSize() > PAGE_BYTES:
+            more = True
+            break
+        entries.append(entry)
+        total += entry.ByteSize()
+        last = key
+    token = _token_of(last) if more and last is not None else ""
     return _reply(team, from_team, session.session_id, entries, stats, token)
 
 

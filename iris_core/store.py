@@ -145,8 +145,8 @@ class TurnPage:
 
     rows: Sequence[TurnRow]
     """The page's turns."""
-    last: PageKey | None
-    """The key of the page's last turn (None for an empty page)."""
+    keys: Sequence[PageKey]
+    """Each turn's key, in the same order."""
     more: bool
     """Turns follow this page."""
 
@@ -440,7 +440,7 @@ class Store(SqliteFile):
             chosen.append(item)
             total += item[2]
         if not chosen:
-            return TurnPage(rows=[], last=None, more=False)
+            return TurnPage(rows=[], keys=[], more=False)
         marks = ",".join("?" * len(chosen))
         async with self._conn.execute(
             "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
@@ -461,8 +461,8 @@ class Store(SqliteFile):
         turns = await asyncio.to_thread(
             lambda: [_bounded_turn(r, max_response_bytes, max_events_bytes) for r in rows]
         )
-        last = chosen[-1]
-        return TurnPage(rows=turns, last=(last[1], last[0]), more=len(sizes) > len(chosen))
+        keys = [(created, rowid) for rowid, created, _size in chosen]
+        return TurnPage(rows=turns, keys=keys, more=len(sizes) > len(chosen))
 
     async def unfinished_turns(self) -> list[TurnRow]:
         """Return turns left queued or running (by a previous run of the server), oldest first."""

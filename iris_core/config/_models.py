@@ -24,9 +24,9 @@ to, wake and cancel other teams and read status and reports, but not clear, fork
 
 MIN_RECORD_CAP_BYTES = 1_024
 """Smallest ``maxTurnEventsBytes`` / ``maxResponseBytes``."""
-MAX_RECORD_CAP_BYTES = 4 * 1_048_576
+MAX_RECORD_CAP_BYTES = 1_048_576
 """Largest ``maxTurnEventsBytes`` / ``maxResponseBytes``: one report entry (request, response, events and
-the complete event's response) then stays well under the 16 MiB a gRPC message may hold."""
+the complete event's response) then stays under the 4 MiB a gRPC client receives by default."""
 
 
 def _empty_env() -> Mapping[str, str]:
@@ -77,11 +77,11 @@ class Settings:
     max_turn_events_bytes: int = 1_048_576
     """Bytes of streamed events (chunks, tool uses, permission requests) a turn keeps for its record, in
     memory and in SQLite; later events still reach live readers but are not kept, and the report entry says
-    ``truncated``. The final ``complete`` event is always kept (its response cut as below). At most 4 MiB."""
+    ``truncated``. The final ``complete`` event is always kept (its response cut as below). At most 1 MiB."""
     max_response_bytes: int = 1_048_576
     """Bytes of a turn's answer kept in its record (the report entry's ``response`` and its ``complete``
     event's); a longer answer is cut there (callers waiting for the turn still get all of it) and the entry
-    says ``truncated``. At most 4 MiB."""
+    says ``truncated``. At most 1 MiB."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

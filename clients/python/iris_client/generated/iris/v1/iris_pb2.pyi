@@ -982,7 +982,7 @@ class SessionReportRequest(_message.Message):
     from_team: _builtins.str
     """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
     page_size: _builtins.int
-    """Entries per page: 0 means 50, at most 200. A page also stops early at about 4 MiB of entries."""
+    """Entries per page: 0 means 50, at most 200. A page also stops early at 3 MiB of entries."""
     page_token: _builtins.str
     """The next_page_token of the previous page; empty for the first page."""
     def __init__(
