@@ -46,8 +46,11 @@ async def _all_pages(iris: Iris, *, page_size: int = 0) -> list[pb.SessionReport
     pages: list[pb.SessionReportResponse] = []
     token = ""
     while True:
-        request = pb.SessionReportRequest(team="alpha", from_team="caller", page_size=page_size)
-        request.page_token = token
+        request = pb.SessionReportRequest(team="alpha", from_team="caller")
+        if page_size:
+            request.page_size = page_size
+        if token:
+            request.page_token = token
         pages.append(await iris.stub.SessionReport(request))
         token = pages[-1].next_page_token
         if not token:
