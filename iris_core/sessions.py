@@ -159,23 +159,40 @@ class Sessions:
     async def session_report(
         self, request: pb.SessionReportRequest, caller: Caller
     ) -> pb.SessionReportResponse:
-        """Return the recorded turns of the pair's session, with live progress for active ones."""
+        """Return one page of the pair's session's recorded turns, with live progress for active ones."""
         pair = pair_of(caller.team(request.from_team), request.team)
         configured_team(self._config, request.team)
         session = await self._store.get_session(pair.from_team, pair.to_team)
-        rows = await self._store.turns_of_session(session.session_id) if session else []
-        return session_report(pair.to_team, pair.from_team, session, rows, self._pool.live_turn)
+        return await session_report(
+            pair.to_team,
+            pair.from_team,
+            session,
+            store=self._store,
+            settings=self._config.settings,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            live_turn=self._pool.live_turn,
+        )
 
     async def get_cache(self, request: pb.GetCacheRequest, caller: Caller) -> pb.GetCacheResponse:
-        """Return a session's record by session id.
+        """Return one page of a session's record by session id.
 
         Raises:
             SessionNotFoundError: no such session.
+            ValidationError: a page size out of range or a page token this server did not give.
 
         """
         session = await self._session_by_id(request.session_id, caller)
-        rows = await self._store.turns_of_session(session.session_id)
-        report = session_report(session.to_team, session.from_team, session, rows, self._pool.live_turn)
+        report = await session_report(
+            session.to_team,
+            session.from_team,
+            session,
+            store=self._store,
+            settings=self._config.settings,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            live_turn=self._pool.live_turn,
+        )
         return pb.GetCacheResponse(report=report)
 
     async def clear_cache(self, request: pb.ClearCacheRequest, caller: Caller) -> pb.ClearCacheResponse:

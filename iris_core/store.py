@@ -5,10 +5,19 @@ per turn with its request, streamed events, final response, status, timings, cos
 two writes: its row when it is accepted (so an accepted message is never lost) and its outcome with its
 events when it ends; while it runs its live state is in memory (reports overlay it), keeping SQLite off the
 message path.
+
+A turn's record is bounded (``settings.maxTurnEventsBytes`` and ``maxResponseBytes``, applied by the turn
+and the runner; ``truncated`` marks a cut record), and reports read it a page at a time: ``turns_page``
+finds one page with an indexed keyset query on ``(session_id, created_at, rowid)``, sized first from the
+columns' lengths so that a page never loads more than about ``page_bytes``, and decodes that page's
+events off the event loop. Rows written before the caps existed are cut when read: the response to the
+cap, and events whose JSON is far past the caps are left out (the entry then says ``truncated``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -23,8 +32,9 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .clock import now_ms
 from .sqlite_file import SqliteFile
+from .turns import cut_text
 
-__all__ = ["SessionRow", "Store", "TurnRow"]
+__all__ = ["PageKey", "SessionCounts", "SessionRow", "Store", "TurnPage", "TurnRow"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +62,8 @@ CREATE TABLE IF NOT EXISTS turns (
     duration_ms  INTEGER NOT NULL DEFAULT 0,
     cost_usd     REAL NOT NULL DEFAULT 0,
     persist      INTEGER NOT NULL DEFAULT 0,
-    expires_at   INTEGER NOT NULL DEFAULT 0
+    expires_at   INTEGER NOT NULL DEFAULT 0,
+    truncated    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
@@ -120,6 +131,47 @@ class TurnRow:
     """Re-run after a restart if it had not finished."""
     expires_at: int
     """Unix ms after which a persisted turn is no longer re-run."""
+    truncated: bool = False
+    """The record was cut to the caps (events not kept, or the response cut)."""
+
+
+PageKey = tuple[int, int]
+"""Where a page of a session's turns ends: the last turn's (created_at, rowid)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPage:
+    """One page of a session's turns, oldest first."""
+
+    rows: Sequence[TurnRow]
+    """The page's turns."""
+    keys: Sequence[PageKey]
+    """Each turn's key, in the same order."""
+    more: bool
+    """Turns follow this page."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    """A session's turns counted in SQL, by recorded status."""
+
+    total: int
+    """All turns."""
+    completed: int
+    """Turns recorded as completed."""
+    active_ids: Sequence[str]
+    """Message ids of the turns recorded as queued or running (at most a pair's queue and one more)."""
+
+    @property
+    def failed(self) -> int:
+        """Turns recorded as cancelled or failed."""
+        return self.total - self.completed - len(self.active_ids)
+
+
+_EVENTS_JSON_FACTOR = 8
+"""How much longer than its proto bytes a turn's events may be as stored JSON (a one-character chunk is
+5 bytes of proto and 26 of JSON); stored events longer than this times the caps predate the caps and are
+left out of a report rather than decoded."""
 
 
 def _session(row: aiosqlite.Row) -> SessionRow:
@@ -143,7 +195,7 @@ def _events_to_json(events: Sequence[pb.TellResponse]) -> str:
     return json.dumps([json_format.MessageToDict(event) for event in events])
 
 
-def _turn(row: aiosqlite.Row) -> TurnRow:
+def _turn(row: aiosqlite.Row, *, events: Sequence[pb.TellResponse] | None = None) -> TurnRow:
     return TurnRow(
         message_id=row["message_id"],
         session_id=row["session_id"],
@@ -153,7 +205,7 @@ def _turn(row: aiosqlite.Row) -> TurnRow:
         status=row["status"],
         response=row["response"],
         error=row["error"],
-        events=_events_from_json(row["events"]),
+        events=_events_from_json(row["events"]) if events is None else events,
         created_at=row["created_at"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
@@ -161,7 +213,22 @@ def _turn(row: aiosqlite.Row) -> TurnRow:
         cost_usd=row["cost_usd"],
         persist=bool(row["persist"]),
         expires_at=row["expires_at"],
+        truncated=bool(row["truncated"]),
     )
+
+
+def _bounded_turn(row: aiosqlite.Row, max_response_bytes: int, max_events_bytes: int) -> TurnRow:
+    """Read a page's row within the caps (run in a worker thread: decoding events costs CPU)."""
+    truncated = bool(row["truncated"]) or bool(row["events_cut"]) or bool(row["response_cut"])
+    events = _events_from_json(row["events"])
+    if sum(event.ByteSize() for event in events) > max_events_bytes + max_response_bytes + 65_536:
+        events, truncated = [], True  # written under larger caps than today's
+    for event in events:
+        if event.HasField("complete"):
+            event.complete.response, cut = cut_text(event.complete.response, max_response_bytes)
+            truncated = truncated or cut
+    response, cut = cut_text(row["response"], max_response_bytes)
+    return dataclasses.replace(_turn(row, events=events), response=response, truncated=truncated or cut)
 
 
 class Store(SqliteFile):
@@ -172,6 +239,14 @@ class Store(SqliteFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._session_ids: dict[tuple[str, str], str] = {}
+
+    async def open(self) -> None:
+        """Open the file; a record written before ``truncated`` existed gets the column."""
+        await super().open()
+        async with self._conn.execute("PRAGMA table_info(turns)") as cur:
+            columns = {row["name"] for row in await cur.fetchall()}
+        if "truncated" not in columns:
+            await self._conn.execute("ALTER TABLE turns ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0")
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -291,7 +366,8 @@ class Store(SqliteFile):
         duration_ms: int,
         cost_usd: float,
     ) -> None:
-        """Record how a turn ended, with its events."""
+        """Record how a turn ended, with its events (encoded in a worker thread: a turn's may be large)."""
+        events_json = await asyncio.to_thread(_events_to_json, list(events))
         await self._conn.execute(
             "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, started_at = ?, "
             "completed_at = ?, duration_ms = ?, cost_usd = ? WHERE message_id = ?",
@@ -299,7 +375,7 @@ class Store(SqliteFile):
                 status,
                 response,
                 error,
-                _events_to_json(events),
+                events_json,
                 started_at,
                 completed_at,
                 duration_ms,
@@ -308,12 +384,85 @@ class Store(SqliteFile):
             ),
         )
 
-    async def turns_of_session(self, session_id: str) -> list[TurnRow]:
-        """Return a session's turns, oldest first."""
+    async def mark_truncated(self, message_id: str) -> None:
+        """Note that a turn's record was cut to the caps."""
+        await self._conn.execute("UPDATE turns SET truncated = 1 WHERE message_id = ?", (message_id,))
+
+    async def count_turns(self, session_id: str) -> SessionCounts:
+        """Count a session's turns by recorded status, in SQL (no row is loaded but the active ones' ids)."""
         async with self._conn.execute(
-            "SELECT * FROM turns WHERE session_id = ? ORDER BY created_at, rowid", (session_id,)
+            "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0) FROM turns WHERE session_id = ?",
+            (session_id,),
         ) as cur:
-            return [_turn(r) for r in await cur.fetchall()]
+            row = await cur.fetchone()
+        total, completed = (int(row[0]), int(row[1])) if row else (0, 0)
+        async with self._conn.execute(
+            "SELECT message_id FROM turns WHERE session_id = ? AND status IN ('queued', 'running') "
+            "ORDER BY created_at, rowid",
+            (session_id,),
+        ) as cur:
+            active = [str(r[0]) for r in await cur.fetchall()]
+        return SessionCounts(total=total, completed=completed, active_ids=active)
+
+    async def turns_page(
+        self,
+        session_id: str,
+        *,
+        after: PageKey | None,
+        limit: int,
+        page_bytes: int,
+        max_response_bytes: int,
+        max_events_bytes: int,
+    ) -> TurnPage:
+        """Return up to ``limit`` of a session's turns after ``after``, oldest first, within the caps.
+
+        A first query reads only keys and sizes (the index gives the order); the page stops before the turn
+        that would take it past ``page_bytes`` (it always holds one). A second reads those rows, each column
+        already cut in SQL, and their events are decoded in a worker thread, so a large page never holds up
+        other calls on the event loop.
+        """
+        events_json_cap = _EVENTS_JSON_FACTOR * (max_events_bytes + max_response_bytes)
+        created_at, rowid = after if after is not None else (-1, -1)
+        async with self._conn.execute(
+            "SELECT rowid, created_at, length(CAST(request AS BLOB)) "
+            "+ min(length(CAST(response AS BLOB)), ?) "
+            "+ (CASE WHEN length(CAST(events AS BLOB)) > ? THEN 0 ELSE length(CAST(events AS BLOB)) END) "
+            "FROM turns WHERE session_id = ? AND (created_at, rowid) > (?, ?) "
+            "ORDER BY created_at, rowid LIMIT ?",
+            (max_response_bytes, events_json_cap, session_id, created_at, rowid, limit + 1),
+        ) as cur:
+            sizes = [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
+        chosen: list[tuple[int, int, int]] = []
+        total = 0
+        for item in sizes[:limit]:
+            if chosen and total + item[2] > page_bytes:
+                break
+            chosen.append(item)
+            total += item[2]
+        if not chosen:
+            return TurnPage(rows=[], keys=[], more=False)
+        marks = ",".join("?" * len(chosen))
+        async with self._conn.execute(
+            "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
+            "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, "
+            "substr(response, 1, ?) AS response, length(CAST(response AS BLOB)) > ? AS response_cut, "
+            "(CASE WHEN length(CAST(events AS BLOB)) > ? THEN '[]' ELSE events END) AS events, "
+            "length(CAST(events AS BLOB)) > ? AS events_cut "
+            f"FROM turns WHERE rowid IN ({marks}) ORDER BY created_at, rowid",
+            (
+                max_response_bytes,
+                max_response_bytes,
+                events_json_cap,
+                events_json_cap,
+                *(item[0] for item in chosen),
+            ),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        turns = await asyncio.to_thread(
+            lambda: [_bounded_turn(r, max_response_bytes, max_events_bytes) for r in rows]
+        )
+        keys = [(created, rowid) for rowid, created, _size in chosen]
+        return TurnPage(rows=turns, keys=keys, more=len(sizes) > len(chosen))
 
     async def unfinished_turns(self) -> list[TurnRow]:
         """Return turns left queued or running (by a previous run of the server), oldest first."""

@@ -16,7 +16,7 @@ from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
 from .config import Settings
 from .errors import IrisError, OperationTimeoutError, ProcessError, ProcessGoneError
 from .store import Store
-from .turns import Turn, TurnStatus
+from .turns import Turn, TurnStatus, cut_text
 
 __all__ = ["TurnRunner"]
 
@@ -72,6 +72,8 @@ class TurnRunner:
             await turn.end(TurnStatus.CANCELLED)
             return False
         turn.start_running()  # in memory only: reports overlay live turns, the record is written at the end
+        turn.max_events_bytes = self._settings.max_turn_events_bytes
+        turn.max_response_bytes = self._settings.max_response_bytes
 
         async def on_sent() -> None:
             turn.sent = True
@@ -145,20 +147,27 @@ class TurnRunner:
             requeue = self._store.mark_queued(turn.message_id)
             await self._write(f"the re-queueing of {turn.message_id}", requeue)
             return
+        # The record is bounded like the turn's kept events: the answer is cut to settings.maxResponseBytes
+        # (a caller waiting for the turn had all of it from memory), and the entry says it was.
+        response, cut = cut_text(turn.response, self._settings.max_response_bytes)
         await self._write(
-            f"the end of {turn.message_id}",
-            self._store.finish_turn(
-                turn.message_id,
-                status=turn.status.value,
-                response=turn.response,
-                error=turn.error,
-                events=turn.events,
-                started_at=turn.started_at,
-                completed_at=turn.completed_at,
-                duration_ms=turn.duration_ms,
-                cost_usd=turn.cost_usd,
-            ),
+            f"the end of {turn.message_id}", self._finish(turn, response, cut or turn.truncated)
         )
+
+    async def _finish(self, turn: Turn, response: str, truncated: bool) -> None:
+        await self._store.finish_turn(
+            turn.message_id,
+            status=turn.status.value,
+            response=response,
+            error=turn.error,
+            events=turn.events,
+            started_at=turn.started_at,
+            completed_at=turn.completed_at,
+            duration_ms=turn.duration_ms,
+            cost_usd=turn.cost_usd,
+        )
+        if truncated:
+            await self._store.mark_truncated(turn.message_id)
 
     async def _write(self, what: str, write: Coroutine[Any, Any, None]) -> None:
         """Run a record write to its end even if the caller is cancelled; a failure is logged, not raised.

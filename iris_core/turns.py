@@ -12,15 +12,18 @@ them are written once, here, in ``TRANSITIONS``; any other move raises ``Illegal
 
 Its events are the contract's own ``TellResponse`` messages, built only here (``start``, ``chunk``,
 ``tool_use``, ``permission_request``, ``complete``), so the stream, the record and the report share one
-representation. Events are kept in order; a reader that subscribes late first gets the events so far, then
-the live ones, so nobody misses the start.
+representation. Events are kept in order; a reader that subscribes late first gets the events kept so far,
+then the live ones, so nobody misses the start.
+
+What a turn keeps is bounded (``settings.maxTurnEventsBytes``, ``settings.maxResponseBytes``, set by the
+runner): past the events cap, events are still published to the readers following the turn but no longer
+kept, and the kept ``complete`` event carries the answer cut to the response cap; ``truncated`` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +33,10 @@ from google.protobuf import struct_pb2
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .clock import monotonic_ms, now_ms
+from .config import Settings
 from .errors import IrisError
 
-__all__ = ["TRANSITIONS", "IllegalTransitionError", "Pair", "Turn", "TurnStatus"]
+__all__ = ["TRANSITIONS", "IllegalTransitionError", "Pair", "Turn", "TurnStatus", "cut_text"]
 
 
 class TurnStatus(enum.StrEnum):
@@ -90,6 +94,19 @@ def struct_of(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return result
 
 
+_DEFAULTS = Settings()
+
+
+def cut_text(text: str, max_bytes: int) -> tuple[str, bool]:
+    """Return ``text`` cut to at most ``max_bytes`` of UTF-8 (never mid-character), and whether it was."""
+    if len(text) * 4 <= max_bytes:  # cheap: no UTF-8 character is longer than 4 bytes
+        return text, False
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text, False
+    return data[:max_bytes].decode(errors="ignore"), True
+
+
 @dataclass(eq=False)
 class Turn:
     """One message's lifetime. Its state changes only through the methods below, which check the table."""
@@ -114,11 +131,20 @@ class Turn:
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)
+    """The events kept for the record (bounded by ``max_events_bytes``; ``complete`` is always kept)."""
+    max_events_bytes: int = _DEFAULTS.max_turn_events_bytes
+    """Bytes of events (other than ``complete``) kept in ``events``; later ones are published, not kept."""
+    max_response_bytes: int = _DEFAULTS.max_response_bytes
+    """Bytes of the answer the kept ``complete`` event carries."""
+    truncated: bool = False
+    """Some event was not kept, or the kept ``complete`` carries a cut answer."""
+    _kept_bytes: int = 0
+    _events_full: bool = False
+    _followers: set[asyncio.Queue[pb.TellResponse]] = field(default_factory=set)
     _status: TurnStatus = TurnStatus.QUEUED
     _text: list[str] = field(default_factory=list)
     _final_text: str | None = None
     _started_mono: float = field(default_factory=monotonic_ms)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -256,24 +282,49 @@ class Turn:
         )
 
     async def _publish(self, event: pb.TellResponse) -> None:
-        async with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
+        """Hand ``event`` to every follower; keep it for the record while within the caps.
+
+        Past ``max_events_bytes`` no further event is kept (the kept ones stay a prefix of the stream),
+        except ``complete``, whose kept copy carries the answer cut to ``max_response_bytes``.
+        """
+        for queue in self._followers:
+            queue.put_nowait(event)
+        if event.HasField("complete"):
+            self.events.append(self._kept_complete(event))
+            return
+        size = event.ByteSize()
+        if self._events_full or self._kept_bytes + size > self.max_events_bytes:
+            self._events_full = self.truncated = True
+            return
+        self._kept_bytes += size
+        self.events.append(event)
+
+    def _kept_complete(self, event: pb.TellResponse) -> pb.TellResponse:
+        response, cut = cut_text(event.complete.response, self.max_response_bytes)
+        if not cut:
+            return event
+        self.truncated = True
+        kept = pb.TellResponse()
+        kept.CopyFrom(event)
+        kept.complete.response = response
+        return kept
 
     # --- read by streams -------------------------------------------------------------------------------
 
-    def _has_events_after(self, index: int) -> bool:
-        return index < len(self.events)
-
     async def follow(self) -> AsyncGenerator[pb.TellResponse]:
-        """Yield every event from the first, then live ones, ending after ``complete``."""
-        index = 0
-        while True:
-            async with self._changed:
-                await self._changed.wait_for(functools.partial(self._has_events_after, index))
-                batch = self.events[index:]
-            index += len(batch)
-            for event in batch:
+        """Yield every kept event from the first, then live ones, ending after ``complete``."""
+        backlog = list(self.events)
+        queue: asyncio.Queue[pb.TellResponse] = asyncio.Queue()
+        self._followers.add(queue)  # no await since the copy: no event is missed or seen twice
+        try:
+            for event in backlog:
                 yield event
                 if event.HasField("complete"):
                     return
+            while True:
+                event = await queue.get()
+                yield event
+                if event.HasField("complete"):
+                    return
+        finally:
+            self._followers.discard(queue)

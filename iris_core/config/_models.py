@@ -8,11 +8,25 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_MCP_PERMISSIONS", "GrantPermission", "IrisConfig", "Settings", "TeamConfig"]
+__all__ = [
+    "DEFAULT_MCP_PERMISSIONS",
+    "MAX_RECORD_CAP_BYTES",
+    "MIN_RECORD_CAP_BYTES",
+    "GrantPermission",
+    "IrisConfig",
+    "Settings",
+    "TeamConfig",
+]
 
 DEFAULT_MCP_PERMISSIONS = ("team:tell", "team:wake", "team:cancel", "status:read", "cache:read")
 """What a team's Claude may do through the Iris MCP tools unless its ``mcpPermissions`` says otherwise: talk
 to, wake and cancel other teams and read status and reports, but not clear, fork, sleep or administer."""
+
+MIN_RECORD_CAP_BYTES = 1_024
+"""Smallest ``maxTurnEventsBytes`` / ``maxResponseBytes``."""
+MAX_RECORD_CAP_BYTES = 1_048_576
+"""Largest ``maxTurnEventsBytes`` / ``maxResponseBytes``: one report entry (request, response, events and
+the complete event's response) then stays under the 4 MiB a gRPC client receives by default."""
 
 
 def _empty_env() -> Mapping[str, str]:
@@ -62,6 +76,14 @@ class Settings:
     """Longest a turn may run before it ends as an error and its process is replaced; 0 = no limit."""
     admission_timeout_ms: int = 60_000
     """Longest an accepted turn waits for a process slot (in a fair queue of pairs) before it fails."""
+    max_turn_events_bytes: int = 1_048_576
+    """Bytes of streamed events (chunks, tool uses, permission requests) a turn keeps for its record, in
+    memory and in SQLite; later events still reach live readers but are not kept, and the report entry says
+    ``truncated``. The final ``complete`` event is always kept (its response cut as below). At most 1 MiB."""
+    max_response_bytes: int = 1_048_576
+    """Bytes of a turn's answer kept in its record (the report entry's ``response`` and its ``complete``
+    event's); a longer answer is cut there (callers waiting for the turn still get all of it) and the entry
+    says ``truncated``. At most 1 MiB."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

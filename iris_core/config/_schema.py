@@ -16,7 +16,16 @@ from iris_core.access import parse_permissions
 from iris_core.errors import ValidationError
 
 from ._api import parse_api
-from ._models import DEFAULT_MCP_PERMISSIONS, ApiConfig, GrantPermission, IrisConfig, Settings, TeamConfig
+from ._models import (
+    DEFAULT_MCP_PERMISSIONS,
+    MAX_RECORD_CAP_BYTES,
+    MIN_RECORD_CAP_BYTES,
+    ApiConfig,
+    GrantPermission,
+    IrisConfig,
+    Settings,
+    TeamConfig,
+)
 from ._reader import Reader, describe
 
 __all__ = ["parse_config"]
@@ -31,6 +40,8 @@ _SETTINGS_KEYS = (
     "shutdownTimeout",
     "turnTimeout",
     "admissionTimeout",
+    "maxTurnEventsBytes",
+    "maxResponseBytes",
     "logBufferSize",
     "host",
     "grpcPort",
@@ -120,6 +131,12 @@ def _settings(reader: Reader, raw: object) -> Settings:
         shutdown_timeout_ms=integer("shutdownTimeout", default.shutdown_timeout_ms, 0),
         turn_timeout_ms=integer("turnTimeout", default.turn_timeout_ms, 0),
         admission_timeout_ms=integer("admissionTimeout", default.admission_timeout_ms, 1),
+        max_turn_events_bytes=integer(
+            "maxTurnEventsBytes", default.max_turn_events_bytes, MIN_RECORD_CAP_BYTES, MAX_RECORD_CAP_BYTES
+        ),
+        max_response_bytes=integer(
+            "maxResponseBytes", default.max_response_bytes, MIN_RECORD_CAP_BYTES, MAX_RECORD_CAP_BYTES
+        ),
         log_buffer_size=integer("logBufferSize", default.log_buffer_size, 1),
         host=reader.string("settings.host", data.get("host")) or default.host,
         grpc_port=integer("grpcPort", default.grpc_port, 0, _MAX_PORT),

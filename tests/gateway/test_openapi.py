@@ -41,7 +41,7 @@ async def test_openapi_documents_every_route_with_camel_case_schemas(gateway: Ga
     assert set(schemas["TellBody"]["properties"]) == {"message", "fromTeam", "timeout", "persist", "ttlDays"}
     assert set(tell["responses"]["200"]["content"]) == {"text/event-stream", "application/x-ndjson"}
     report = doc["paths"]["/api/teams/{team}/report"]["get"]
-    assert [p["name"] for p in report["parameters"]] == ["team", "fromTeam"]
+    assert [p["name"] for p in report["parameters"]] == ["team", "fromTeam", "pageSize", "pageToken"]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 

@@ -36,11 +36,12 @@ ORIGINAL_TOOLS: dict[str, tuple[set[str], set[str]]] = {
     "permissions__approve": ({"tool_name", "input", "reason"}, set()),
 }
 
-# Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt, and keeping a quick
-# message across a restart (see the contract).
+# Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt, keeping a quick
+# message across a restart, and paging a session report (see the contract).
 EXTRA = {
     "permissions__approve": {"requestId", "decision", "fromTeam", "tool_use_id"},
     "quick_message": {"persist", "ttlDays"},
+    "session_report": {"pageSize", "pageToken"},
 }
 
 

@@ -975,19 +975,27 @@ class SessionReportRequest(_message.Message):
 
     TEAM_FIELD_NUMBER: _builtins.int
     FROM_TEAM_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
     """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
+    page_size: _builtins.int
+    """Entries per page: 0 means 50, at most 200. A page also stops early at 3 MiB of entries."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
         team: _builtins.str = ...,
         from_team: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_team", b"from_team", "team", b"team"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_team", b"from_team", "page_size", b"page_size", "page_token", b"page_token", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -995,7 +1003,7 @@ Global___SessionReportRequest: _TypeAlias = SessionReportRequest  # noqa: Y015
 
 @_typing.final
 class SessionReportResponse(_message.Message):
-    """SessionReportResponse lists the recorded turns of the pair's session, oldest first."""
+    """SessionReportResponse lists one page of the recorded turns of the pair's session, oldest first."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1006,6 +1014,7 @@ class SessionReportResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     STATS_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     team: _builtins.str
     """Target team."""
     from_team: _builtins.str
@@ -1016,13 +1025,15 @@ class SessionReportResponse(_message.Message):
     """The pair's Claude session id."""
     timestamp: _builtins.int
     """Unix time in milliseconds."""
+    next_page_token: _builtins.str
+    """Pass as page_token to read the next page; empty on the last page."""
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportEntry]:
-        """The recorded turns."""
+        """The recorded turns of this page."""
 
     @_builtins.property
     def stats(self) -> Global___ReportStats:
-        """Counts over the entries."""
+        """Counts over all the session's entries, not only this page's."""
 
     def __init__(
         self,
@@ -1034,10 +1045,11 @@ class SessionReportResponse(_message.Message):
         entries: _abc.Iterable[Global___ReportEntry] | None = ...,
         stats: Global___ReportStats | None = ...,
         timestamp: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "from_team", b"from_team", "has_cache", b"has_cache", "session_id", b"session_id", "stats", b"stats", "team", b"team", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "from_team", b"from_team", "has_cache", b"has_cache", "next_page_token", b"next_page_token", "session_id", b"session_id", "stats", b"stats", "team", b"team", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1062,6 +1074,7 @@ class ReportEntry(_message.Message):
     COST_USD_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Id of the turn."""
     type: _builtins.str
@@ -1086,6 +1099,11 @@ class ReportEntry(_message.Message):
     """Cost of the turn in USD."""
     message_count: _builtins.int
     """Events recorded for the turn (same as the length of events)."""
+    truncated: _builtins.bool
+    """Set (true) when the record of the turn was cut to the caps: streamed events past
+    settings.maxTurnEventsBytes were not kept, or the response (and the complete event's) was cut to
+    settings.maxResponseBytes. Absent otherwise.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TellResponse]:
         """The streamed events of the turn, in order."""
@@ -1106,12 +1124,15 @@ class ReportEntry(_message.Message):
         cost_usd: _builtins.float = ...,
         events: _abc.Iterable[Global___TellResponse] | None = ...,
         message_count: _builtins.int = ...,
+        truncated: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "truncated", b"truncated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "cost_usd", b"cost_usd", "created_at", b"created_at", "duration", b"duration", "error", b"error", "events", b"events", "message_count", b"message_count", "message_id", b"message_id", "request", b"request", "response", b"response", "started_at", b"started_at", "status", b"status", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "completed_at", b"completed_at", "cost_usd", b"cost_usd", "created_at", b"created_at", "duration", b"duration", "error", b"error", "events", b"events", "message_count", b"message_count", "message_id", b"message_id", "request", b"request", "response", b"response", "started_at", b"started_at", "status", b"status", "truncated", b"truncated", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__truncated: _TypeAlias = _typing.Literal["truncated"]  # noqa: Y015
+    _WhichOneofArgType__truncated: _TypeAlias = _typing.Literal["_truncated", b"_truncated"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__truncated) -> _WhichOneofReturnType__truncated | None: ...
 
 Global___ReportEntry: _TypeAlias = ReportEntry  # noqa: Y015
 
@@ -2199,16 +2220,24 @@ class GetCacheRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The Claude session id."""
+    page_size: _builtins.int
+    """Entries per page: 0 means 50, at most 200 (as SessionReport)."""
+    page_token: _builtins.str
+    """The report's next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
