@@ -444,18 +444,28 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
         record.mcp("mcp list_teams (no key)", await keyless.call_tool("list_teams", {}))
 
 
+class _NotTheTestsClients(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".", 1)[0] not in ("httpx", "httpx2")
+
+
 @contextmanager
 def logs_kept_by(iris: Iris) -> Iterator[None]:
     """Attach the server's log ring to the root logger, as the ``iris`` command does, so GetLogs has records
-    to return; at INFO, so that the libraries' debug records cannot push Iris's own out of the ring."""
+    to return; at INFO, so that the libraries' debug records cannot push Iris's own out of the ring. The
+    test's own HTTP clients (httpx, httpx2) log in this process too, as a server would not: their records are
+    kept out, or the store names would depend on which client happened to log first."""
     root = logging.getLogger()
     old_level = root.level
+    clients = _NotTheTestsClients()
+    iris.logs.addFilter(clients)
     root.addHandler(iris.logs)
     root.setLevel(logging.INFO)
     try:
         yield
     finally:
         root.removeHandler(iris.logs)
+        iris.logs.removeFilter(clients)
         root.setLevel(old_level)
 
 

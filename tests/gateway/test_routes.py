@@ -25,7 +25,7 @@ def test_templates_compile_to_starlette_paths_named_by_json_name() -> None:
 
 def test_fields_not_in_path_or_body_come_from_the_query() -> None:
     report = next(r for r in ROUTES if r.method.name == "SessionReport")
-    assert [f.json_name for f in report.query_fields] == ["fromTeam"]
+    assert [f.json_name for f in report.query_fields] == ["fromTeam", "pageSize", "pageToken"]
 
 
 @pytest.mark.parametrize("template", ["/v1/{shelf.name}", "/v1/{name=shelves/*}", "v1/{name}"])
