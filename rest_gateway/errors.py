@@ -70,7 +70,7 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> GatewayError:
     failure = failure_of(exc)
     headers = rate_limit_headers(exc.initial_metadata(), exc.trailing_metadata())
     retry_ms = failure.details.get("retryAfterMs")
-    if failure.status_code == 429 and isinstance(retry_ms, str) and retry_ms.isdigit():
+    if failure.status_code in (429, 503) and isinstance(retry_ms, str) and retry_ms.isdigit():
         headers["Retry-After"] = str(max(1, math.ceil(int(retry_ms) / 1000)))
     return GatewayError(
         failure.status_code,
