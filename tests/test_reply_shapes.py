@@ -444,20 +444,25 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
         record.mcp("mcp list_teams (no key)", await keyless.call_tool("list_teams", {}))
 
 
-class _NotTheTestsClients(logging.Filter):
+IRIS_PACKAGES = frozenset(
+    {"iris_core", "iris_grpc", "iris_app", "iris_client", "rest_gateway", "mcp_adapter"}
+)
+
+
+class _OnlyIris(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.split(".", 1)[0] not in ("httpx", "httpx2")
+        return record.name.split(".", 1)[0] in IRIS_PACKAGES
 
 
 @contextmanager
 def logs_kept_by(iris: Iris) -> Iterator[None]:
     """Attach the server's log ring to the root logger, as the ``iris`` command does, so GetLogs has records
-    to return; at INFO, so that the libraries' debug records cannot push Iris's own out of the ring. The
-    test's own HTTP clients (httpx, httpx2) log in this process too, as a server would not: their records are
-    kept out, or the store names would depend on which client happened to log first."""
+    to return; at INFO, so that the libraries' debug records cannot push Iris's own out of the ring. Only
+    Iris's own records are kept: the libraries in this process (the test's HTTP clients, the SDK) log or not
+    depending on what ran before in the same process, which would make the store names vary."""
     root = logging.getLogger()
     old_level = root.level
-    clients = _NotTheTestsClients()
+    clients = _OnlyIris()
     iris.logs.addFilter(clients)
     root.addHandler(iris.logs)
     root.setLevel(logging.INFO)
