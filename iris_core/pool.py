@@ -177,9 +177,13 @@ class ProcessPool:
             return None  # it would run at once, behind nothing
         return wait_cycle(pair, (turn.pair for turn in self._turns.values() if not turn.done))
 
-    def live_turn(self, message_id: str) -> Turn | None:
-        """Return a turn of this run whose final record is not written yet (it knows more than the row)."""
-        return self._turns.get(message_id)
+    def live_turns(self) -> Mapping[str, Turn]:
+        """Return a snapshot of the turns whose final record is not written yet, by message id.
+
+        Take it before reading rows: a turn forgotten after the snapshot had its row written before, so every
+        row read afterwards is either final or has its turn in the snapshot.
+        """
+        return dict(self._turns)
 
     @property
     def process_count(self) -> int:

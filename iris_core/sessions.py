@@ -171,7 +171,7 @@ class Sessions:
             settings=self._config.settings,
             page_size=request.page_size,
             page_token=request.page_token,
-            live_turn=self._pool.live_turn,
+            live_turn=self._pool.live_turns().get,
         )
 
     async def get_cache(self, request: pb.GetCacheRequest, caller: Caller) -> pb.GetCacheResponse:
@@ -191,7 +191,7 @@ class Sessions:
             settings=self._config.settings,
             page_size=request.page_size,
             page_token=request.page_token,
-            live_turn=self._pool.live_turn,
+            live_turn=self._pool.live_turns().get,
         )
         return pb.GetCacheResponse(report=report)
 
