@@ -19,9 +19,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_break(gateway: G
         "-H", f"Authorization: Bearer {gateway.iris.admin_key}",
         "--checks", "not_a_server_error,response_schema_conformance",
         "--phases", "examples,fuzzing",
-        "--max-examples", "5", "--seed", "1", "--workers", "1",
+        "--max-examples", "5", "--generation-deterministic", "--workers", "1",
         "--exclude-operation-id", "Tell", "--exclude-operation-id", "TeamWakeAll",
-        "--request-timeout", "20", "--generation-database", "none",
+        "--request-timeout", "20",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=gateway.iris.home,
     )  # fmt: skip
     try:
