@@ -61,6 +61,7 @@ async def test_an_undecodable_payload_still_meets_authentication_first_and_is_au
             await raw_call(anonymous, "SendMessage")(GARBAGE["a field cut short"], timeout=10)
     with pytest.raises(grpc.aio.AioRpcError):
         await raw_call(iris.channel, "SendMessage")(GARBAGE["a field cut short"], timeout=10)
+
     def rows() -> list[tuple[str, str]]:
         with sqlite3.connect(iris.home / "audit.db") as db:
             found = db.execute("SELECT event, outcome FROM audit WHERE method = 'SendMessage' ORDER BY id")
