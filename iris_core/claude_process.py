@@ -152,10 +152,19 @@ class ClaudeProcess:
         """True once the child has exited (killed, crashed, or stopped), reaped or not yet.
 
         The returncode is set only once the event loop's child watcher has reaped the child, a moment after
-        it died; the kernel knows at once. Asking it without reaping (``WNOWAIT``) keeps a turn from being
-        sent to a child that is already dead.
+        it died; the kernel knows at once, and asking it without reaping (``WNOWAIT``) costs one syscall.
         """
-        return self._process.returncode is not None or _has_exited(self.pid)
+        return self._process.returncode is not None or _waitable_or_reaped(self.pid)
+
+    @property
+    def gone(self) -> bool:
+        """True once the child has exited or is exiting: asked before a turn is sent to it.
+
+        A multi-threaded child (Claude Code is one) killed by a signal is neither waitable nor reaped for a
+        moment, its main thread already a zombie while the other threads end; /proc tells. Read only where a
+        turn would otherwise be written to a dying child, not on every status check.
+        """
+        return self.exited or _exiting(self.pid)
 
     async def run_turn(
         self,
@@ -219,12 +228,12 @@ class ClaudeProcess:
             ProcessError: writing failed otherwise.
 
         """
-        if self.exited:
+        if self.gone:
             raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})")
         try:
             await self._client.query(prompt, session_id=self.spec.session_id)
         except Exception as exc:  # noqa: BLE001 - a failed write is the process failing
-            if self.exited:
+            if self.gone:
                 raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})") from exc
             raise ProcessError(f"Claude Code process failed during the turn: {_describe(exc, self)}") from exc
 
@@ -316,18 +325,19 @@ class ClaudeProcess:
         return "still running" if code is None else f"exit code {code}"
 
 
-def _has_exited(pid: int) -> bool:
-    """Return True if the child ``pid`` has exited or is exiting, without reaping it (its watcher still will).
-
-    A dead child is waitable until reaped and gone once reaped. In between there are two moments where it is
-    neither: while its watcher thread reaps it, and while a multi-threaded child (Claude Code is one) dies,
-    its main thread already a zombie while the other threads end. /proc tells both.
-    """
+def _waitable_or_reaped(pid: int) -> bool:
+    """Return True if the child ``pid`` has exited, without reaping it (its watcher still will)."""
     try:
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            return True
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # already reaped
         return True
+
+
+def _exiting(pid: int) -> bool:
+    """Return True if ``pid`` is gone from /proc or its main thread is a zombie (the process is ending).
+
+    Also covers the moment while the watcher thread reaps the child, when it is neither waitable nor listed.
+    """
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]

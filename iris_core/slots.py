@@ -114,7 +114,7 @@ class ProcessSlots:
                 async with state.lifecycle:
                     if state.stopping is not None:
                         await asyncio.shield(state.stopping)
-                    if state.process is not None and state.process.exited:  # died while idle: reap it first
+                    if state.process is not None and state.process.gone:  # died while idle: reap it first
                         await self.stop_now(state, force=True)
                     if state.process is not None and wait_for_slot and self._owes_its_slot(state):
                         logger.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -275,3 +276,24 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_file, key_file
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the server's audit log, as the tests read it."""
+
+    event: str
+    key_name: str
+    method: str
+    team: str
+    outcome: str
+    detail: str
+
+
+def audit_entries(home: Path) -> list[AuditEntry]:
+    """Every row of ``home``'s audit log, oldest first (read with sqlite3, beside the running server)."""
+    with sqlite3.connect(home / "audit.db") as db:
+        rows = db.execute(
+            "SELECT event, key_name, method, team, outcome, detail FROM audit ORDER BY id"
+        ).fetchall()
+    return [AuditEntry(*(str(value) for value in row)) for row in rows]

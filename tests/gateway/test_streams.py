@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
 import httpx
 from httpx_sse import aconnect_sse
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.gateway.conftest import Gateway
+from tests.harness import audit_entries
 
 TELL = {"fromTeam": "caller", "message": "chunks a|b|c"}
 
@@ -50,9 +50,7 @@ async def test_an_early_failure_is_a_real_http_error_not_a_stream(gateway: Gatew
 
 def tell_outcomes(gateway: Gateway) -> list[str]:
     """The outcomes of Tell calls in the server's audit log (written when the server-side call ends)."""
-    with sqlite3.connect(gateway.iris.home / "audit.db") as db:
-        rows = db.execute("SELECT outcome FROM audit WHERE method = 'Tell' ORDER BY id").fetchall()
-    return [str(row[0]) for row in rows]
+    return [e.outcome for e in audit_entries(gateway.iris.home) if e.method == "Tell"]
 
 
 async def test_a_client_that_disconnects_stops_the_stream_but_not_the_turn(gateway: Gateway) -> None:

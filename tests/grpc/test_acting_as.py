@@ -4,7 +4,6 @@ holds team:impersonate; reports, caches, cancels and approvals are scoped the sa
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +12,7 @@ import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
-from tests.harness import Iris, error_details, error_reason, with_key
+from tests.harness import Iris, audit_entries, error_details, error_reason, with_key
 
 
 @asynccontextmanager
@@ -24,12 +23,8 @@ async def as_key(iris: Iris, name: str, *permissions: str) -> AsyncIterator[iris
 
 
 def refusals(iris: Iris, key_name: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(iris.home / "audit.db") as db:
-        rows = db.execute(
-            "SELECT method, outcome FROM audit WHERE key_name = ? AND event = 'auth_failure' ORDER BY id",
-            (key_name,),
-        ).fetchall()
-    return [(str(m), str(o)) for m, o in rows]
+    entries = audit_entries(iris.home)
+    return [(e.method, e.outcome) for e in entries if e.key_name == key_name and e.event == "auth_failure"]
 
 
 async def assert_refused(call: object) -> grpc.aio.AioRpcError:

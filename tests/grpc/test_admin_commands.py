@@ -8,15 +8,15 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from dataclasses import astuple
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
-from tests.harness import Iris, start_iris, wait_until_running, with_key, write_config
+from tests.harness import Iris, audit_entries, start_iris, wait_until_running, with_key, write_config
 
 
 async def iris_cli(*args: str, home: Path, via_env: bool = False) -> tuple[int, str, str]:
@@ -42,11 +42,8 @@ async def iris_cli(*args: str, home: Path, via_env: bool = False) -> tuple[int, 
     return child.returncode, out.decode(), err.decode()
 
 
-def audit_rows(iris: Iris) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(iris.home / "audit.db") as db:
-        return db.execute(
-            "SELECT event, key_name, method, team, outcome, detail FROM audit ORDER BY id"
-        ).fetchall()
+def audit_rows(iris: Iris) -> list[tuple[str, ...]]:
+    return [astuple(entry) for entry in audit_entries(iris.home)]
 
 
 async def list_teams_with(iris: Iris, key: str) -> pb.ListTeamsResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +16,17 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.audit import AuditLog
 from iris_grpc.interceptors import AuditInterceptor
-from tests.harness import Iris, start_iris, with_key
+from tests.harness import Iris, audit_entries, start_iris, with_key
 
 STREAMS = 10
 
 
 def tell_rows(iris: Iris, key_name: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(iris.home / "audit.db") as db:
-        rows = db.execute(
-            "SELECT method, outcome FROM audit WHERE key_name = ? AND method = 'Tell' ORDER BY id",
-            (key_name,),
-        ).fetchall()
-    return [(str(method), str(outcome)) for method, outcome in rows]
+    return [
+        (e.method, e.outcome)
+        for e in audit_entries(iris.home)
+        if e.key_name == key_name and e.method == "Tell"
+    ]
 
 
 async def test_tell_streams_dropped_by_their_client_are_each_audited_as_cancelled(iris: Iris) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,16 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.access import PERMISSIONS
 from iris_grpc.method_permissions import method_permissions
-from tests.harness import Iris, error_details, error_reason, self_signed, start_iris, with_key, write_config
+from tests.harness import (
+    Iris,
+    audit_entries,
+    error_details,
+    error_reason,
+    self_signed,
+    start_iris,
+    with_key,
+    write_config,
+)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Iris"]
 NEEDED = method_permissions()
@@ -96,11 +106,8 @@ async def bare_channel(iris: Iris) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(iris.target)
 
 
-def audit_rows(iris: Iris) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(iris.home / "audit.db") as db:
-        return db.execute(
-            "SELECT event, key_name, method, team, outcome, detail FROM audit ORDER BY id"
-        ).fetchall()
+def audit_rows(iris: Iris) -> list[tuple[str, ...]]:
+    return [astuple(entry) for entry in audit_entries(iris.home)]
 
 
 def test_every_rpc_of_the_contract_declares_a_known_permission() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 
 import grpc
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_core.errors import ValidationError
 from iris_core.validation import validate_message
-from tests.harness import Iris, error_details, error_reason
+from tests.harness import Iris, audit_entries, error_details, error_reason
 
 LIMIT_BYTES = 102_400
 """100 KB, as the original iris-mcp documents it."""
@@ -63,9 +62,7 @@ async def test_an_undecodable_payload_still_meets_authentication_first_and_is_au
         await raw_call(iris.channel, "SendMessage")(GARBAGE["a field cut short"], timeout=10)
 
     def rows() -> list[tuple[str, str]]:
-        with sqlite3.connect(iris.home / "audit.db") as db:
-            found = db.execute("SELECT event, outcome FROM audit WHERE method = 'SendMessage' ORDER BY id")
-            return [(str(event), str(outcome)) for event, outcome in found.fetchall()]
+        return [(e.event, e.outcome) for e in audit_entries(iris.home) if e.method == "SendMessage"]
 
     async with asyncio.timeout(10):  # an answered call's row is written just after its reply
         while len(rows()) < 2:
