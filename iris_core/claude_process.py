@@ -40,8 +40,9 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
 from .children import MARKER_ENV, ChildRegistry
-from .deathsig import PARENT_ENV, TARGET_ENV, real_cli
+from .deathsig import LAUNCHER_MESSAGE_PREFIX, PARENT_ENV, TARGET_ENV, real_cli
 from .errors import ConfigurationError, ProcessError, ProcessGoneError
+from .run_as import RUN_AS_ENV, Identity
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
 # can_use_tool, which is exactly what the config means.
@@ -94,6 +95,8 @@ class LaunchSpec:
     """MCP servers given to the process."""
     pair: str = ""
     """The pair it serves (``from->to``), for the record of started processes and the logs."""
+    run_as: Identity | None = None
+    """The unprivileged user the process runs as (the team's ``runAs``); None for Iris's own user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +444,10 @@ async def launch_claude(
     """
     env = dict(spec.env)
     cli_path: str | None = None
+    if spec.run_as is not None:
+        if launcher is None:
+            raise ProcessError("runAs needs the launcher, which switches users (Linux only)")
+        env[RUN_AS_ENV] = spec.run_as.launcher_value()
     if launcher is not None:
         try:
             env[TARGET_ENV] = real_cli()
@@ -502,4 +509,7 @@ async def _disconnect_quietly(client: ClaudeSDKClient) -> None:
 
 
 def _log_stderr(line: str) -> None:
-    logger.debug("claude stderr: %s", line.rstrip())
+    # The launcher's own refusals (a user who cannot run the CLI, say) are the one line that explains a
+    # failed start; the CLI's chatter stays at debug.
+    level = logging.WARNING if line.startswith(LAUNCHER_MESSAGE_PREFIX) else logging.DEBUG
+    logger.log(level, "claude stderr: %s", line.rstrip())

@@ -16,6 +16,9 @@ Two details make it exact:
   harness, say) would take its children with it when that thread ends, which is after the loop, and so the
   pool, has stopped them anyway.
 
+For a contained team (``runAs``) the launcher, still root, first switches to the team's user (see
+``run_as``): the parent-death signal is armed after the switch, which would clear it.
+
 The CLI's own children (tools such as Bash, stdio MCP servers) do not inherit the signal; ``children.py``
 finds and kills them by a marker in their environment.
 
@@ -30,7 +33,17 @@ import shlex
 import sys
 from pathlib import Path
 
-__all__ = ["LAUNCHER_FILE", "PARENT_ENV", "TARGET_ENV", "real_cli", "supported", "write_launcher"]
+from .run_as import RUN_AS_ENV
+
+__all__ = [
+    "LAUNCHER_FILE",
+    "LAUNCHER_MESSAGE_PREFIX",
+    "PARENT_ENV",
+    "TARGET_ENV",
+    "real_cli",
+    "supported",
+    "write_launcher",
+]
 
 LAUNCHER_FILE = "claude-launcher"
 """The launcher's name in ``$IRIS_HOME``."""
@@ -39,15 +52,28 @@ TARGET_ENV = "IRIS_DEATHSIG_EXEC"
 PARENT_ENV = "IRIS_DEATHSIG_PARENT"
 """The pid of the Iris that started the launcher (removed from the environment before the exec)."""
 
+LAUNCHER_MESSAGE_PREFIX = "iris launcher:"
+"""How the launcher's own messages on stderr begin (Iris logs them as warnings)."""
+
+# The user switch comes first: a change of credentials clears the parent-death signal, so it is armed after.
 _LAUNCHER_CODE = f"""
 import ctypes, os, signal, sys
 target = os.environ.pop({TARGET_ENV!r})
 parent = int(os.environ.pop({PARENT_ENV!r}))
+run_as = os.environ.pop({RUN_AS_ENV!r}, "")
+if run_as:
+    uid, gid, groups = run_as.split(":")
+    os.setgroups([int(g) for g in groups.split(",") if g])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
 if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
-    sys.exit("iris launcher: prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()))
+    sys.exit("{LAUNCHER_MESSAGE_PREFIX} prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()))
 if os.getppid() != parent:
-    sys.exit("iris launcher: Iris exited before Claude Code started")
-os.execv(target, [target, *sys.argv[1:]])
+    sys.exit("{LAUNCHER_MESSAGE_PREFIX} Iris exited before Claude Code started")
+try:
+    os.execv(target, [target, *sys.argv[1:]])
+except OSError as exc:
+    sys.exit(f"{LAUNCHER_MESSAGE_PREFIX} cannot run {{target}} as uid {{os.getuid()}}: {{exc}}")
 """
 
 

@@ -12,6 +12,7 @@ from .claude_process import LaunchSpec
 from .config import GrantPermission
 from .pairs import PairRuntime
 from .permissions import PermissionBroker
+from .run_as import identity_of
 from .session_mcp import MCP_SERVER_NAME
 from .transcripts import find_transcripts
 
@@ -63,4 +64,5 @@ def launch_spec(
         disallowed_tools=team.disallowed_tools,
         mcp_servers=servers,
         pair=str(state.pair),
+        run_as=identity_of(team.run_as) if team.run_as else None,
     )

@@ -16,6 +16,7 @@ log and the session MCP tools are parts too, for the transport's interceptors an
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -30,13 +31,15 @@ from .audit import AuditLog
 from .children import ChildRegistry
 from .claude_process import ClaudeProcess, LaunchSpec, check_sdk_seam, launch_claude
 from .config import IrisConfig
-from .deathsig import write_launcher
+from .deathsig import supported, write_launcher
+from .errors import ConfigurationError
 from .key_admin import KeyAdmin
 from .keys import KeyStore
 from .logs import LogRing
 from .messages import Messages
 from .permissions import PermissionBroker
 from .pool import Launcher, ProcessPool
+from .run_as import can_switch_users, secure_home
 from .session_locks import SessionLocks
 from .session_mcp import SessionMcp
 from .sessions import Sessions
@@ -45,6 +48,8 @@ from .system import System
 from .teams import Teams
 
 __all__ = ["Handler", "IrisService"]
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Caller], Awaitable[Message] | Awaitable[AsyncIterator[Message]]]
 """An RPC's implementation: the request message and the caller in, the reply (or the stream of replies)."""
@@ -61,6 +66,28 @@ def _local_launcher(children: ChildRegistry, death_launcher: Path | None) -> Lau
         return await launch_claude(spec, timeout_s=timeout_s, children=children, launcher=death_launcher)
 
     return launch
+
+
+def _check_containment(config: IrisConfig) -> None:
+    """Refuse to start with ``runAs`` teams Iris cannot switch to; say which teams run uncontained.
+
+    Raises:
+        ConfigurationError: a team has ``runAs`` but Iris is not root, or the platform has no launcher.
+
+    """
+    contained = [t.name for t in config.teams.values() if t.run_as]
+    if contained and not (can_switch_users() and supported()):
+        raise ConfigurationError(
+            f"teams {', '.join(contained)} have runAs, which needs Iris to run as root on Linux "
+            "(it starts each of their Claude Code processes as the team's own user)"
+        )
+    uncontained = [t.name for t in config.teams.values() if not t.run_as]
+    if uncontained and can_switch_users():
+        logger.warning(
+            "teams %s have no runAs: their Claude Code runs as root and can read whatever Iris can "
+            "(set runAs to an unprivileged user per team to contain them)",
+            ", ".join(uncontained),
+        )
 
 
 def _snake(rpc: str) -> str:
@@ -133,6 +160,8 @@ class IrisService:
         """
         if launcher is None:
             check_sdk_seam()
+        _check_containment(config)
+        secure_home(home)
         async with AsyncExitStack() as stack:
             children = ChildRegistry(home / CHILDREN_FILE)
             stack.callback(children.close)

@@ -26,10 +26,11 @@ from claude_agent_sdk.types import McpServerConfig
 from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms
 from .config import IrisConfig, TeamConfig
-from .errors import ProcessPoolLimitError
+from .errors import ConfigurationError, ProcessError, ProcessPoolLimitError
 from .launch_spec import launch_spec
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
+from .run_as import identity_of
 from .session_mcp import SessionMcp
 from .store import Store
 from .turns import Pair
@@ -272,7 +273,10 @@ class ProcessSlots:
         if self._session_mcp is not None:
             servers = self._session_mcp.servers_for(state.team)
             env = {**env, **self._session_mcp.env_for(state.team)}
-        return launch_spec(state, session_id, env, self._broker, servers)
+        try:
+            return launch_spec(state, session_id, env, self._broker, servers)
+        except ConfigurationError as exc:  # runAs names a user deleted since the config was loaded
+            raise ProcessError(f"Claude Code failed to start: {exc}") from exc
 
     async def stop_all(self) -> None:
         """Stop and reap every process (shutdown); a failed stop is logged and the others go on."""
@@ -300,8 +304,18 @@ class ProcessSlots:
         return self.process_count, busy, live
 
     def claude_env(self, team: TeamConfig) -> dict[str, str]:
-        """Return the environment Iris adds for the team's Claude processes (over the server's own)."""
-        return {**self._settings.env, **self._extra_env, **team.env}
+        """Return the environment Iris adds for the team's Claude processes (over the server's own).
+
+        A contained team (``runAs``) gets its user's ``HOME`` and Claude Code config dir over the settings'
+        (which serve Iris's own user); the team's own ``env`` still wins.
+        """
+        identity: dict[str, str] = {}
+        if team.run_as:
+            try:
+                identity = identity_of(team.run_as).environment()
+            except ConfigurationError:  # the user went away since the config was loaded: _spec says so
+                pass
+        return {**self._settings.env, **self._extra_env, **identity, **team.env}
 
     def reap_once(self) -> None:
         """Start the stop of processes that died while idle, or sat idle past their team's idleTimeout."""

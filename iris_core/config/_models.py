@@ -129,6 +129,9 @@ class TeamConfig:
     """Tools this team's Claude may use without asking, in Claude Code's ``allowedTools`` syntax."""
     disallowed_tools: tuple[str, ...] = ()
     """Tools this team's Claude may never use, in Claude Code's ``disallowedTools`` syntax."""
+    run_as: str | None = None
+    """The unprivileged user this team's Claude Code runs as (``runAs``), which contains it; ``None`` runs it
+    as Iris's own user, uncontained."""
 
     def __post_init__(self) -> None:
         _freeze(self, "env")

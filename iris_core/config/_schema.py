@@ -13,7 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from iris_core.access import parse_permissions
-from iris_core.errors import ValidationError
+from iris_core.errors import ConfigurationError, ValidationError
+from iris_core.run_as import identity_of
 
 from ._api import parse_api
 from ._models import (
@@ -61,6 +62,7 @@ _TEAM_KEYS = (
     "env",
     "allowedTools",
     "disallowedTools",
+    "runAs",
 )
 _REFUSED_TEAM_KEYS = {
     "remote": "remote teams are not supported yet; Iris runs Claude Code only on this machine, "
@@ -226,8 +228,22 @@ def _team(
         env=MappingProxyType(reader.environment(f"{key}.env", data.get("env"))),
         allowed_tools=reader.strings(f"{key}.allowedTools", data.get("allowedTools")),
         disallowed_tools=reader.strings(f"{key}.disallowedTools", data.get("disallowedTools")),
+        run_as=_run_as(reader, f"{key}.runAs", data.get("runAs")),
     )
     return team if path is not None else None
+
+
+def _run_as(reader: Reader, key: str, raw: object) -> str | None:
+    """Read a team's ``runAs``: an existing user other than root (looked up now, so start-up fails early)."""
+    name = reader.string(key, raw)
+    if name is None:
+        return None
+    try:
+        identity_of(name)
+    except ConfigurationError as exc:
+        reader.add(key, str(exc).removeprefix("runAs: "))
+        return None
+    return name
 
 
 def _mcp_permissions(reader: Reader, key: str, raw: object) -> tuple[str, ...]:

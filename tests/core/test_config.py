@@ -126,7 +126,8 @@ def test_every_team_key_is_read(folder: Path) -> None:
             "model: claude-sonnet-4-5\n"
             "env: {DEBUG: 1, VERBOSE: true, EMPTY: null, NAME: x}\n"
             "allowedTools: [Read, Grep]\n"
-            "disallowedTools: ['Bash(rm:*)']"
+            "disallowedTools: ['Bash(rm:*)']\n"
+            "runAs: nobody"
         ),
     )
 
@@ -141,6 +142,19 @@ def test_every_team_key_is_read(folder: Path) -> None:
     assert dict(team.env) == {"DEBUG": "1", "VERBOSE": "true", "EMPTY": "", "NAME": "x"}
     assert team.allowed_tools == ("Read", "Grep")
     assert team.disallowed_tools == ("Bash(rm:*)",)
+    assert team.run_as == "nobody"
+
+
+@pytest.mark.parametrize(
+    ("user", "problem"),
+    [
+        ("root", "'root' is root; a team must run as an unprivileged user"),
+        ("no-such-user-x", "there is no user"),
+    ],
+)
+def test_run_as_must_name_an_existing_unprivileged_user(folder: Path, user: str, problem: str) -> None:
+    error = load_error(folder, team_a(f"runAs: {user}"))
+    assert "teams.a.runAs: " in str(error) and problem in str(error)
 
 
 def test_team_idle_timeout_defaults_to_the_settings_value_at_load_time(folder: Path) -> None:

@@ -1,0 +1,40 @@
+"""runAs refuses to start where Iris cannot switch users, and the home is Iris's alone."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from iris_core import service as service_module
+from iris_core.config import load_config
+from iris_core.errors import ConfigurationError
+from iris_core.run_as import identity_of, secure_home
+from iris_core.service import IrisService
+from tests.harness import write_config
+
+
+async def test_run_as_teams_refuse_to_start_when_iris_cannot_switch_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "can_switch_users", lambda: False)
+    config = load_config(write_config(tmp_path, teams={"alpha": {"runAs": "nobody"}}))
+    with pytest.raises(ConfigurationError, match="teams alpha have runAs, which needs Iris to run as root"):
+        await IrisService.open(config, tmp_path / "iris-home")
+    assert not (tmp_path / "iris-home" / "iris.db").exists()
+
+
+def test_the_home_is_made_private_even_if_it_existed_open(tmp_path: Path) -> None:
+    home = tmp_path / "iris-home"
+    home.mkdir(mode=0o755)
+    secure_home(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_an_identity_carries_the_users_groups_and_home() -> None:
+    nobody = identity_of("nobody")
+    assert nobody.uid != 0 and nobody.gid in nobody.groups
+    assert nobody.environment()["HOME"] == str(nobody.home)
+    assert nobody.environment()["CLAUDE_CONFIG_DIR"] == str(nobody.home / ".claude")
+    assert nobody.launcher_value() == f"{nobody.uid}:{nobody.gid}:" + ",".join(map(str, nobody.groups))
