@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import re
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -193,6 +195,62 @@ def live_processes_in(folder: Path) -> list[int]:
         if cwd.startswith(str(folder)) and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+@dataclass
+class Served:
+    """An ``iris serve`` subprocess and a stub talking to it."""
+
+    process: asyncio.subprocess.Process
+    stub: iris_pb2_grpc.IrisAsyncStub
+    stderr: list[bytes]
+
+
+@asynccontextmanager
+async def iris_serve(root: Path, config: Path, *, offline_model: bool = True) -> AsyncIterator[Served]:
+    """Run ``iris serve``, its home ``root/iris-home``; kill it after if it still runs.
+
+    Without ``offline_model`` the config's ``settings.env`` must point Claude Code at a model (a test's own
+    ``OfflineModel``, which then outlives the server).
+    """
+    env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "iris_app.cli", "serve", "--config", str(config), "--home", str(root / "iris-home")),
+        *("--grpc-port", "0", "--no-http"),
+        *(["--offline-model"] if offline_model else []),
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    lines: list[bytes] = []
+    reading: asyncio.Task[None] | None = None
+    try:
+        assert server.stderr is not None
+        stderr = server.stderr
+        async with asyncio.timeout(30):
+            while not (
+                match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", line := await stderr.readline())
+            ):
+                assert line, b"".join(lines).decode(errors="replace")
+                lines.append(line)
+
+        async def drain() -> None:  # keep reading, so the server never blocks on a full pipe
+            while line := await stderr.readline():
+                lines.append(line)
+
+        reading = asyncio.ensure_future(drain())
+        key = (root / "iris-home" / "admin.key").read_text().strip()
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{int(match[1])}", interceptors=with_key(key)
+        ) as channel:
+            yield Served(server, iris_pb2_grpc.IrisStub(channel), lines)
+    finally:
+        if server.returncode is None:
+            server.kill()
+        async with asyncio.timeout(30):
+            await server.wait()
+            if reading is not None:
+                await reading
 
 
 # --- calls every test makes: one place, each bounded --------------------------------------------------------

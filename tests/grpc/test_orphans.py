@@ -6,16 +6,11 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import sqlite3
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
 
-import grpc
 import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
@@ -24,61 +19,10 @@ from iris_core.children import MARKER_ENV, ChildRegistry, start_time
 from iris_core.config import load_config
 from iris_core.deathsig import real_cli
 from iris_core.service import CHILDREN_FILE, IrisService
-from tests.harness import live_processes_in, send, start_iris, status_of, with_key, write_config
+from tests.harness import Served, iris_serve, live_processes_in, send, start_iris, status_of, write_config
 
 _GONE_WITHIN_S = 15.0
 """How long the children of a killed Iris may take to die (the kernel's death signal takes milliseconds)."""
-
-
-@dataclass
-class Served:
-    """An ``iris serve`` subprocess and a stub talking to it."""
-
-    process: asyncio.subprocess.Process
-    stub: iris_pb2_grpc.IrisAsyncStub
-    stderr: list[bytes]
-
-
-@asynccontextmanager
-async def iris_serve(root: Path, config: Path) -> AsyncIterator[Served]:
-    """Run ``iris serve`` (offline model), its home ``root/iris-home``; kill it after if it still runs."""
-    env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "iris_app.cli", "serve", "--config", str(config), "--home", str(root / "iris-home")),
-        *("--grpc-port", "0", "--no-http", "--offline-model"),
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    lines: list[bytes] = []
-    reading: asyncio.Task[None] | None = None
-    try:
-        assert server.stderr is not None
-        stderr = server.stderr
-        async with asyncio.timeout(30):
-            while not (
-                match := re.search(rb"gRPC listening on 127\.0\.0\.1:(\d+)", line := await stderr.readline())
-            ):
-                assert line, b"".join(lines).decode(errors="replace")
-                lines.append(line)
-
-        async def drain() -> None:  # keep reading, so the server never blocks on a full pipe
-            while line := await stderr.readline():
-                lines.append(line)
-
-        reading = asyncio.ensure_future(drain())
-        key = (root / "iris-home" / "admin.key").read_text().strip()
-        async with grpc.aio.insecure_channel(
-            f"127.0.0.1:{int(match[1])}", interceptors=with_key(key)
-        ) as channel:
-            yield Served(server, iris_pb2_grpc.IrisStub(channel), lines)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        async with asyncio.timeout(30):
-            await server.wait()
-            if reading is not None:
-                await reading
 
 
 async def wait_until_running(stub: iris_pb2_grpc.IrisAsyncStub, team: str) -> None:
