@@ -41,7 +41,8 @@ from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
 from .children import MARKER_ENV, ChildRegistry
 from .deathsig import LAUNCHER_MESSAGE_PREFIX, PARENT_ENV, TARGET_ENV, real_cli
-from .errors import ConfigurationError, ProcessError, ProcessGoneError
+from .errors import ConfigurationError, ProcessError, ProcessGoneError, RewindRefusedError
+from .rewind import REFUSAL
 from .run_as import RUN_AS_ENV, Identity
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
@@ -97,6 +98,10 @@ class LaunchSpec:
     """The pair it serves (``from->to``), for the record of started processes and the logs."""
     run_as: Identity | None = None
     """The unprivileged user the process runs as (the team's ``runAs``); None for Iris's own user."""
+    resume_at: str | None = None
+    """With ``resume``: load the conversation only up to this transcript entry (a rewind, see ``rewind``)."""
+    drops_turn: str | None = None
+    """With ``resume_at``: the prompt uuid of the attempt the rewind drops, which Claude Code checks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +178,13 @@ class ClaudeProcess:
         self,
         prompt: str,
         *,
+        prompt_uuid: str | None = None,
         on_sent: Callable[[], Awaitable[None]] | None = None,
         on_started: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Send ``prompt`` and yield text deltas and tool calls, then exactly one ``TurnResult``.
 
+        ``prompt_uuid`` becomes the prompt's transcript entry's uuid, so a rewind can find it (``rewind``).
         ``on_sent`` runs once the prompt is written, before any reply is read; ``on_started`` once the first
         message of the turn arrives, when Claude Code is surely working on it (an interrupt that reached it
         between the two may have found no turn to stop).
@@ -188,7 +195,7 @@ class ClaudeProcess:
                 the child's output closes (no watchdog), so a killed process fails its turn at once.
 
         """
-        await self._send(prompt)
+        await self._send(prompt, prompt_uuid)
         started = False
         try:
             if on_sent is not None:
@@ -223,7 +230,7 @@ class ClaudeProcess:
             raise ProcessError(f"Claude Code process failed during the turn: {_describe(exc, self)}") from exc
         raise ProcessError(f"Claude Code process ended the turn without a result ({self._exit_text()})")
 
-    async def _send(self, prompt: str) -> None:
+    async def _send(self, prompt: str, prompt_uuid: str | None) -> None:
         """Write the prompt, unless the child is already gone (then nothing of the turn reached Claude).
 
         Raises:
@@ -233,8 +240,16 @@ class ClaudeProcess:
         """
         if self.gone:
             raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})")
+        message: dict[str, Any] = {
+            "type": "user",
+            "message": {"role": "user", "content": prompt},
+            "parent_tool_use_id": None,
+            "session_id": self.spec.session_id,
+        }
+        if prompt_uuid is not None:
+            message["uuid"] = prompt_uuid
         try:
-            await self._client.query(prompt, session_id=self.spec.session_id)
+            await self._client.query(_one(message), session_id=self.spec.session_id)
         except Exception as exc:  # noqa: BLE001 - a failed write is the process failing
             if self.gone:
                 raise ProcessGoneError(f"Claude Code process had exited ({self._exit_text()})") from exc
@@ -326,6 +341,11 @@ class ClaudeProcess:
     def _exit_text(self) -> str:
         code = self._process.returncode
         return "still running" if code is None else f"exit code {code}"
+
+
+async def _one(message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """Yield ``message`` alone: the SDK takes a message with fields of its own (a uuid) only as a stream."""
+    yield message
 
 
 def _waitable_or_reaped(pid: int) -> bool:
@@ -472,6 +492,8 @@ async def launch_claude(
         mcp_servers=dict(spec.mcp_servers),
         resume=spec.session_id if spec.resume else None,
         session_id=None if spec.resume else spec.session_id,
+        resume_session_at=spec.resume_at if spec.resume else None,
+        resume_drops_turn=spec.drops_turn if spec.resume and spec.resume_at else None,
         stderr=_log_stderr,
     )
     client = ClaudeSDKClient(options)
@@ -491,6 +513,8 @@ async def launch_claude(
         await reaped()
         if isinstance(exc, ProcessError):
             raise
+        if spec.resume_at and REFUSAL in str(exc):
+            raise RewindRefusedError(f"Claude Code refused the rewind of the session: {exc}") from exc
         if isinstance(exc, TimeoutError):
             raise ProcessError(f"Claude Code was not ready within {timeout_s:g}s") from exc
         if isinstance(exc, Exception):

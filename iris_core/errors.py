@@ -39,6 +39,7 @@ __all__ = [
     "ProcessError",
     "ProcessGoneError",
     "ProcessPoolLimitError",
+    "RewindRefusedError",
     "SessionNotFoundError",
     "TeamNotFoundError",
     "TooManyRequestsError",
@@ -119,6 +120,15 @@ class ProcessGoneError(ProcessError):
 
     Iris retries such a turn once on a new process that resumes the session; callers see a ProcessError only
     if that fails too.
+    """
+
+    reason = "ProcessError"
+
+
+class RewindRefusedError(ProcessError):
+    """Claude Code refused to resume a session rewound to before a cut-off turn.
+
+    It would have lost more than that turn; Iris starts the process again with a plain resume.
     """
 
     reason = "ProcessError"

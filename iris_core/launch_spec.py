@@ -12,6 +12,7 @@ from .claude_process import LaunchSpec
 from .config import GrantPermission
 from .pairs import PairRuntime
 from .permissions import PermissionBroker
+from .rewind import Rewind
 from .run_as import identity_of
 from .session_mcp import MCP_SERVER_NAME
 from .transcripts import find_transcripts
@@ -28,6 +29,7 @@ def launch_spec(
     env: Mapping[str, str],
     broker: PermissionBroker,
     mcp_servers: Mapping[str, McpServerConfig] | None = None,
+    rewind: Rewind | None = None,
 ) -> LaunchSpec:
     """Build the spec for the pair's next process.
 
@@ -36,6 +38,7 @@ def launch_spec(
     ``mcp_servers`` (the Iris MCP server of a ``sessionMcpEnabled`` team, see ``SessionMcp.servers_for``) are
     given to the process, and the tools of the ``iris`` one are allowed without asking: using Iris is what
     the team's config enabled, and its key's permissions already bound what those tools can do.
+    ``rewind`` (see ``rewind.plan_rewind``) resumes the conversation from before a cut-off attempt.
     """
     team = state.team
     resume = bool(find_transcripts({**os.environ, **env}, session_id))
@@ -65,4 +68,6 @@ def launch_spec(
         mcp_servers=servers,
         pair=str(state.pair),
         run_as=identity_of(team.run_as) if team.run_as else None,
+        resume_at=rewind.resume_at if rewind is not None else None,
+        drops_turn=rewind.prompt if rewind is not None and rewind.resume_at else None,
     )

@@ -19,6 +19,7 @@ from .clock import now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, PreconditionFailedError
 from .pool import ProcessPool
+from .rewind import prompt_uuid
 from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
@@ -160,6 +161,9 @@ class Messages:
                     created_at=row.created_at,
                     persist=True,
                     expires_at=row.expires_at,
+                    attempts=row.attempts,
+                    recovered_attempts=row.attempts,
+                    rewind_prompt=prompt_uuid(row.message_id, row.attempts) if row.attempts else None,
                 )
                 try:
                     await self._pool.resubmit(turn, team)
@@ -177,6 +181,7 @@ class Messages:
                 completed_at=now_ms(),
                 duration_ms=max(now_ms() - row.created_at, 0),
                 cost_usd=row.cost_usd,
+                attempts=row.attempts,
             )
 
 

@@ -473,6 +473,9 @@ class ProcessPool:
         if process.spec.session_id != turn.session_id:  # the session was replaced: never mix conversations
             await self._slots.retire(process)
             return
+        if turn.rewind_prompt is not None:  # a process started before it could rewind: start one that does
+            await self._slots.retire(process)
+            return
         state.current = state.queue.popleft()
         again = False
         try:

@@ -180,6 +180,7 @@ def _entry(row: TurnRow, live: Turn | None, settings: Settings) -> pb.ReportEntr
         cost_usd=cost,
         events=events,
         message_count=len(events),
+        attempts=live.attempts if live is not None else row.attempts,
     )
     if truncated:
         entry.truncated = True

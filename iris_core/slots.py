@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -26,10 +27,11 @@ from claude_agent_sdk.types import McpServerConfig
 from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms
 from .config import IrisConfig, TeamConfig
-from .errors import ConfigurationError, ProcessError, ProcessPoolLimitError
+from .errors import ConfigurationError, ProcessError, ProcessPoolLimitError, RewindRefusedError
 from .launch_spec import launch_spec
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
+from .rewind import Rewind, plan_rewind
 from .run_as import identity_of
 from .session_mcp import SessionMcp
 from .store import Store
@@ -193,7 +195,12 @@ class ProcessSlots:
             session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
             if self._session_mcp is not None and state.team.session_mcp_enabled:
                 await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
-            process = await self._launcher(self._spec(state, session_id), self._spawn_timeout_s)
+            rewind = await self._rewind_for(state, session_id)
+            try:
+                process = await self._launcher(self._spec(state, session_id, rewind), self._spawn_timeout_s)
+            except RewindRefusedError as exc:
+                logger.warning("%s: %s; resuming the whole session instead", state.pair, exc.message)
+                process = await self._launcher(self._spec(state, session_id, None), self._spawn_timeout_s)
         except BaseException:
             state.phase = ASLEEP
             await self.notify_room_changed()
@@ -267,14 +274,33 @@ class ProcessSlots:
                 state.phase = ASLEEP
             await self.notify_room_changed()
 
-    def _spec(self, state: PairRuntime, session_id: str) -> LaunchSpec:
+    async def _rewind_for(self, state: PairRuntime, session_id: str) -> Rewind | None:
+        """Plan the rewind the pair's next turn asks for (a cut-off attempt), once; None if it asks none.
+
+        The transcript is read in a worker thread: it grows with the session.
+        """
+        head = state.queue[0] if state.queue else None
+        if head is None or head.rewind_prompt is None:
+            return None
+        prompt, head.rewind_prompt = head.rewind_prompt, None
+        env = {**os.environ, **self.claude_env(state.team)}
+        rewind = await asyncio.to_thread(plan_rewind, env, session_id, prompt)
+        logger.info(
+            "%s: turn %s was cut off; %s",
+            state.pair,
+            head.message_id,
+            "its session resumes from before it" if rewind else "its prompt never reached Claude Code",
+        )
+        return rewind
+
+    def _spec(self, state: PairRuntime, session_id: str, rewind: Rewind | None = None) -> LaunchSpec:
         env = self.claude_env(state.team)
         servers: dict[str, McpServerConfig] = {}
         if self._session_mcp is not None:
             servers = self._session_mcp.servers_for(state.team)
             env = {**env, **self._session_mcp.env_for(state.team)}
         try:
-            return launch_spec(state, session_id, env, self._broker, servers)
+            return launch_spec(state, session_id, env, self._broker, servers, rewind)
         except ConfigurationError as exc:  # runAs names a user deleted since the config was loaded
             raise ProcessError(f"Claude Code failed to start: {exc}") from exc
 

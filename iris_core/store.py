@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS turns (
     cost_usd     REAL NOT NULL DEFAULT 0,
     persist      INTEGER NOT NULL DEFAULT 0,
     expires_at   INTEGER NOT NULL DEFAULT 0,
-    truncated    INTEGER NOT NULL DEFAULT 0
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
@@ -133,6 +134,8 @@ class TurnRow:
     """Unix ms after which a persisted turn is no longer re-run."""
     truncated: bool = False
     """The record was cut to the caps (events not kept, or the response cut)."""
+    attempts: int = 0
+    """How many times the turn started running (a persisted turn's count is written before each prompt)."""
 
 
 PageKey = tuple[int, int]
@@ -214,6 +217,7 @@ def _turn(row: aiosqlite.Row, *, events: Sequence[pb.TellResponse] | None = None
         persist=bool(row["persist"]),
         expires_at=row["expires_at"],
         truncated=bool(row["truncated"]),
+        attempts=row["attempts"],
     )
 
 
@@ -241,12 +245,13 @@ class Store(SqliteFile):
         self._session_ids: dict[tuple[str, str], str] = {}
 
     async def open(self) -> None:
-        """Open the file; a record written before ``truncated`` existed gets the column."""
+        """Open the file; a record written before ``truncated`` or ``attempts`` existed gets the column."""
         await super().open()
         async with self._conn.execute("PRAGMA table_info(turns)") as cur:
             columns = {row["name"] for row in await cur.fetchall()}
-        if "truncated" not in columns:
-            await self._conn.execute("ALTER TABLE turns ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0")
+        for column in ("truncated", "attempts"):
+            if column not in columns:
+                await self._conn.execute(f"ALTER TABLE turns ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -353,6 +358,10 @@ class Store(SqliteFile):
             "UPDATE turns SET status = 'queued', started_at = 0 WHERE message_id = ?", (message_id,)
         )
 
+    async def record_attempt(self, message_id: str, attempts: int) -> None:
+        """Count a persisted turn's attempt before its prompt is sent, so a crash mid-turn can be rewound."""
+        await self._conn.execute("UPDATE turns SET attempts = ? WHERE message_id = ?", (attempts, message_id))
+
     async def finish_turn(
         self,
         message_id: str,
@@ -365,12 +374,17 @@ class Store(SqliteFile):
         completed_at: int,
         duration_ms: int,
         cost_usd: float,
+        attempts: int = 0,
     ) -> None:
-        """Record how a turn ended, with its events (encoded in a worker thread: a turn's may be large)."""
+        """Record how a turn ended, with its events (encoded in a worker thread: a turn's may be large).
+
+        ``attempts`` only ever raises the recorded count (a turn closed at start-up keeps the one it had).
+        """
         events_json = await asyncio.to_thread(_events_to_json, list(events))
         await self._conn.execute(
             "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, started_at = ?, "
-            "completed_at = ?, duration_ms = ?, cost_usd = ? WHERE message_id = ?",
+            "completed_at = ?, duration_ms = ?, cost_usd = ?, attempts = MAX(attempts, ?) "
+            "WHERE message_id = ?",
             (
                 status,
                 response,
@@ -380,6 +394,7 @@ class Store(SqliteFile):
                 completed_at,
                 duration_ms,
                 cost_usd,
+                attempts,
                 message_id,
             ),
         )
@@ -444,7 +459,7 @@ class Store(SqliteFile):
         marks = ",".join("?" * len(chosen))
         async with self._conn.execute(
             "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
-            "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, "
+            "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, attempts, "
             "substr(response, 1, ?) AS response, length(CAST(response AS BLOB)) > ? AS response_cut, "
             "(CASE WHEN length(CAST(events AS BLOB)) > ? THEN '[]' ELSE events END) AS events, "
             "length(CAST(events AS BLOB)) > ? AS events_cut "

@@ -15,6 +15,7 @@ from typing import Any
 from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
 from .config import Settings
 from .errors import IrisError, OperationTimeoutError, ProcessError, ProcessGoneError
+from .rewind import prompt_uuid
 from .store import Store
 from .turns import Turn, TurnStatus, cut_text
 
@@ -84,9 +85,16 @@ class TurnRunner:
             if turn.cancel_requested:  # again: an interrupt sent with the prompt may have found no turn yet
                 await process.interrupt()
 
+        prompt = prompt_uuid(turn.message_id, turn.attempts)
+        if turn.persist:  # counted before the prompt is sent, so a crash from here on can be rewound
+            attempt = self._store.record_attempt(turn.message_id, turn.attempts)
+            await self._write(f"the attempt of {turn.message_id}", attempt)
         try:
             async with asyncio.timeout(self._turn_timeout_s):
-                async for event in process.run_turn(turn.request, on_sent=on_sent, on_started=on_started):
+                turn_events = process.run_turn(
+                    turn.request, prompt_uuid=prompt, on_sent=on_sent, on_started=on_started
+                )
+                async for event in turn_events:
                     await self._apply(turn, event)
         except TimeoutError:
             failure = OperationTimeoutError(
@@ -96,7 +104,8 @@ class TurnRunner:
                 await turn.end(TurnStatus.ERROR, error=failure.message, failure=failure)
             await self._retire(process)
         except ProcessGoneError as exc:
-            retry = turn.attempts < _MAX_ATTEMPTS and not self._is_closing() and not turn.cancel_requested
+            tries = turn.attempts - turn.recovered_attempts
+            retry = tries < _MAX_ATTEMPTS and not self._is_closing() and not turn.cancel_requested
             if not retry:
                 return await self._failed(process, turn, exc)
             logger.info("%s: %s; running %s again on a new process", turn.pair, exc.message, turn.message_id)
@@ -165,6 +174,7 @@ class TurnRunner:
             completed_at=turn.completed_at,
             duration_ms=turn.duration_ms,
             cost_usd=turn.cost_usd,
+            attempts=turn.attempts,
         )
         if truncated:
             await self._store.mark_truncated(turn.message_id)

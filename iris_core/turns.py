@@ -120,7 +120,13 @@ class Turn:
     expires_at: int = 0
     started_at: int = 0
     attempts: int = 0
-    """How many times the turn has started running (a second time after its process was found dead)."""
+    """How many times the turn has started running (a second time after its process was found dead, or
+    after a stop or crash of Iris cut it off), counting those of earlier runs of Iris."""
+    recovered_attempts: int = 0
+    """The attempts made by earlier runs of Iris (a persisted turn re-queued at start)."""
+    rewind_prompt: str | None = None
+    """The prompt uuid of an attempt a stop or crash of Iris cut off: the pair's next process resumes the
+    session from before it (``rewind``). Cleared once a process is started that way."""
     completed_at: int = 0
     cost_usd: float = 0.0
     error: str = ""

@@ -36,6 +36,7 @@ class DiskFullStore(Store):
         completed_at: int,
         duration_ms: int,
         cost_usd: float,
+        attempts: int = 0,
     ) -> None:
         if self.full:
             raise OSError("disk full")
@@ -49,6 +50,7 @@ class DiskFullStore(Store):
             completed_at=completed_at,
             duration_ms=duration_ms,
             cost_usd=cost_usd,
+            attempts=attempts,
         )
 
 

@@ -1075,6 +1075,7 @@ class ReportEntry(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Id of the turn."""
     type: _builtins.str
@@ -1104,6 +1105,11 @@ class ReportEntry(_message.Message):
     settings.maxTurnEventsBytes were not kept, or the response (and the complete event's) was cut to
     settings.maxResponseBytes. Absent otherwise.
     """
+    attempts: _builtins.int
+    """How many times the turn started running: 1 for a turn that ran once; 2 for a persisted turn that a
+    stop or crash of Iris cut off and that ran again, on the session rewound to before it (so the
+    conversation holds it once); 0 while it has not started.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TellResponse]:
         """The streamed events of the turn, in order."""
@@ -1125,10 +1131,11 @@ class ReportEntry(_message.Message):
         events: _abc.Iterable[Global___TellResponse] | None = ...,
         message_count: _builtins.int = ...,
         truncated: _builtins.bool | None = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "truncated", b"truncated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "completed_at", b"completed_at", "cost_usd", b"cost_usd", "created_at", b"created_at", "duration", b"duration", "error", b"error", "events", b"events", "message_count", b"message_count", "message_id", b"message_id", "request", b"request", "response", b"response", "started_at", b"started_at", "status", b"status", "truncated", b"truncated", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "cost_usd", b"cost_usd", "created_at", b"created_at", "duration", b"duration", "error", b"error", "events", b"events", "message_count", b"message_count", "message_id", b"message_id", "request", b"request", "response", b"response", "started_at", b"started_at", "status", b"status", "truncated", b"truncated", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__truncated: _TypeAlias = _typing.Literal["truncated"]  # noqa: Y015
     _WhichOneofArgType__truncated: _TypeAlias = _typing.Literal["_truncated", b"_truncated"]  # noqa: Y015
