@@ -19,6 +19,8 @@ transcript is that attempt, so it is removed and the session starts afresh under
 from __future__ import annotations
 
 import json
+import os
+import stat
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,8 +72,16 @@ def plan_rewind(env: Mapping[str, str], session_id: str, prompt: str) -> Rewind 
 
 
 def _entry_with_uuid(path: Path, wanted: str) -> dict[str, object] | None:
+    # The transcript sits in the team's home, which a contained team's Claude controls: open only a regular
+    # file, never through a symlink and never blocking (a FIFO in its place would stall the reading thread).
     try:
-        with path.open(encoding="utf-8", errors="replace") as lines:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with open(fd, encoding="utf-8", errors="replace", closefd=False) as lines:
             for line in lines:
                 if wanted not in line:  # cheap: most lines are not it
                     continue
@@ -83,4 +93,6 @@ def _entry_with_uuid(path: Path, wanted: str) -> dict[str, object] | None:
                     return entry
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return None

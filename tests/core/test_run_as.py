@@ -1,7 +1,10 @@
-"""runAs refuses to start where Iris cannot switch users, and the home is Iris's alone."""
+"""Containment: runAs refuses to start where Iris cannot switch users, the home is Iris's alone, and what
+a contained team controls (its home) is read with care."""
 
 from __future__ import annotations
 
+import json
+import os
 import stat
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 from iris_core import service as service_module
 from iris_core.config import load_config
 from iris_core.errors import ConfigurationError
+from iris_core.rewind import Rewind, plan_rewind, prompt_uuid
 from iris_core.run_as import identity_of, secure_home
 from iris_core.service import IrisService
 from tests.harness import write_config
@@ -38,3 +42,19 @@ def test_an_identity_carries_the_users_groups_and_home() -> None:
     assert nobody.environment()["HOME"] == str(nobody.home)
     assert nobody.environment()["CLAUDE_CONFIG_DIR"] == str(nobody.home / ".claude")
     assert nobody.launcher_value() == f"{nobody.uid}:{nobody.gid}:" + ",".join(map(str, nobody.groups))
+
+
+def test_a_rewind_reads_no_symlink_and_no_fifo_in_the_transcripts_place(tmp_path: Path) -> None:
+    """A contained team controls its home: what stands where its transcript should be is not followed."""
+    projects = tmp_path / ".claude" / "projects" / "p"
+    projects.mkdir(parents=True)
+    prompt = prompt_uuid("m1", 1)
+    real = tmp_path / "elsewhere.jsonl"
+    real.write_text(json.dumps({"uuid": prompt, "parentUuid": "before"}) + "\n")
+    env = {"HOME": str(tmp_path)}
+    (projects / "s1.jsonl").symlink_to(real)
+    assert plan_rewind(env, "s1", prompt) is None
+    os.mkfifo(projects / "s2.jsonl")
+    assert plan_rewind(env, "s2", prompt) is None  # returns at once instead of blocking on the FIFO
+    (projects / "s3.jsonl").write_text(real.read_text())
+    assert plan_rewind(env, "s3", prompt) == Rewind(prompt, "before")
