@@ -43,7 +43,7 @@ from .children import MARKER_ENV, ChildRegistry
 from .deathsig import LAUNCHER_MESSAGE_PREFIX, PARENT_ENV, TARGET_ENV, real_cli
 from .errors import ConfigurationError, ProcessError, ProcessGoneError, RewindRefusedError
 from .rewind import REFUSAL
-from .run_as import RUN_AS_ENV, Identity
+from .run_as import KEEP_ENV, RUN_AS_ENV, Identity
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
 # can_use_tool, which is exactly what the config means.
@@ -102,6 +102,8 @@ class LaunchSpec:
     """With ``resume``: load the conversation only up to this transcript entry (a rewind, see ``rewind``)."""
     drops_turn: str | None = None
     """With ``resume_at``: the prompt uuid of the attempt the rewind drops, which Claude Code checks."""
+    rewound_for: str = ""
+    """The message id of the cut-off turn this process was started for (rewound or not), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +480,8 @@ async def launch_claude(
     marker = children.new(spec.pair) if children is not None else None
     if marker is not None:
         env[MARKER_ENV] = marker
+    if spec.run_as is not None:
+        env[KEEP_ENV] = ",".join(sorted(env))
     options = ClaudeAgentOptions(
         cwd=str(spec.cwd),
         env=env,

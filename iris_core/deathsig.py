@@ -16,8 +16,9 @@ Two details make it exact:
   harness, say) would take its children with it when that thread ends, which is after the loop, and so the
   pool, has stopped them anyway.
 
-For a contained team (``runAs``) the launcher, still root, first switches to the team's user (see
-``run_as``): the parent-death signal is armed after the switch, which would clear it.
+For a contained team (``runAs``) the launcher, still root, first drops the inherited environment but for
+what Iris gives the team, starts a new session, and switches to the team's user (see ``run_as``): the
+parent-death signal is armed after the switch, which would clear it.
 
 The CLI's own children (tools such as Bash, stdio MCP servers) do not inherit the signal; ``children.py``
 finds and kills them by a marker in their environment.
@@ -33,7 +34,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .run_as import RUN_AS_ENV
+from .run_as import KEEP_ENV, RUN_AS_ENV, SHARED_NAMES, SHARED_PREFIXES
 
 __all__ = [
     "LAUNCHER_FILE",
@@ -61,7 +62,12 @@ import ctypes, os, signal, sys
 target = os.environ.pop({TARGET_ENV!r})
 parent = int(os.environ.pop({PARENT_ENV!r}))
 run_as = os.environ.pop({RUN_AS_ENV!r}, "")
+keep = set(os.environ.pop({KEEP_ENV!r}, "").split(",")) | set({SHARED_NAMES!r})
 if run_as:
+    for name in list(os.environ):
+        if name not in keep and not name.startswith({SHARED_PREFIXES!r}):
+            del os.environ[name]
+    os.setsid()
     uid, gid, groups = run_as.split(":")
     os.setgroups([int(g) for g in groups.split(",") if g])
     os.setgid(int(gid))

@@ -16,6 +16,7 @@ log and the session MCP tools are parts too, for the transport's interceptors an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -39,7 +40,7 @@ from .logs import LogRing
 from .messages import Messages
 from .permissions import PermissionBroker
 from .pool import Launcher, ProcessPool
-from .run_as import can_switch_users, secure_home
+from .run_as import can_switch_users, end_processes_of, identity_of, secure_home
 from .session_locks import SessionLocks
 from .session_mcp import SessionMcp
 from .sessions import Sessions
@@ -81,6 +82,13 @@ def _check_containment(config: IrisConfig) -> None:
             f"teams {', '.join(contained)} have runAs, which needs Iris to run as root on Linux "
             "(it starts each of their Claude Code processes as the team's own user)"
         )
+    owners: dict[str, str] = {}
+    for team in config.teams.values():
+        if team.run_as and owners.setdefault(team.run_as, team.name) != team.name:
+            raise ConfigurationError(
+                f"teams {owners[team.run_as]} and {team.name} both have runAs {team.run_as}: "
+                "a team's user must be its own, or each could read the other's key"
+            )
     uncontained = [t.name for t in config.teams.values() if not t.run_as]
     if uncontained and can_switch_users():
         logger.warning(
@@ -88,6 +96,11 @@ def _check_containment(config: IrisConfig) -> None:
             "(set runAs to an unprivileged user per team to contain them)",
             ", ".join(uncontained),
         )
+
+
+async def _end_team_processes(uids: list[int]) -> None:
+    if uids and (killed := await asyncio.to_thread(end_processes_of, uids)):
+        logger.info("killed %d leftover process(es) of the teams' runAs users", killed)
 
 
 def _snake(rpc: str) -> str:
@@ -166,6 +179,10 @@ class IrisService:
             children = ChildRegistry(home / CHILDREN_FILE)
             stack.callback(children.close)
             await children.reap_leftovers()
+            # Whatever runs as a team's own user is a leftover at start, and again once the pool has stopped.
+            team_uids = [identity_of(t.run_as).uid for t in config.teams.values() if t.run_as]
+            await _end_team_processes(team_uids)
+            stack.push_async_callback(_end_team_processes, team_uids)
             if launcher is None:
                 launcher = _local_launcher(children, write_launcher(home))
             store = store or Store(home / "iris.db")

@@ -72,6 +72,7 @@ def site() -> Iterator[Site]:
         yield Site(root, users)
     finally:
         for user in users.values():
+            subprocess.run(["pkill", "-KILL", "-u", user.name], check=False, timeout=30)
             subprocess.run(["userdel", "--remove", user.name], check=False, timeout=30, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -92,6 +93,28 @@ def uids_of(pid: int) -> set[int]:
     return {int(uid) for uid in uids[1].split()}
 
 
+def session_and_tty_of(pid: int) -> tuple[int, int]:
+    """The session id and controlling terminal (0: none) of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[3]), int(fields[4])
+
+
+def processes_of(uid: int) -> list[int]:
+    """Live processes whose real uid is ``uid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        uids = re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE)
+        if uids is not None and int(uids[1]) == uid and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
 def attack(iris_home: Path, beta_folder: Path, rest_port: int) -> str:
     """The Bash the attacking team's Claude runs: one labelled line per probe."""
     api = f"http://127.0.0.1:{rest_port}/api"
@@ -104,6 +127,8 @@ def attack(iris_home: Path, beta_folder: Path, rest_port: int) -> str:
             f'echo "admin-key=$(cat {iris_home}/admin.key 2>&1)"',
             f'echo "home-listing=$(ls {iris_home} 2>&1 | head -c 200)"',
             f'echo "beta-secret=$(cat {beta_folder}/secret.txt 2>&1)"',
+            'echo "server-env=$(env | grep -c IRIS_TEST_SERVER_SECRET)"',
+            'echo "own-env=$ALPHA_OWN"',
             f"echo \"keys-route=$(curl -s -o /dev/null -w '%{{http_code}}' {auth} {api}/keys)\"",
             "echo \"reboot-beta=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "
             f"{auth} '{api}/teams/beta/reboot?fromTeam=caller')\"",
@@ -112,9 +137,11 @@ def attack(iris_home: Path, beta_folder: Path, rest_port: int) -> str:
 
 
 async def test_a_contained_team_reads_no_other_key_no_iris_secret_and_no_other_teams_files(
-    site: Site,
+    site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alpha, beta = site.users["alpha"], site.users["beta"]
+    server_secret = f"server-secret-{secrets.token_hex(8)}"  # in Iris's own environment, and beta's ${VAR}
+    monkeypatch.setenv("IRIS_TEST_SERVER_SECRET", server_secret)
     beta_secret = f"beta-project-secret-{secrets.token_hex(8)}"
     (beta.folder / "secret.txt").write_text(beta_secret)
     teams = {
@@ -124,8 +151,14 @@ async def test_a_contained_team_reads_no_other_key_no_iris_secret_and_no_other_t
             "grantPermission": "yes",
             "sessionMcpEnabled": True,
             "mcpPermissions": ["status:read"],
+            "env": {"ALPHA_OWN": "alpha-own-value"},
         },
-        "beta": {"path": str(beta.folder), "runAs": beta.name, "sessionMcpEnabled": True},
+        "beta": {
+            "path": str(beta.folder),
+            "runAs": beta.name,
+            "sessionMcpEnabled": True,
+            "env": {"BETA_SECRET": "${IRIS_TEST_SERVER_SECRET}"},
+        },
     }
     config = write_config(site.root, teams=teams)
     async with start_iris(site.root, config, http=True) as iris:
@@ -147,18 +180,31 @@ async def test_a_contained_team_reads_no_other_key_no_iris_secret_and_no_other_t
     assert beta_key not in reply and iris.admin_key not in reply
     assert "Permission denied" in lines["admin-key"] and "Permission denied" in lines["home-listing"]
     assert "Permission denied" in lines["beta-secret"] and beta_secret not in reply
+    # Iris's own environment stays Iris's (and so does beta's ${VAR}); the team's own env is there.
+    assert lines["server-env"] == "0" and server_secret not in reply and lines["own-env"] == "alpha-own-value"
     # What alpha does hold acts only as alpha's key: no admin route, no other team's session.
     assert lines["keys-route"] == "403" and lines["reboot-beta"] == "403", reply
 
 
-async def test_each_team_runs_as_its_own_user_with_its_own_home(site: Site) -> None:
+async def test_each_team_runs_as_its_own_user_in_its_own_session_and_leaves_nothing_behind(
+    site: Site,
+) -> None:
     alpha = site.users["alpha"]
     teams = {"alpha": {"path": str(alpha.folder), "runAs": alpha.name, "grantPermission": "yes"}}
     config = write_config(site.root, teams=teams)
+    # A background process that escapes the marker (cleared environment) and the session (setsid).
+    escape = "(setsid env -i sleep 600 > /dev/null 2>&1 &); echo started"
     async with start_iris(site.root, config) as iris:
         await send(iris, "hello", to="alpha", timeout_ms=60_000)
         (pid,) = live_processes_in(alpha.folder)
         assert uids_of(pid) == {alpha.uid}
+        # Its own session, so no controlling terminal of Iris's to push keystrokes into.
+        session, tty = session_and_tty_of(pid)
+        assert (session, tty) == (pid, 0)
+        script = "tool Bash " + json.dumps({"command": escape, "description": "leave something"})
+        assert "started" in (await send(iris, script, to="alpha", timeout_ms=60_000)).response
+        assert len(processes_of(alpha.uid)) >= 2, "the background process did not start"
         # Claude Code keeps its transcripts in the user's home, and Iris still finds them (resume, reboot).
         transcripts = list((site.root / "home-alpha" / ".claude" / "projects").glob("*/*.jsonl"))
         assert len(transcripts) == 1 and transcripts[0].stat().st_uid == alpha.uid
+    assert processes_of(alpha.uid) == []  # whatever ran as the team's user ended with Iris
