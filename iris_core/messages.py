@@ -152,7 +152,12 @@ class Messages:
         """Re-queue persisted turns left unfinished by the previous run; close the others as errors."""
         for row in await self._store.unfinished_turns():
             team = self._config.teams.get(row.to_team)
-            if row.persist and team is not None and row.expires_at > now_ms():
+            session = await self._store.get_session(row.from_team, row.to_team)
+            why = "the server stopped before the turn finished"
+            if session is None or session.session_id != row.session_id:
+                # Rebooted or deleted before the turn's end was written: its conversation is gone.
+                why = "the turn's session was rebooted or deleted before it finished"
+            elif row.persist and team is not None and row.expires_at > now_ms():
                 turn = Turn(
                     message_id=row.message_id,
                     pair=Pair(row.from_team, row.to_team),
@@ -163,7 +168,12 @@ class Messages:
                     expires_at=row.expires_at,
                     attempts=row.attempts,
                     recovered_attempts=row.attempts,
-                    rewind_prompt=prompt_uuid(row.message_id, row.attempts) if row.attempts else None,
+                    # A turn that began: its recorded attempt, or the next (if its count was not written).
+                    rewind_prompts=tuple(
+                        prompt_uuid(row.message_id, n) for n in (row.attempts + 1, row.attempts)
+                    )
+                    if row.attempts
+                    else (),
                 )
                 try:
                     await self._pool.resubmit(turn, team)
@@ -175,7 +185,7 @@ class Messages:
                 row.message_id,
                 status=TurnStatus.ERROR.value,
                 response=row.response,
-                error="the server stopped before the turn finished",
+                error=why,
                 events=row.events,
                 started_at=row.started_at,
                 completed_at=now_ms(),

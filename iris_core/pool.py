@@ -473,8 +473,10 @@ class ProcessPool:
         if process.spec.session_id != turn.session_id:  # the session was replaced: never mix conversations
             await self._slots.retire(process)
             return
-        if turn.rewind_prompt is not None:  # a process started before it could rewind: start one that does
-            await self._slots.retire(process)
+        if turn.rewind_prompts and process.spec.rewound_for != turn.message_id:
+            await self._slots.retire(
+                process
+            )  # started before the cut-off turn could rewind: start one that does
             return
         state.current = state.queue.popleft()
         again = False

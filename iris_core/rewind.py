@@ -22,7 +22,7 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,10 @@ __all__ = ["REFUSAL", "Rewind", "plan_rewind", "prompt_uuid"]
 
 _NAMESPACE = uuid.UUID("5f0c8e52-3b8e-4a53-9d35-6f1d2f7c0b91")
 """Fixed namespace of Iris's prompt uuids (uuid5), so the same message and attempt give the same uuid."""
+
+_SCAN_BYTES = 64 * 1024 * 1024
+_MAX_LINE_BYTES = 1024 * 1024
+"""A prompt's entry is at most the message limit (100 KB) and some fields; longer lines are skipped."""
 
 REFUSAL = "Resume rejected by --resume-drops-turn"
 """How Claude Code's refusal of a rewind begins (it would drop entries not of the declared turn)."""
@@ -52,18 +56,20 @@ class Rewind:
     """The transcript entry just before it; None when the prompt opened the session (no resume at all)."""
 
 
-def plan_rewind(env: Mapping[str, str], session_id: str, prompt: str) -> Rewind | None:
-    """Find ``prompt`` in the session's transcript and say where to resume; None if it never got there.
+def plan_rewind(env: Mapping[str, str], session_id: str, prompts: Sequence[str]) -> Rewind | None:
+    """Find the latest of ``prompts`` in the session's transcript and say where to resume; None if none is.
 
-    Reads the transcript line by line (in a worker thread: it grows with the session). When the prompt
-    opened the session, the transcript holds nothing else of the conversation and is removed here.
+    ``prompts`` are the uuids an attempt cut off may have had (the one recorded, and the next, in case its
+    count could not be written). The transcript is read in a worker thread, from its last 64 MiB only (the
+    cut-off turn was its last) and a line of at most 1 MiB at a time, so neither time nor memory grows with
+    the session, nor with what a contained team puts in its place. When the prompt opened the session, the
+    transcript holds nothing else of the conversation and is removed here.
     """
-    transcripts = find_transcripts(env, session_id)
-    for path in transcripts:
-        found = _entry_with_uuid(path, prompt)
+    for path in find_transcripts(env, session_id):
+        found = _latest_entry_with_uuid(path, frozenset(prompts))
         if found is None:
             continue
-        parent = found.get("parentUuid")
+        prompt, parent = str(found["uuid"]), found.get("parentUuid")
         if isinstance(parent, str) and parent:
             return Rewind(prompt, parent)
         remove_transcripts(env, session_id)
@@ -71,28 +77,38 @@ def plan_rewind(env: Mapping[str, str], session_id: str, prompt: str) -> Rewind 
     return None
 
 
-def _entry_with_uuid(path: Path, wanted: str) -> dict[str, object] | None:
+def _latest_entry_with_uuid(path: Path, wanted: frozenset[str]) -> dict[str, object] | None:
     # The transcript sits in the team's home, which a contained team's Claude controls: open only a regular
     # file, never through a symlink and never blocking (a FIFO in its place would stall the reading thread).
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    latest: dict[str, object] | None = None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        with open(fd, encoding="utf-8", errors="replace", closefd=False) as lines:
-            for line in lines:
-                if wanted not in line:  # cheap: most lines are not it
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and entry.get("uuid") == wanted:
-                    return entry
+        with open(fd, "rb", closefd=False) as transcript:
+            start = max(os.fstat(fd).st_size - _SCAN_BYTES, 0)
+            transcript.seek(start)
+            whole = start == 0  # else the first line read is the tail of one cut by the seek
+            while line := transcript.readline(_MAX_LINE_BYTES):
+                complete = line.endswith(b"\n")
+                if whole and complete and any(uuid.encode() in line for uuid in wanted):
+                    entry = _json_object(line)
+                    if entry is not None and entry.get("uuid") in wanted:
+                        latest = entry
+                whole = complete
     except OSError:
-        return None
+        return latest
     finally:
         os.close(fd)
-    return None
+    return latest
+
+
+def _json_object(line: bytes) -> dict[str, object] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None

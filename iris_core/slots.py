@@ -17,6 +17,7 @@ The tasks these need (stops) belong to the pool, through the ``TaskOwner`` it gi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -31,7 +32,7 @@ from .errors import ConfigurationError, ProcessError, ProcessPoolLimitError, Rew
 from .launch_spec import launch_spec
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
-from .rewind import Rewind, plan_rewind
+from .rewind import Rewind, plan_rewind, prompt_uuid
 from .run_as import identity_of
 from .session_mcp import SessionMcp
 from .store import Store
@@ -200,6 +201,8 @@ class ProcessSlots:
                 process = await self._launcher(self._spec(state, session_id, rewind), self._spawn_timeout_s)
             except RewindRefusedError as exc:
                 logger.warning("%s: %s; resuming the whole session instead", state.pair, exc.message)
+                if state.queue:
+                    state.queue[0].rewind_prompts = ()
                 process = await self._launcher(self._spec(state, session_id, None), self._spawn_timeout_s)
         except BaseException:
             state.phase = ASLEEP
@@ -280,11 +283,14 @@ class ProcessSlots:
         The transcript is read in a worker thread: it grows with the session.
         """
         head = state.queue[0] if state.queue else None
-        if head is None or head.rewind_prompt is None:
+        if head is None or not head.rewind_prompts:
             return None
-        prompt, head.rewind_prompt = head.rewind_prompt, None
         env = {**os.environ, **self.claude_env(state.team)}
-        rewind = await asyncio.to_thread(plan_rewind, env, session_id, prompt)
+        rewind = await asyncio.to_thread(plan_rewind, env, session_id, head.rewind_prompts)
+        unrecorded = prompt_uuid(head.message_id, head.recovered_attempts + 1)
+        if rewind is not None and rewind.prompt == unrecorded and head.attempts == head.recovered_attempts:
+            # The cut-off attempt was one whose count could not be written: the next gets a uuid of its own.
+            head.attempts = head.recovered_attempts = head.attempts + 1
         logger.info(
             "%s: turn %s was cut off; %s",
             state.pair,
@@ -300,9 +306,15 @@ class ProcessSlots:
             servers = self._session_mcp.servers_for(state.team)
             env = {**env, **self._session_mcp.env_for(state.team)}
         try:
-            return launch_spec(state, session_id, env, self._broker, servers, rewind)
+            spec = launch_spec(state, session_id, env, self._broker, servers, rewind)
         except ConfigurationError as exc:  # runAs names a user deleted since the config was loaded
             raise ProcessError(f"Claude Code failed to start: {exc}") from exc
+        head = state.queue[0] if state.queue else None
+        if (
+            head is not None and head.rewind_prompts
+        ):  # this process is the one the head turn's rewind asked for
+            return dataclasses.replace(spec, rewound_for=head.message_id)
+        return spec
 
     async def stop_all(self) -> None:
         """Stop and reap every process (shutdown); a failed stop is logged and the others go on."""

@@ -78,6 +78,7 @@ class TurnRunner:
 
         async def on_sent() -> None:
             turn.sent = True
+            turn.rewind_prompts = ()  # the new attempt is in the transcript: no later process rewinds
             if turn.cancel_requested:  # a cancel arrived before the prompt reached Claude
                 await process.interrupt()
 

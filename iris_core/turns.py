@@ -124,9 +124,10 @@ class Turn:
     after a stop or crash of Iris cut it off), counting those of earlier runs of Iris."""
     recovered_attempts: int = 0
     """The attempts made by earlier runs of Iris (a persisted turn re-queued at start)."""
-    rewind_prompt: str | None = None
-    """The prompt uuid of an attempt a stop or crash of Iris cut off: the pair's next process resumes the
-    session from before it (``rewind``). Cleared once a process is started that way."""
+    rewind_prompts: tuple[str, ...] = ()
+    """The prompt uuids an attempt cut off by a stop or crash of Iris may have had: the pair's next process
+    resumes the session from before the one found (``rewind``). Cleared once the new attempt's prompt is
+    sent, so a process that dies before that is rewound again."""
     completed_at: int = 0
     cost_usd: float = 0.0
     error: str = ""

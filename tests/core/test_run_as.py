@@ -53,8 +53,32 @@ def test_a_rewind_reads_no_symlink_and_no_fifo_in_the_transcripts_place(tmp_path
     real.write_text(json.dumps({"uuid": prompt, "parentUuid": "before"}) + "\n")
     env = {"HOME": str(tmp_path)}
     (projects / "s1.jsonl").symlink_to(real)
-    assert plan_rewind(env, "s1", prompt) is None
+    assert plan_rewind(env, "s1", [prompt]) is None
     os.mkfifo(projects / "s2.jsonl")
-    assert plan_rewind(env, "s2", prompt) is None  # returns at once instead of blocking on the FIFO
+    assert plan_rewind(env, "s2", [prompt]) is None  # returns at once instead of blocking on the FIFO
     (projects / "s3.jsonl").write_text(real.read_text())
-    assert plan_rewind(env, "s3", prompt) == Rewind(prompt, "before")
+    assert plan_rewind(env, "s3", [prompt]) == Rewind(prompt, "before")
+
+
+def test_a_rewind_reads_a_bounded_tail_of_the_transcript(tmp_path: Path) -> None:
+    """A huge (sparse) transcript costs neither unbounded time nor memory: only its last 64 MiB are read."""
+    projects = tmp_path / ".claude" / "projects" / "p"
+    projects.mkdir(parents=True)
+    early, late = prompt_uuid("m1", 1), prompt_uuid("m1", 2)
+    entry = (json.dumps({"uuid": early, "parentUuid": "a"}) + "\n").encode()
+    with (projects / "s.jsonl").open("wb") as transcript:
+        transcript.write(entry)  # the first line, then 100 MiB of one endless line, then the late prompt
+        transcript.truncate(100 * 1024 * 1024)
+        transcript.seek(0, os.SEEK_END)
+        transcript.write(b"\n" + json.dumps({"uuid": late, "parentUuid": "b"}).encode() + b"\n")
+    env = {"HOME": str(tmp_path)}
+    assert plan_rewind(env, "s", [early]) is None  # past the window
+    assert plan_rewind(env, "s", [early, late]) == Rewind(late, "b")
+
+
+async def test_two_teams_may_not_share_a_run_as_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "can_switch_users", lambda: True)
+    teams = {"alpha": {"runAs": "nobody"}, "beta": {"runAs": "nobody"}}
+    config = load_config(write_config(tmp_path, teams=teams))
+    with pytest.raises(ConfigurationError, match="teams alpha and beta both have runAs nobody"):
+        await IrisService.open(config, tmp_path / "iris-home")

@@ -6,8 +6,9 @@ import asyncio
 import os
 import re
 import signal
+import sqlite3
 import sys
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, closing
 from pathlib import Path
 
 import grpc
@@ -19,6 +20,19 @@ from tests.harness import live_processes_in, start_iris, with_key, write_config
 
 async def report(stub: iris_pb2_grpc.IrisAsyncStub, team: str = "alpha") -> pb.SessionReportResponse:
     return await stub.SessionReport(pb.SessionReportRequest(team=team, from_team="caller"))
+
+
+async def persisted_and_running(stub: iris_pb2_grpc.IrisAsyncStub) -> pb.SendMessageResponse:
+    """Send caller->alpha a persisted 4 s turn and wait (bounded) until it runs: a stop now cuts it off."""
+    accepted = await stub.SendMessage(
+        pb.SendMessageRequest(
+            from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1, persist=True
+        )
+    )
+    async with asyncio.timeout(30):
+        while (await report(stub)).entries[0].status != "running":
+            await asyncio.sleep(0.02)
+    return accepted
 
 
 async def test_restarting_keeps_sessions_reports_and_the_conversation(tmp_path: Path) -> None:
@@ -43,17 +57,10 @@ async def test_restarting_keeps_sessions_reports_and_the_conversation(tmp_path: 
 async def test_a_persisted_message_cut_off_by_shutdown_runs_again_after_restart(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     async with start_iris(tmp_path, config) as iris:
-        kept = await iris.stub.SendMessage(
-            pb.SendMessageRequest(
-                from_team="caller", to_team="alpha", message="slow 40 100", timeout=-1, persist=True
-            )
-        )
         lost = await iris.stub.SendMessage(
             pb.SendMessageRequest(from_team="caller", to_team="beta", message="slow 40 100", timeout=-1)
         )
-        async with asyncio.timeout(30):
-            while (await report(iris.stub)).entries[0].status != "running":
-                await asyncio.sleep(0.02)
+        kept = await persisted_and_running(iris.stub)
     async with start_iris(tmp_path, config) as iris:
         async with asyncio.timeout(60):
             while (entry := (await report(iris.stub)).entries[0]).status != "completed":
@@ -61,6 +68,7 @@ async def test_a_persisted_message_cut_off_by_shutdown_runs_again_after_restart(
                 await asyncio.sleep(0.05)
         assert entry.message_id == kept.message_id
         assert entry.response == "".join(f"chunk {i} " for i in range(1, 41))
+        assert entry.attempts == 2  # cut off once, run again on the session rewound to before it
         beta = (await report(iris.stub, "beta")).entries[0]
         assert beta.message_id == lost.message_id
         assert beta.status == "error" and "shut down" in beta.error
@@ -162,3 +170,24 @@ async def test_a_persisted_quick_message_is_delivered_after_a_restart(tmp_path: 
                 assert entry.status in ("queued", "running"), entry
                 await asyncio.sleep(0.05)
         assert (entry.message_id, entry.response) == (quick.message_id, "delivered")
+
+
+async def test_a_persisted_turn_whose_session_was_replaced_is_closed_at_start_not_run(tmp_path: Path) -> None:
+    """A turn of a session rebooted or deleted before its end was written can never run: it is closed."""
+    config = write_config(tmp_path)
+    async with start_iris(tmp_path, config) as iris:
+        cut = await persisted_and_running(iris.stub)
+    # As if the pair's session had been replaced (a reboot) and Iris died before the turn's end was written.
+    with closing(sqlite3.connect(tmp_path / "iris-home" / "iris.db")) as db, db:
+        db.execute(
+            "UPDATE sessions SET session_id = 'replaced' WHERE from_team = 'caller' AND to_team = 'alpha'"
+        )
+    async with start_iris(tmp_path, config) as iris:
+        with closing(sqlite3.connect(tmp_path / "iris-home" / "iris.db")) as db:
+            status, error = db.execute(
+                "SELECT status, error FROM turns WHERE message_id = ?", (cut.message_id,)
+            ).fetchone()
+        assert (status, error) == ("error", "the turn's session was rebooted or deleted before it finished")
+        await asyncio.sleep(1)  # time enough for a driver to start (and kill) processes, were one queued
+        assert live_processes_in(tmp_path / "teams" / "alpha") == []
+        assert (await iris.stub.GetStatus(pb.GetStatusRequest())).processes.total == 0
