@@ -474,9 +474,8 @@ class ProcessPool:
             await self._slots.retire(process)
             return
         if turn.rewind_prompts and process.spec.rewound_for != turn.message_id:
-            await self._slots.retire(
-                process
-            )  # started before the cut-off turn could rewind: start one that does
+            # A process started before the cut-off turn could rewind its session: start one that does.
+            await self._slots.retire(process)
             return
         state.current = state.queue.popleft()
         again = False

@@ -278,9 +278,10 @@ class ProcessSlots:
             await self.notify_room_changed()
 
     async def _rewind_for(self, state: PairRuntime, session_id: str) -> Rewind | None:
-        """Plan the rewind the pair's next turn asks for (a cut-off attempt), once; None if it asks none.
+        """Plan the rewind the pair's next turn asks for (a cut-off attempt); None if it asks none.
 
-        The transcript is read in a worker thread: it grows with the session.
+        Planned at each start until the turn's new prompt is sent, so a process that dies before that is
+        rewound again. The transcript is read in a worker thread (bounded, see ``plan_rewind``).
         """
         head = state.queue[0] if state.queue else None
         if head is None or not head.rewind_prompts:
@@ -310,9 +311,8 @@ class ProcessSlots:
         except ConfigurationError as exc:  # runAs names a user deleted since the config was loaded
             raise ProcessError(f"Claude Code failed to start: {exc}") from exc
         head = state.queue[0] if state.queue else None
-        if (
-            head is not None and head.rewind_prompts
-        ):  # this process is the one the head turn's rewind asked for
+        if head is not None and head.rewind_prompts:
+            # This process is the one the head turn's rewind asked for (whether a rewind was found or not).
             return dataclasses.replace(spec, rewound_for=head.message_id)
         return spec
 
