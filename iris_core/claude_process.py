@@ -132,6 +132,8 @@ class TurnResult:
     cost_usd: float
     """This turn's cost (Claude Code reports a total over the process's life; this is the difference)."""
     errors: tuple[str, ...] = ()
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    """Claude Code's token count of this turn (its result's ``usage``; per turn, not cumulative)."""
 
 
 TurnEvent = TextDelta | ToolCall | TurnResult
@@ -224,6 +226,7 @@ class ClaudeProcess:
                         session_id=message.session_id,
                         cost_usd=cost,
                         errors=tuple(message.errors or ()),
+                        usage=dict(message.usage or {}),
                     )
                     return
         except ProcessError:

@@ -17,7 +17,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from .access import Caller
 from .clock import now_ms
 from .config import IrisConfig, TeamConfig
-from .errors import IrisError, PreconditionFailedError
+from .errors import IrisError, OperationTimeoutError, PreconditionFailedError
 from .pool import ProcessPool
 from .rewind import prompt_uuid
 from .session_locks import SessionLocks
@@ -106,12 +106,75 @@ class Messages:
         turn = await self._accept(from_team, request)
         return _follow_until(turn, timeout)
 
+    async def ask(self, request: pb.AskRequest, caller: Caller) -> pb.AskResponse:
+        """Ask a team a question and wait for the whole answer (the v1 API).
+
+        Raises:
+            OperationTimeoutError: the answer did not come within ``timeout``; its details carry the
+                ``messageId``, and the turn goes on.
+            ValidationError, TeamNotFoundError, TooManyRequestsError, ProcessPoolLimitError: raised before
+                anything is recorded.
+            ProcessError: the turn failed inside Iris.
+
+        """
+        from_team = caller.team(request.from_team)
+        timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_MS
+        validate_timeout(timeout, allow_async=False)
+        turn = await self._accept_text(
+            from_team,
+            request.team,
+            request.question,
+            persist=False,
+            ttl_days=None,
+            fields=("team", "question"),
+        )
+        if not await turn.wait(None if timeout == 0 else timeout / 1000):
+            raise OperationTimeoutError(
+                f"{request.team} did not answer within {timeout} ms; the turn goes on, and its result can "
+                f"be fetched later by its messageId {turn.message_id}",
+                details={"messageId": turn.message_id},
+            )
+        if turn.failure is not None:
+            raise turn.failure
+        return pb.AskResponse(
+            message_id=turn.message_id,
+            team=turn.pair.to_team,
+            question=turn.request,
+            response=turn.response,
+            duration=turn.duration_ms,
+            timestamp=now_ms(),
+            status=turn.status.value,
+            metadata=pb.AskMetadata(
+                tools_used=turn.tools_used,
+                files_accessed=turn.files_accessed,
+                cost_usd=turn.cost_usd,
+                usage=turn.usage,
+            ),
+            error=turn.error,
+            from_team=turn.pair.from_team,
+            session_id=turn.session_id,
+        )
+
     async def _accept(self, from_team: str, request: Sent) -> Turn:
-        persist = request.persist
         ttl_days = request.ttl_days if request.HasField("ttl_days") else None
+        return await self._accept_text(
+            from_team, request.to_team, request.message, persist=request.persist, ttl_days=ttl_days
+        )
+
+    async def _accept_text(
+        self,
+        from_team: str,
+        to_team: str,
+        message: str,
+        *,
+        persist: bool,
+        ttl_days: int | None,
+        fields: tuple[str, str] = ("toTeam", "message"),
+    ) -> Turn:
+        """Validate, admit, record and queue one message; ``fields`` name the target and text in errors."""
         validate_ttl_days(ttl_days)
-        pair = pair_of(from_team, request.to_team, team_field="toTeam")
-        validate_message(request.message)
+        pair = pair_of(from_team, to_team, team_field=fields[0])
+        validate_message(message, field=fields[1])
         team = configured_team(self._config, pair.to_team)
         self._pool.admit(pair)  # a message that will be refused must not create a session
         cycle = self._pool.wait_cycle(pair)
@@ -126,7 +189,7 @@ class Messages:
         # One owned step with the lock inside: a caller that goes away mid-accept cannot let a reboot slip
         # between the session read and the record write, nor leave the turn half-accepted.
         await self._pool.owned(
-            self._accept_locked(pair, team, request.message, persist, expires_in, accepted), f"accept-{pair}"
+            self._accept_locked(pair, team, message, persist, expires_in, accepted), f"accept-{pair}"
         )
         return accepted[0]
 

@@ -144,12 +144,14 @@ class TurnRunner:
         elif isinstance(event, ToolCall):
             await turn.publish_tool_use(event.name, event.input, event.tool_use_id)
         elif turn.cancel_requested:
-            await turn.end(TurnStatus.CANCELLED, cost_usd=event.cost_usd)
+            await turn.end(TurnStatus.CANCELLED, cost_usd=event.cost_usd, usage=event.usage)
         elif event.is_error:
             detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
-            await turn.end(TurnStatus.ERROR, error=detail, cost_usd=event.cost_usd)
+            await turn.end(TurnStatus.ERROR, error=detail, cost_usd=event.cost_usd, usage=event.usage)
         else:
-            await turn.end(TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd)
+            await turn.end(
+                TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd, usage=event.usage
+            )
 
     async def record(self, turn: Turn) -> None:
         """Write how the turn ended (a requeued turn stays queued in the record). Never raises."""

@@ -107,6 +107,25 @@ def cut_text(text: str, max_bytes: int) -> tuple[str, bool]:
     return data[:max_bytes].decode(errors="ignore"), True
 
 
+FILE_INPUTS = ("file_path", "notebook_path", "path")
+"""Input fields by which Claude Code's tools name a file or folder (Read, Write, Edit, Grep, Glob...)."""
+
+
+def token_usage(usage: Mapping[str, Any]) -> pb.TokenUsage:
+    """Return Claude Code's ``usage`` of a turn as the contract's TokenUsage (unknown fields ignored)."""
+
+    def count(key: str) -> int:
+        value = usage.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    return pb.TokenUsage(
+        input_tokens=count("input_tokens"),
+        output_tokens=count("output_tokens"),
+        cache_creation_input_tokens=count("cache_creation_input_tokens"),
+        cache_read_input_tokens=count("cache_read_input_tokens"),
+    )
+
+
 @dataclass(eq=False)
 class Turn:
     """One message's lifetime. Its state changes only through the methods below, which check the table."""
@@ -135,6 +154,12 @@ class Turn:
     """The domain error that ended the turn, when it was an Iris failure (e.g. ProcessError)."""
     cancel_requested: bool = False
     """A cancel arrived; the turn ends as cancelled at the first moment it can."""
+    tools_used: list[str] = field(default_factory=list)
+    """Names of the tools the team used, each once, in the order of first use (kept whatever the caps)."""
+    files_accessed: list[str] = field(default_factory=list)
+    """Files the team's tools named, each once, in order (``FILE_INPUTS`` of their input)."""
+    usage: pb.TokenUsage = field(default_factory=pb.TokenUsage)
+    """Tokens of the turn, as Claude Code reported them at its end."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)
@@ -214,8 +239,11 @@ class Turn:
         error: str = "",
         failure: IrisError | None = None,
         cost_usd: float = 0.0,
+        usage: Mapping[str, Any] | None = None,
     ) -> None:
         """Move to a final state, publish the ``complete`` event and release every waiter.
+
+        ``usage`` is Claude Code's own token count of the turn (its result's ``usage``), when it has one.
 
         Raises:
             IllegalTransitionError: the turn has already ended, or ``status`` is not a final state.
@@ -227,6 +255,8 @@ class Turn:
         self.error = error
         self.failure = failure
         self.cost_usd = cost_usd
+        if usage:
+            self.usage = token_usage(usage)
         if final_text is not None and status is TurnStatus.COMPLETED:
             self._final_text = final_text
         self.completed_at = max(now_ms(), self.created_at)
@@ -259,7 +289,13 @@ class Turn:
         await self._publish(pb.TellResponse(chunk=pb.TellChunk(text=text)))
 
     async def publish_tool_use(self, tool: str, tool_input: Mapping[str, Any], tool_use_id: str) -> None:
-        """Publish that the team's Claude uses a tool."""
+        """Publish that the team's Claude uses a tool (and note its name and the file it names)."""
+        if tool not in self.tools_used:
+            self.tools_used.append(tool)
+        for key in FILE_INPUTS:
+            named = tool_input.get(key)
+            if isinstance(named, str) and named and named not in self.files_accessed:
+                self.files_accessed.append(named)
         use = pb.TellToolUse(tool=tool, input=struct_of(tool_input), tool_use_id=tool_use_id)
         await self._publish(pb.TellResponse(tool_use=use))
 

@@ -62,15 +62,18 @@ def validate_message(message: str, *, field: str = "message") -> None:
         raise ValidationError("Message contains null bytes", details={"field": field})
 
 
-def validate_timeout(timeout_ms: int, *, field: str = "timeout") -> None:
+def validate_timeout(timeout_ms: int, *, field: str = "timeout", allow_async: bool = True) -> None:
     """Accept -1 (async), 0 (wait for the end) and up to one hour.
+
+    ``allow_async`` False refuses -1, for calls that always wait (Ask).
 
     Raises:
         ValidationError: naming ``field``.
 
     """
-    if timeout_ms < -1 or timeout_ms > MAX_TIMEOUT_MS:
-        raise ValidationError("Timeout must be between -1 and 1hr", details={"field": field})
+    lowest = -1 if allow_async else 0
+    if timeout_ms < lowest or timeout_ms > MAX_TIMEOUT_MS:
+        raise ValidationError(f"Timeout must be between {lowest} and 1hr", details={"field": field})
 
 
 def validate_ttl_days(ttl_days: int | None, *, field: str = "ttlDays") -> None:

@@ -30,6 +30,30 @@ from iris_core.logs import LogRing
 
 TEAMS = ("alpha", "beta", "gamma")
 
+MCP_TOOLS = frozenset(
+    {
+        "send_message",
+        "ask_message",
+        "quick_message",
+        "session_cancel",
+        "session_reboot",
+        "session_delete",
+        "session_fork",
+        "session_report",
+        "team_wake",
+        "team_launch",
+        "team_sleep",
+        "team_wake_all",
+        "team_status",
+        "list_teams",
+        "get_logs",
+        "get_date",
+        "permissions__approve",
+        "ask",
+    }
+)
+"""The MCP tools Iris serves, by their public names."""
+
 CALL_DEADLINE_S = 60.0
 """Deadline every unary call of a test gets unless it sets its own, so no test waits on a stuck server."""
 

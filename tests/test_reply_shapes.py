@@ -33,7 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from iris_client.contract import IRIS_SERVICE
 from mcp_adapter.tools import iris_tools
-from tests.harness import Iris, start_iris, write_config
+from tests.harness import MCP_TOOLS, Iris, start_iris, write_config
 
 FIXTURE = Path(__file__).parent / "golden" / "replies.json"
 RECORD_ENV = "IRIS_RECORD_REPLIES"
@@ -82,10 +82,12 @@ VARYING_IDS = frozenset(
 
 VARYING = VARYING_TIMES | VARYING_IDS
 
-AMOUNTS = frozenset({"costUsd"})
-"""Costs Claude Code reports, computed from the offline model's token estimates of request bodies that carry
-the test's own paths (the tmp folder, the checkout): their digits change with the length of a path, so only
-whether a turn cost anything is compared (0.0 stays 0.0; any other cost becomes 1.0)."""
+AMOUNTS = frozenset(
+    {"costUsd", "inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
+)
+"""Costs and token counts Claude Code reports, from the offline model's token estimates of request bodies that
+carry the test's own paths (the tmp folder, the checkout): their digits change with the length of a path, so
+only whether there was any is compared (0 stays 0.0; any other amount becomes 1.0)."""
 
 UNORDERED = frozenset({"input", "updatedInput", "fields"})
 """google.protobuf.Struct fields (a tool's input, a log record's extra fields). A Struct is a protobuf map,
@@ -403,6 +405,25 @@ async def rest_script(http: httpx.AsyncClient, record: Recorder) -> None:
         {"toTeam": "../etc", "message": "x"},
     )
     await post("TeamWake 404 (an unknown team)", "/api/teams/nobody/wake", frm)
+    read = {"file_path": "notes.txt"}
+    await post(
+        "Ask (the design's body, a tool used)",
+        "/api/v1/teams/beta/ask",
+        {
+            **frm,
+            "question": f"tool Read {json.dumps(read)}",
+            "timeout": 30000,
+            "context": {"source": "golden", "metadata": {"pr_number": 123, "author": "john.doe"}},
+        },
+    )
+    await post(
+        "Ask 408 (past its timeout)",
+        "/api/v1/teams/beta/ask",
+        {**frm, "question": "slow 5 100", "timeout": 50},
+    )
+    await wait_for_turns(http, "beta", "rest")
+    await post("Ask 400 (no question)", "/api/v1/teams/beta/ask", {**frm, "question": ""})
+    await post("Ask 404 (an unknown team)", "/api/v1/teams/nobody/ask", {**frm, "question": "hi"})
     async with httpx.AsyncClient(base_url=base, timeout=30) as keyless:
         record.rest("ListTeams 401 (no key)", await keyless.get("/api/teams"))
 
@@ -416,7 +437,7 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
             return record.mcp(f"mcp {label or name}", await client.call_tool(name, arguments))
 
         listed = await client.list_tools()
-        assert len(listed.tools) == 17
+        assert len(listed.tools) == len(MCP_TOOLS)
         await call("list_teams", {})
         await call("get_date", {})
         await call("team_status", {"team": "beta"})
@@ -424,6 +445,7 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
         await call("team_launch", {"team": "beta"})
         await call("send_message", {"toTeam": "beta", "message": "say hello"})
         await call("ask_message", {"toTeam": "beta", "message": "chunks x|y"})
+        await call("ask", {"team": "gamma", "question": "say hello", "context": {"source": "mcp"}})
         await call("quick_message", {"toTeam": "beta", "message": "say later"})
         async with asyncio.timeout(15):
             while (await client.call_tool("session_report", {"team": "beta"})).structured_content["stats"][

@@ -21,7 +21,7 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.harness import Iris, self_signed, start_iris, write_config
+from tests.harness import MCP_TOOLS, Iris, self_signed, start_iris, write_config
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +141,7 @@ async def test_iris_mcp_trusting_the_servers_certificate_lists_and_calls_tools(t
             listed = await client.list_tools()
             teams = await client.call_tool("list_teams", {})
             sent = await client.call_tool("send_message", {"toTeam": "alpha", "message": "say mcp over tls"})
-    assert len(listed.tools) == 17
+    assert len(listed.tools) == len(MCP_TOOLS)
     assert not teams.is_error and [t["name"] for t in body(teams)["teams"]] == ["alpha", "beta", "gamma"]
     assert not sent.is_error
     assert body(sent)["response"] == "mcp over tls" and body(sent)["fromTeam"] == "web"
@@ -156,7 +156,7 @@ async def test_iris_mcp_without_the_right_certificate_returns_a_tool_error_not_a
         async with Client(adapter(tls_target(iris), iris.admin_key, tls_ca)) as client, asyncio.timeout(30):
             listed = await client.list_tools()  # listing needs no server
             failed = await client.call_tool("list_teams", {})
-    assert len(listed.tools) == 17
+    assert len(listed.tools) == len(MCP_TOOLS)
     assert failed.is_error
     assert body(failed)["error"] == "UnavailableError" and body(failed)["code"] == "UNAVAILABLE"
     assert body(failed)["statusCode"] == 503

@@ -10,7 +10,7 @@ import grpc
 import mcp_types as types
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, start_iris, write_config
+from tests.harness import MCP_TOOLS, Iris, start_iris, write_config
 from tests.mcp.conftest import ProgressLog, adapter_client, http_client
 
 
@@ -88,7 +88,7 @@ async def test_a_call_without_a_valid_key_is_a_tool_error_not_a_crash(iris: Iris
     for result in (unknown, missing):
         assert result.is_error
         assert body(result)["error"] == "UnauthorizedError" and body(result)["code"] == "UNAUTHENTICATED"
-    assert len(still_serving.tools) == 17
+    assert len(still_serving.tools) == len(MCP_TOOLS)
 
 
 async def test_a_key_without_the_permission_is_forbidden(iris: Iris) -> None:
@@ -119,7 +119,7 @@ async def test_streamable_http_at_mcp_on_the_gateway_port(tmp_path: Path) -> Non
             )
         async with http_client(url, {}) as client:
             refused = await client.call_tool("list_teams", {})
-    assert len(listed.tools) == 17
+    assert len(listed.tools) == len(MCP_TOOLS)
     assert body(result)["response"] == "abc" and body(result)["fromTeam"] == "ci"
     assert [m for m in progress.messages if m in "abc"] == ["a", "b", "c"]
     assert as_key_name["fromTeam"] == "admin"  # no X-Iris-From-Team: Iris uses the key's name

@@ -12,31 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Iris, start_iris
+from tests.harness import MCP_TOOLS, Iris, start_iris
 
 REPO = Path(__file__).resolve().parents[2]
 INSPECTOR = REPO / "tests" / "mcp" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 INSPECTOR_TIMEOUT_S = 90
-
-TOOLS = {
-    "send_message",
-    "ask_message",
-    "quick_message",
-    "session_cancel",
-    "session_reboot",
-    "session_delete",
-    "session_fork",
-    "session_report",
-    "team_wake",
-    "team_launch",
-    "team_sleep",
-    "team_wake_all",
-    "team_status",
-    "list_teams",
-    "get_logs",
-    "get_date",
-    "permissions__approve",
-}
 
 
 async def inspect(iris: Iris, *args: str, key: str | None = None) -> dict[str, Any]:
@@ -95,12 +75,12 @@ def call_args(tool: str, **arguments: str) -> list[str]:
     return args
 
 
-async def test_tools_list_shows_the_seventeen_tools(tmp_path: Path) -> None:
+async def test_tools_list_shows_every_tool(tmp_path: Path) -> None:
     async with start_iris(tmp_path) as iris:
         result = await inspect(iris, "--method", "tools/list")
     tools = {tool["name"]: tool for tool in result["tools"]}
-    assert len(result["tools"]) == len(TOOLS)
-    assert set(tools) == TOOLS
+    assert len(result["tools"]) == len(MCP_TOOLS)
+    assert set(tools) == MCP_TOOLS
     assert all(tool["inputSchema"]["type"] == "object" for tool in tools.values())
     assert tools["ask_message"]["inputSchema"]["required"] == ["toTeam", "message"]
     assert tools["list_teams"]["inputSchema"].get("required", []) == []

@@ -2541,6 +2541,220 @@ class RevokeApiKeyResponse(_message.Message):
 
 Global___RevokeApiKeyResponse: _TypeAlias = RevokeApiKeyResponse  # noqa: Y015
 
+@_typing.final
+class AskRequest(_message.Message):
+    """---------------------------------------------------------------------------------------------------------
+    The programmatic v1 API
+
+    AskRequest is a question to a team, from a script, a bot or a CI job.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Target team."""
+    question: _builtins.str
+    """The question: at most 100 KB, no NUL bytes."""
+    timeout: _builtins.int
+    """Milliseconds to wait for the whole answer (default 30000; 0 waits until the turn ends). Past it the call
+    fails as DEADLINE_EXCEEDED with the message id in its details, while the turn goes on.
+    """
+    from_team: _builtins.str
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
+    @_builtins.property
+    def context(self) -> Global___AskContext:
+        """Where the question comes from; kept with the message."""
+
+    def __init__(
+        self,
+        *,
+        team: _builtins.str = ...,
+        question: _builtins.str = ...,
+        timeout: _builtins.int | None = ...,
+        context: Global___AskContext | None = ...,
+        from_team: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "context", b"context", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "context", b"context", "from_team", b"from_team", "question", b"question", "team", b"team", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__timeout: _TypeAlias = _typing.Literal["timeout"]  # noqa: Y015
+    _WhichOneofArgType__timeout: _TypeAlias = _typing.Literal["_timeout", b"_timeout"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout) -> _WhichOneofReturnType__timeout | None: ...
+
+Global___AskRequest: _TypeAlias = AskRequest  # noqa: Y015
+
+@_typing.final
+class AskContext(_message.Message):
+    """AskContext says where a question comes from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """What sent it, e.g. "github-webhook"."""
+    @_builtins.property
+    def metadata(self) -> _struct_pb2.Struct:
+        """Free-form details, e.g. a pull request's number and author."""
+
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        metadata: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskContext: _TypeAlias = AskContext  # noqa: Y015
+
+@_typing.final
+class AskResponse(_message.Message):
+    """AskResponse is the whole answer to a question."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """Id of the recorded turn."""
+    team: _builtins.str
+    """Target team."""
+    question: _builtins.str
+    """The question that was asked."""
+    response: _builtins.str
+    """The team's answer."""
+    duration: _builtins.int
+    """Milliseconds from acceptance to the end of the turn."""
+    timestamp: _builtins.int
+    """Unix time in milliseconds of this reply."""
+    status: _builtins.str
+    """completed | error | cancelled"""
+    error: _builtins.str
+    """Error text when status is "error"."""
+    from_team: _builtins.str
+    """Calling team."""
+    session_id: _builtins.str
+    """Claude session id of the pair."""
+    @_builtins.property
+    def metadata(self) -> Global___AskMetadata:
+        """What the turn did and cost."""
+
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        question: _builtins.str = ...,
+        response: _builtins.str = ...,
+        duration: _builtins.int = ...,
+        timestamp: _builtins.int = ...,
+        status: _builtins.str = ...,
+        metadata: Global___AskMetadata | None = ...,
+        error: _builtins.str = ...,
+        from_team: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "error", b"error", "from_team", b"from_team", "message_id", b"message_id", "metadata", b"metadata", "question", b"question", "response", b"response", "session_id", b"session_id", "status", b"status", "team", b"team", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskResponse: _TypeAlias = AskResponse  # noqa: Y015
+
+@_typing.final
+class AskMetadata(_message.Message):
+    """AskMetadata is what a turn did and cost, from its real tool uses and Claude Code's own figures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOLS_USED_FIELD_NUMBER: _builtins.int
+    FILES_ACCESSED_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    cost_usd: _builtins.float
+    """Cost of the turn in USD."""
+    @_builtins.property
+    def tools_used(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the tools the team used, each once, in the order of first use."""
+
+    @_builtins.property
+    def files_accessed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Files the team's tools named (file_path, path or notebook_path of their input), each once, in order."""
+
+    @_builtins.property
+    def usage(self) -> Global___TokenUsage:
+        """Tokens of the turn."""
+
+    def __init__(
+        self,
+        *,
+        tools_used: _abc.Iterable[_builtins.str] | None = ...,
+        files_accessed: _abc.Iterable[_builtins.str] | None = ...,
+        cost_usd: _builtins.float = ...,
+        usage: Global___TokenUsage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "files_accessed", b"files_accessed", "tools_used", b"tools_used", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskMetadata: _TypeAlias = AskMetadata  # noqa: Y015
+
+@_typing.final
+class TokenUsage(_message.Message):
+    """TokenUsage counts the tokens of one turn, as Claude Code reports them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_CREATION_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_READ_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    input_tokens: _builtins.int
+    """Input tokens not read from or written to the prompt cache."""
+    output_tokens: _builtins.int
+    """Output tokens."""
+    cache_creation_input_tokens: _builtins.int
+    """Input tokens written to the prompt cache."""
+    cache_read_input_tokens: _builtins.int
+    """Input tokens read from the prompt cache."""
+    def __init__(
+        self,
+        *,
+        input_tokens: _builtins.int = ...,
+        output_tokens: _builtins.int = ...,
+        cache_creation_input_tokens: _builtins.int = ...,
+        cache_read_input_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_creation_input_tokens", b"cache_creation_input_tokens", "cache_read_input_tokens", b"cache_read_input_tokens", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenUsage: _TypeAlias = TokenUsage  # noqa: Y015
+
 REQUIRED_PERMISSION_FIELD_NUMBER: _builtins.int
 MCP_TOOL_FIELD_NUMBER: _builtins.int
 required_permission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]

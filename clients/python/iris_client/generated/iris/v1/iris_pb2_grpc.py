@@ -163,6 +163,11 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.PermissionsApproveRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.PermissionsApproveResponse.FromString,
                 _registered_method=True)
+        self.Ask = channel.unary_unary(
+                '/iris.v1.Iris/Ask',
+                request_serializer=iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
+                _registered_method=True)
 
 
 class IrisServicer:
@@ -349,6 +354,17 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Ask(self, request, context):
+        """--- The programmatic v1 API (scripts, bots, CI) -------------------------------------------------------
+
+        Asks a team a question and waits for the whole answer, with the tools the team used and the files it
+        read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
+        details, and the turn goes on: fetch its result later by that id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IrisServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -476,6 +492,11 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.PermissionsApprove,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.PermissionsApproveRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.PermissionsApproveResponse.SerializeToString,
+            ),
+            'Ask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ask,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.AskRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.AskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1157,6 +1178,33 @@ class Iris:
             '/iris.v1.Iris/PermissionsApprove',
             iris_dot_v1_dot_iris__pb2.PermissionsApproveRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.PermissionsApproveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/Ask',
+            iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
             options,
             channel_credentials,
             insecure,

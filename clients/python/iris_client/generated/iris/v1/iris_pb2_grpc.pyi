@@ -99,6 +99,13 @@ class IrisStub:
     """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
     applies the original iris-mcp's policy (Iris's own mcp__iris__* tools allowed, everything else denied).
     """
+    Ask: _grpc.UnaryUnaryMultiCallable[_iris_pb2.AskRequest, _iris_pb2.AskResponse]
+    """--- The programmatic v1 API (scripts, bots, CI) -------------------------------------------------------
+
+    Asks a team a question and waits for the whole answer, with the tools the team used and the files it
+    read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
+    details, and the turn goes on: fetch its result later by that id.
+    """
 
 @_typing.type_check_only
 class IrisAsyncStub(IrisStub):
@@ -162,6 +169,13 @@ class IrisAsyncStub(IrisStub):
     PermissionsApprove: _aio.UnaryUnaryMultiCallable[_iris_pb2.PermissionsApproveRequest, _iris_pb2.PermissionsApproveResponse]  # type: ignore[assignment]
     """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
     applies the original iris-mcp's policy (Iris's own mcp__iris__* tools allowed, everything else denied).
+    """
+    Ask: _aio.UnaryUnaryMultiCallable[_iris_pb2.AskRequest, _iris_pb2.AskResponse]  # type: ignore[assignment]
+    """--- The programmatic v1 API (scripts, bots, CI) -------------------------------------------------------
+
+    Asks a team a question and waits for the whole answer, with the tools the team used and the files it
+    read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
+    details, and the turn goes on: fetch its result later by that id.
     """
 
 class IrisServicer(metaclass=_abc_1.ABCMeta):
@@ -373,6 +387,19 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_iris_pb2.PermissionsApproveResponse, _abc.Awaitable[_iris_pb2.PermissionsApproveResponse]]:
         """Decides a tool permission: with request_id it answers a team's pending "ask" prompt; without, it
         applies the original iris-mcp's policy (Iris's own mcp__iris__* tools allowed, everything else denied).
+        """
+
+    @_abc_1.abstractmethod
+    def Ask(
+        self,
+        request: _iris_pb2.AskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.AskResponse, _abc.Awaitable[_iris_pb2.AskResponse]]:
+        """--- The programmatic v1 API (scripts, bots, CI) -------------------------------------------------------
+
+        Asks a team a question and waits for the whole answer, with the tools the team used and the files it
+        read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
+        details, and the turn goes on: fetch its result later by that id.
         """
 
 def add_IrisServicer_to_server(servicer: IrisServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
