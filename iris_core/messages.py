@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
@@ -37,6 +38,19 @@ DEFAULT_TTL_DAYS = 30
 
 Reply = TypeVar("Reply", pb.SendMessageResponse, pb.AskMessageResponse)
 Sent = pb.SendMessageRequest | pb.AskMessageRequest | pb.QuickMessageRequest | pb.TellRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What one accepted message asks, whichever RPC carried it."""
+
+    to_team: str
+    message: str
+    persist: bool = False
+    ttl_days: int | None = None
+    context: pb.AskContext | None = None
+    fields: tuple[str, str] = ("toTeam", "message")
+    """The request's names for the target and the text, for errors (Ask's are "team" and "question")."""
 
 
 class Messages:
@@ -120,14 +134,9 @@ class Messages:
         from_team = caller.team(request.from_team)
         timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_MS
         validate_timeout(timeout, allow_async=False)
-        turn = await self._accept_text(
-            from_team,
-            request.team,
-            request.question,
-            persist=False,
-            ttl_days=None,
-            fields=("team", "question"),
-        )
+        context = request.context if request.HasField("context") else None
+        asked = Asked(request.team, request.question, context=context, fields=("team", "question"))
+        turn = await self._accept_text(from_team, asked)
         if not await turn.wait(None if timeout == 0 else timeout / 1000):
             raise OperationTimeoutError(
                 f"{request.team} did not answer within {timeout} ms; the turn goes on, and its result can "
@@ -144,12 +153,7 @@ class Messages:
             duration=turn.duration_ms,
             timestamp=now_ms(),
             status=turn.status.value,
-            metadata=pb.AskMetadata(
-                tools_used=turn.tools_used,
-                files_accessed=turn.files_accessed,
-                cost_usd=turn.cost_usd,
-                usage=turn.usage,
-            ),
+            metadata=turn.metadata(),
             error=turn.error,
             from_team=turn.pair.from_team,
             session_id=turn.session_id,
@@ -158,23 +162,14 @@ class Messages:
     async def _accept(self, from_team: str, request: Sent) -> Turn:
         ttl_days = request.ttl_days if request.HasField("ttl_days") else None
         return await self._accept_text(
-            from_team, request.to_team, request.message, persist=request.persist, ttl_days=ttl_days
+            from_team, Asked(request.to_team, request.message, persist=request.persist, ttl_days=ttl_days)
         )
 
-    async def _accept_text(
-        self,
-        from_team: str,
-        to_team: str,
-        message: str,
-        *,
-        persist: bool,
-        ttl_days: int | None,
-        fields: tuple[str, str] = ("toTeam", "message"),
-    ) -> Turn:
-        """Validate, admit, record and queue one message; ``fields`` name the target and text in errors."""
-        validate_ttl_days(ttl_days)
-        pair = pair_of(from_team, to_team, team_field=fields[0])
-        validate_message(message, field=fields[1])
+    async def _accept_text(self, from_team: str, asked: Asked) -> Turn:
+        """Validate, admit, record and queue one message."""
+        validate_ttl_days(asked.ttl_days)
+        pair = pair_of(from_team, asked.to_team, team_field=asked.fields[0])
+        validate_message(asked.message, field=asked.fields[1])
         team = configured_team(self._config, pair.to_team)
         self._pool.admit(pair)  # a message that will be refused must not create a session
         cycle = self._pool.wait_cycle(pair)
@@ -184,29 +179,26 @@ class Messages:
                 f"({' -> '.join(cycle)}), so this message would wait on itself; answer without it",
                 details={"cycle": " -> ".join(cycle)},
             )
-        expires_in = (ttl_days or DEFAULT_TTL_DAYS) * 86_400_000 if persist else 0
         accepted: list[Turn] = []
         # One owned step with the lock inside: a caller that goes away mid-accept cannot let a reboot slip
         # between the session read and the record write, nor leave the turn half-accepted.
-        await self._pool.owned(
-            self._accept_locked(pair, team, message, persist, expires_in, accepted), f"accept-{pair}"
-        )
+        await self._pool.owned(self._accept_locked(pair, team, asked, accepted), f"accept-{pair}")
         return accepted[0]
 
-    async def _accept_locked(
-        self, pair: Pair, team: TeamConfig, message: str, persist: bool, expires_in: int, out: list[Turn]
-    ) -> None:
+    async def _accept_locked(self, pair: Pair, team: TeamConfig, asked: Asked, out: list[Turn]) -> None:
         async with self._locks.of(pair):
             session_id = await self._store.session_id_for(pair.from_team, pair.to_team)
             created = now_ms()
+            expires_in = (asked.ttl_days or DEFAULT_TTL_DAYS) * 86_400_000
             turn = Turn(
                 message_id=f"msg_{uuid.uuid4().hex}",
                 pair=pair,
                 session_id=session_id,
-                request=message,
+                request=asked.message,
                 created_at=created,
-                persist=persist,
-                expires_at=created + expires_in if persist else 0,
+                persist=asked.persist,
+                expires_at=created + expires_in if asked.persist else 0,
+                context=asked.context,
             )
             await self._pool.submit(turn, team)
             out.append(turn)

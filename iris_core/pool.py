@@ -235,6 +235,7 @@ class ProcessPool:
             created_at=turn.created_at,
             persist=turn.persist,
             expires_at=turn.expires_at,
+            context=turn.context,
         )
         await self._enqueue(state, turn)
 
@@ -300,6 +301,25 @@ class ProcessPool:
         if turn.sent and state.process is not None:
             await state.process.interrupt()
         return turn, queued
+
+    async def cancel_one(self, turn: Turn) -> None:
+        """Cancel one live turn: off its pair's queue if it has not run (it never will), else interrupted.
+
+        Raises:
+            ProcessError: the interrupt could not be delivered (the process is gone).
+
+        """
+        state = self._pairs.get(turn.pair)
+        if state is None or turn.done:
+            return
+        if turn in state.queue:
+            state.queue.remove(turn)
+            self._turns.pop(turn.message_id, None)
+            await self._runner.end_unrun([turn], TurnStatus.CANCELLED, "cancelled before it ran")
+        elif state.current is turn:
+            turn.cancel_requested = True
+            if turn.sent and state.process is not None:
+                await state.process.interrupt()
 
     # --- processes -------------------------------------------------------------------------------------
 

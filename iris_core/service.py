@@ -9,6 +9,7 @@ contract's RPCs as ``async def rpc_name(request, caller) -> reply`` with the con
     system     GetLogs, GetDate, GetStatus, GetHealth                         (system.System)
     key_admin  CreateApiKey, ListApiKeys, RevokeApiKey                        (key_admin.KeyAdmin)
     approvals  PermissionsApprove                                             (approvals.Approvals)
+    records    GetMessage, ListMessages, CancelMessage                        (message_records.MessageRecords)
 
 A transport finds the handler of an RPC by name (``handler``), so it needs no per-RPC code. Keys, the audit
 log and the session MCP tools are parts too, for the transport's interceptors and its endpoint.
@@ -37,6 +38,7 @@ from .errors import ConfigurationError
 from .key_admin import KeyAdmin
 from .keys import KeyStore
 from .logs import LogRing
+from .message_records import MessageRecords
 from .messages import Messages
 from .permissions import PermissionBroker
 from .pool import Launcher, ProcessPool
@@ -139,6 +141,7 @@ class IrisService:
         self.system = System(config, store, pool, logs)
         self.key_admin = KeyAdmin(keys, audit)
         self.approvals = Approvals(broker)
+        self.records = MessageRecords(store, pool, config.settings.max_response_bytes)
         self._exit = AsyncExitStack()
 
     @classmethod
@@ -217,7 +220,15 @@ class IrisService:
 
         """
         name = _snake(rpc)
-        parts = (self.messages, self.sessions, self.teams, self.system, self.key_admin, self.approvals)
+        parts = (
+            self.messages,
+            self.sessions,
+            self.teams,
+            self.system,
+            self.key_admin,
+            self.approvals,
+            self.records,
+        )
         found: list[Handler] = [getattr(part, name) for part in parts if callable(getattr(part, name, None))]
         if len(found) != 1:
             raise LookupError(f"{len(found)} parts of the domain implement {rpc} (as {name})")

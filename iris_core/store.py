@@ -24,9 +24,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
@@ -64,10 +66,16 @@ CREATE TABLE IF NOT EXISTS turns (
     persist      INTEGER NOT NULL DEFAULT 0,
     expires_at   INTEGER NOT NULL DEFAULT 0,
     truncated    INTEGER NOT NULL DEFAULT 0,
-    attempts     INTEGER NOT NULL DEFAULT 0
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    context      TEXT NOT NULL DEFAULT '',
+    metadata     TEXT NOT NULL DEFAULT '',
+    progress     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
+CREATE INDEX IF NOT EXISTS turns_by_time ON turns (created_at);
+CREATE INDEX IF NOT EXISTS turns_by_target ON turns (to_team, created_at);
+CREATE INDEX IF NOT EXISTS turns_by_caller ON turns (from_team, created_at);
 """
 
 
@@ -136,6 +144,12 @@ class TurnRow:
     """The record was cut to the caps (events not kept, or the response cut)."""
     attempts: int = 0
     """How many times the turn started running (a persisted turn's count is written before each prompt)."""
+    context: pb.AskContext = dataclasses.field(default_factory=pb.AskContext)
+    """Where the message came from (Ask's ``context``), if it said."""
+    metadata: pb.AskMetadata = dataclasses.field(default_factory=pb.AskMetadata)
+    """What the turn did and cost (written at its end)."""
+    progress: pb.MessageProgress = dataclasses.field(default_factory=pb.MessageProgress)
+    """Chunks and tool uses of the turn (written at its end)."""
 
 
 PageKey = tuple[int, int]
@@ -218,7 +232,22 @@ def _turn(row: aiosqlite.Row, *, events: Sequence[pb.TellResponse] | None = None
         expires_at=row["expires_at"],
         truncated=bool(row["truncated"]),
         attempts=row["attempts"],
+        context=_parsed(row["context"], pb.AskContext),
+        metadata=_parsed(row["metadata"], pb.AskMetadata),
+        progress=_parsed(row["progress"], pb.MessageProgress),
     )
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def _parsed(text: str, kind: type[_M]) -> _M:
+    """Read a stored message (proto3 JSON); an empty column (an active turn, an older record): defaults."""
+    return json_format.Parse(text, kind(), ignore_unknown_fields=True) if text else kind()
+
+
+def _stored(message: Message) -> str:
+    return json_format.MessageToJson(message, indent=None) if message.ByteSize() else ""
 
 
 def _bounded_turn(row: aiosqlite.Row, max_response_bytes: int, max_events_bytes: int) -> TurnRow:
@@ -235,6 +264,51 @@ def _bounded_turn(row: aiosqlite.Row, max_response_bytes: int, max_events_bytes:
     return dataclasses.replace(_turn(row, events=events), response=response, truncated=truncated or cut)
 
 
+_ADDED_COLUMNS = {
+    "truncated": "INTEGER NOT NULL DEFAULT 0",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "context": "TEXT NOT NULL DEFAULT ''",
+    "metadata": "TEXT NOT NULL DEFAULT ''",
+    "progress": "TEXT NOT NULL DEFAULT ''",
+}
+"""Columns of ``turns`` added after its first release, with their definitions (an older record gets them)."""
+
+
+HISTORY_RESPONSE_BYTES = 16 * 1024
+"""How much of each response a history page carries (GetMessage has the whole recorded one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Filters and page of a history listing; empty filters match everything."""
+
+    to_team: str = ""
+    from_team: str = ""
+    statuses: tuple[str, ...] = ()
+    """Recorded statuses (``running``, not the v1 API's ``processing``)."""
+    since: int = 0
+    limit: int = 50
+    offset: int = 0
+
+    def where(self) -> tuple[str, tuple[object, ...]]:
+        """Return the WHERE clause (with its leading keyword, or empty) and its arguments."""
+        clauses: list[str] = []
+        args: list[object] = []
+        if self.to_team:
+            clauses.append("to_team = ?")
+            args.append(self.to_team)
+        if self.from_team:
+            clauses.append("from_team = ?")
+            args.append(self.from_team)
+        if self.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
+            args.extend(self.statuses)
+        if self.since:
+            clauses.append("created_at >= ?")
+            args.append(self.since)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
+
+
 class Store(SqliteFile):
     """The SQLite database of sessions and turns; one connection, owned by the service's lifespan."""
 
@@ -245,13 +319,13 @@ class Store(SqliteFile):
         self._session_ids: dict[tuple[str, str], str] = {}
 
     async def open(self) -> None:
-        """Open the file; a record written before ``truncated`` or ``attempts`` existed gets the column."""
+        """Open the file; a record written before a column of ``_ADDED_COLUMNS`` existed gets it."""
         await super().open()
         async with self._conn.execute("PRAGMA table_info(turns)") as cur:
             columns = {row["name"] for row in await cur.fetchall()}
-        for column in ("truncated", "attempts"):
+        for column, kind in _ADDED_COLUMNS.items():
             if column not in columns:
-                await self._conn.execute(f"ALTER TABLE turns ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+                await self._conn.execute(f"ALTER TABLE turns ADD COLUMN {column} {kind}")
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -344,12 +418,23 @@ class Store(SqliteFile):
         created_at: int,
         persist: bool,
         expires_at: int,
+        context: pb.AskContext | None = None,
     ) -> None:
         """Record an accepted turn (status queued): one insert, the only write before a turn runs."""
         await self._conn.execute(
             "INSERT INTO turns (message_id, session_id, from_team, to_team, request, status, created_at, "
-            "persist, expires_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-            (message_id, session_id, from_team, to_team, request, created_at, int(persist), expires_at),
+            "persist, expires_at, context) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (
+                message_id,
+                session_id,
+                from_team,
+                to_team,
+                request,
+                created_at,
+                int(persist),
+                expires_at,
+                _stored(context) if context is not None else "",
+            ),
         )
 
     async def mark_queued(self, message_id: str) -> None:
@@ -375,16 +460,19 @@ class Store(SqliteFile):
         duration_ms: int,
         cost_usd: float,
         attempts: int = 0,
+        metadata: pb.AskMetadata | None = None,
+        progress: pb.MessageProgress | None = None,
     ) -> None:
         """Record how a turn ended, with its events (encoded in a worker thread: a turn's may be large).
 
-        ``attempts`` only ever raises the recorded count (a turn closed at start-up keeps the one it had).
+        ``attempts`` only ever raises the recorded count (a turn closed at start-up keeps the one it had);
+        ``metadata`` and ``progress`` (what the turn did) are kept unless not given.
         """
         events_json = await asyncio.to_thread(_events_to_json, list(events))
         await self._conn.execute(
             "UPDATE turns SET status = ?, response = ?, error = ?, events = ?, started_at = ?, "
-            "completed_at = ?, duration_ms = ?, cost_usd = ?, attempts = MAX(attempts, ?) "
-            "WHERE message_id = ?",
+            "completed_at = ?, duration_ms = ?, cost_usd = ?, attempts = MAX(attempts, ?), "
+            "metadata = COALESCE(?, metadata), progress = COALESCE(?, progress) WHERE message_id = ?",
             (
                 status,
                 response,
@@ -395,6 +483,8 @@ class Store(SqliteFile):
                 duration_ms,
                 cost_usd,
                 attempts,
+                _stored(metadata) if metadata is not None else None,
+                _stored(progress) if progress is not None else None,
                 message_id,
             ),
         )
@@ -460,6 +550,7 @@ class Store(SqliteFile):
         async with self._conn.execute(
             "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
             "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, attempts, "
+            "context, metadata, progress, "
             "substr(response, 1, ?) AS response, length(CAST(response AS BLOB)) > ? AS response_cut, "
             "(CASE WHEN length(CAST(events AS BLOB)) > ? THEN '[]' ELSE events END) AS events, "
             "length(CAST(events AS BLOB)) > ? AS events_cut "
@@ -478,6 +569,42 @@ class Store(SqliteFile):
         )
         keys = [(created, rowid) for rowid, created, _size in chosen]
         return TurnPage(rows=turns, keys=keys, more=len(sizes) > len(chosen))
+
+    async def get_turn(self, message_id: str) -> TurnRow | None:
+        """Return one turn with its events (decoded in a worker thread), or None."""
+        async with self._conn.execute("SELECT * FROM turns WHERE message_id = ?", (message_id,)) as cur:
+            row = await cur.fetchone()
+        return await asyncio.to_thread(_turn, row) if row is not None else None
+
+    async def history(self, query: HistoryQuery) -> tuple[list[TurnRow], int]:
+        """Return one page of turns matching ``query``, newest first, without their events, and the total.
+
+        Indexed by time, target and caller; each response is cut to ``HISTORY_RESPONSE_BYTES`` (the entry
+        is then ``truncated``), so a page of 200 stays a few MiB.
+        """
+        where, args = query.where()
+        async with self._conn.execute(f"SELECT COUNT(*) FROM turns {where}", args) as cur:
+            counted = await cur.fetchone()
+        total = int(counted[0]) if counted else 0
+        async with self._conn.execute(
+            "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
+            "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, attempts, "
+            "context, metadata, progress, '[]' AS events, substr(response, 1, ?) AS response, "
+            f"length(CAST(response AS BLOB)) > ? AS response_cut FROM turns {where} "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (HISTORY_RESPONSE_BYTES, HISTORY_RESPONSE_BYTES, *args, query.limit, query.offset),
+        ) as cur:
+            rows = await cur.fetchall()
+        page = [
+            dataclasses.replace(
+                turn,
+                response=cut_text(turn.response, HISTORY_RESPONSE_BYTES)[0],
+                truncated=turn.truncated or bool(row["response_cut"]),
+            )
+            for row in rows
+            for turn in (_turn(row),)
+        ]
+        return page, total
 
     async def unfinished_turns(self) -> list[TurnRow]:
         """Return turns left queued or running (by a previous run of the server), oldest first."""

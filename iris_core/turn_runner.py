@@ -178,6 +178,8 @@ class TurnRunner:
             duration_ms=turn.duration_ms,
             cost_usd=turn.cost_usd,
             attempts=turn.attempts,
+            metadata=turn.metadata(),
+            progress=turn.progress(),
         )
         if truncated:
             await self._store.mark_truncated(turn.message_id)

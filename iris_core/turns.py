@@ -160,6 +160,12 @@ class Turn:
     """Files the team's tools named, each once, in order (``FILE_INPUTS`` of their input)."""
     usage: pb.TokenUsage = field(default_factory=pb.TokenUsage)
     """Tokens of the turn, as Claude Code reported them at its end."""
+    chunk_count: int = 0
+    """Text chunks published so far (kept whatever the caps)."""
+    tool_use_count: int = 0
+    """Tool uses published so far."""
+    context: pb.AskContext | None = None
+    """Where the message came from (Ask's ``context``), if it said; recorded with the turn."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)
@@ -266,6 +272,24 @@ class Turn:
         )
         self._done.set()
 
+    def metadata(self) -> pb.AskMetadata:
+        """Return what the turn did and cost so far (complete once it has ended)."""
+        return pb.AskMetadata(
+            tools_used=self.tools_used,
+            files_accessed=self.files_accessed,
+            cost_usd=self.cost_usd,
+            usage=self.usage,
+        )
+
+    def progress(self) -> pb.MessageProgress:
+        """Return chunks and tool uses so far, and a percentage where one is known (queued 0, ended 100)."""
+        progress = pb.MessageProgress(chunks=self.chunk_count, tool_uses=self.tool_use_count)
+        if self.status is TurnStatus.QUEUED:
+            progress.percentage = 0
+        elif self.done:
+            progress.percentage = 100
+        return progress
+
     async def requeue_for_restart(self) -> None:
         """End the turn for this run only (a persisted turn at shutdown); the record keeps it queued."""
         await self.end(TurnStatus.REQUEUED, error=REQUEUED_MESSAGE)
@@ -286,10 +310,12 @@ class Turn:
     async def publish_chunk(self, text: str) -> None:
         """Publish a piece of the answer's text."""
         self._text.append(text)
+        self.chunk_count += 1
         await self._publish(pb.TellResponse(chunk=pb.TellChunk(text=text)))
 
     async def publish_tool_use(self, tool: str, tool_input: Mapping[str, Any], tool_use_id: str) -> None:
         """Publish that the team's Claude uses a tool (and note its name and the file it names)."""
+        self.tool_use_count += 1
         if tool not in self.tools_used:
             self.tools_used.append(tool)
         for key in FILE_INPUTS:

@@ -137,7 +137,8 @@ class Endpoint:
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
         headers = rate_limit_headers(await call.initial_metadata(), await call.trailing_metadata())
-        return JSONResponse(message_to_json(reply), headers=headers)
+        sent = getattr(reply, self.route.response_body) if self.route.response_body else reply
+        return JSONResponse(message_to_json(sent), headers=headers)
 
 
 def _serialize(message: Message) -> bytes:

@@ -100,7 +100,11 @@ def _request_body(route: Route, components: _Components) -> Schema | None:
 
 
 def _responses(route: Route, components: _Components) -> Schema:
-    reply = components.ref(route.method.output_type)
+    sent = route.response_field
+    shown = (
+        sent.message_type if sent is not None and sent.message_type is not None else route.method.output_type
+    )
+    reply = components.ref(shown)
     if route.server_streaming:
         content = {
             SSE_MEDIA_TYPE: {"schema": {"type": "string", "description": "event: <oneof field>, data: JSON"}},

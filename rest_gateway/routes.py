@@ -43,6 +43,8 @@ class Route:
     """The rule's ``body``: ``"*"`` (every field not in the path), a field name, or ``""`` (no body)."""
     query_fields: tuple[FieldDescriptor, ...]
     """Request fields read from the query string: those bound to neither the path nor the body."""
+    response_body: str = ""
+    """The rule's ``response_body``: the one reply field sent as the HTTP body; ``""`` for the whole reply."""
 
     @property
     def grpc_path(self) -> str:
@@ -63,6 +65,11 @@ class Route:
     def response_class(self) -> type[Message]:
         """The class of the response message."""
         return message_factory.GetMessageClass(self.method.output_type)
+
+    @property
+    def response_field(self) -> FieldDescriptor | None:
+        """The one reply field the HTTP body is when the rule names one (``response_body: "field"``)."""
+        return self.method.output_type.fields_by_name[self.response_body] if self.response_body else None
 
     @property
     def body_field(self) -> FieldDescriptor | None:
@@ -135,7 +142,10 @@ def _route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route | None:
         raise ValueError(f"{method.full_name}: a GET binding cannot have a body")
     bound = set(names) | ({body} if body not in ("", "*") else set())
     query = () if body == "*" else tuple(f for f in method.input_type.fields if f.name not in bound)
-    return Route(method, verb, template, path, path_fields, body, query)
+    reply_field = rule.response_body
+    if reply_field and reply_field not in method.output_type.fields_by_name:
+        raise ValueError(f"{method.full_name}: response_body {reply_field!r} is not a reply field")
+    return Route(method, verb, template, path, path_fields, body, query, reply_field)
 
 
 def routes_of(services: Iterable[ServiceDescriptor]) -> list[Route]:

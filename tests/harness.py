@@ -50,6 +50,8 @@ MCP_TOOLS = frozenset(
         "get_date",
         "permissions__approve",
         "ask",
+        "get_message",
+        "cancel_message",
     }
 )
 """The MCP tools Iris serves, by their public names."""

@@ -423,6 +423,14 @@ async def rest_script(http: httpx.AsyncClient, record: Recorder) -> None:
     )
     await wait_for_turns(http, "beta", "rest")
     await post("Ask 400 (no question)", "/api/v1/teams/beta/ask", {**frm, "question": ""})
+    history = await get(
+        "ListMessages", "/api/v1/messages/history", params={"team": "beta", "from": "rest", "limit": 1}
+    )
+    asked = history["messages"][0]["messageId"]
+    await get("GetMessage", f"/api/v1/messages/{asked}")
+    await post("CancelMessage 400 (already ended)", f"/api/v1/messages/{asked}/cancel", {})
+    await get("GetMessage 404 (an unknown id)", "/api/v1/messages/msg_unknown")
+    await get("TeamStatus /api/v1/teams/{team}/status", "/api/v1/teams/beta/status", params=frm)
     await post("Ask 404 (an unknown team)", "/api/v1/teams/nobody/ask", {**frm, "question": "hi"})
     async with httpx.AsyncClient(base_url=base, timeout=30) as keyless:
         record.rest("ListTeams 401 (no key)", await keyless.get("/api/teams"))
@@ -445,7 +453,11 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
         await call("team_launch", {"team": "beta"})
         await call("send_message", {"toTeam": "beta", "message": "say hello"})
         await call("ask_message", {"toTeam": "beta", "message": "chunks x|y"})
-        await call("ask", {"team": "gamma", "question": "say hello", "context": {"source": "mcp"}})
+        asked = await call("ask", {"team": "gamma", "question": "say hello", "context": {"source": "mcp"}})
+        await call("get_message", {"messageId": asked["messageId"]})
+        await call(
+            "cancel_message", {"messageId": asked["messageId"]}, "cancel_message (ended: a tool error)"
+        )
         await call("quick_message", {"toTeam": "beta", "message": "say later"})
         async with asyncio.timeout(15):
             while (await client.call_tool("session_report", {"team": "beta"})).structured_content["stats"][

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,34 +24,10 @@ class DiskFullStore(Store):
 
     full = True
 
-    async def finish_turn(
-        self,
-        message_id: str,
-        *,
-        status: str,
-        response: str,
-        error: str,
-        events: Sequence[pb.TellResponse],
-        started_at: int,
-        completed_at: int,
-        duration_ms: int,
-        cost_usd: float,
-        attempts: int = 0,
-    ) -> None:
+    async def finish_turn(self, message_id: str, **fields: Any) -> None:
         if self.full:
             raise OSError("disk full")
-        await super().finish_turn(
-            message_id,
-            status=status,
-            response=response,
-            error=error,
-            events=events,
-            started_at=started_at,
-            completed_at=completed_at,
-            duration_ms=duration_ms,
-            cost_usd=cost_usd,
-            attempts=attempts,
-        )
+        await super().finish_turn(message_id, **fields)
 
 
 async def send(service: IrisService, to: str, text: str) -> pb.SendMessageResponse:

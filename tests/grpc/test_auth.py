@@ -79,6 +79,8 @@ ANSWERED: dict[str, Message] = {
     "ListApiKeys": pb.ListApiKeysRequest(),
     "RevokeApiKey": pb.RevokeApiKeyRequest(key="lacks-RevokeApiKey"),  # the key refused above
     "PermissionsApprove": pb.PermissionsApproveRequest(tool_name="Read"),
+    "Ask": pb.AskRequest(team="alpha", question="say hi"),
+    "ListMessages": pb.ListMessagesRequest(),
 }
 """A request each RPC answers with success, sent without fromTeam (the caller is its key's name)."""
 
@@ -88,8 +90,17 @@ REFUSED: dict[str, tuple[Message, tuple[grpc.StatusCode, str]]] = {
     "SessionFork": (pb.SessionForkRequest(to_team="alpha"), NO_SESSION),
     "GetCache": (pb.GetCacheRequest(session_id="no-such-session"), NO_SESSION),
     "ClearCache": (pb.ClearCacheRequest(session_id="no-such-session"), NO_SESSION),
+    "GetMessage": (
+        pb.GetMessageRequest(message_id="msg_none"),
+        (grpc.StatusCode.NOT_FOUND, "MessageNotFoundError"),
+    ),
+    "CancelMessage": (
+        pb.CancelMessageRequest(message_id="msg_none"),
+        (grpc.StatusCode.NOT_FOUND, "MessageNotFoundError"),
+    ),
 }
-"""RPCs whose well-formed request needs state a fresh server lacks (a session): the domain's own refusal."""
+"""RPCs whose well-formed request needs state a fresh server lacks (a session, a message): the domain's own
+refusal."""
 
 
 async def new_key(iris: Iris, name: str, *permissions: str, **kw: Any) -> str:

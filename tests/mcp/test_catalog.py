@@ -1,4 +1,5 @@
-"""The tool list, as an MCP client sees it: the original iris-mcp's 17 tools, parameters and required ones."""
+"""The tool list, as an MCP client sees it: the original iris-mcp's 17 tools, then the v1 API's, with their
+parameters and required ones."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ ORIGINAL_TOOLS: dict[str, tuple[set[str], set[str]]] = {
     "permissions__approve": ({"tool_name", "input", "reason"}, set()),
 }
 
+# Tools of the programmatic v1 API, which the original iris-mcp's MCP server did not have.
+V1_TOOLS: dict[str, tuple[set[str], set[str]]] = {
+    "ask": ({"team", "question", "timeout", "context", "fromTeam"}, {"team", "question"}),
+    "get_message": ({"messageId"}, {"messageId"}),
+    "cancel_message": ({"messageId"}, {"messageId"}),
+}
+
 # Parameters Iris adds beyond the original iris-mcp's: answering a pending "ask" prompt, keeping a quick
 # message across a restart, and paging a session report (see the contract).
 EXTRA = {
@@ -45,15 +53,15 @@ EXTRA = {
 }
 
 
-async def test_an_mcp_client_lists_the_original_17_tools_with_their_parameters() -> None:
+async def test_an_mcp_client_lists_the_original_17_tools_and_the_v1_ones_with_their_parameters() -> None:
     async with (
         grpc.aio.insecure_channel("127.0.0.1:1") as channel,
         adapter_client(channel, api_key="") as client,
     ):
         listed = await client.list_tools()
     tools = {tool.name: tool for tool in listed.tools}
-    assert list(tools) == list(ORIGINAL_TOOLS)
-    for name, (params, required) in ORIGINAL_TOOLS.items():
+    assert list(tools) == [*ORIGINAL_TOOLS, *V1_TOOLS]
+    for name, (params, required) in {**ORIGINAL_TOOLS, **V1_TOOLS}.items():
         schema = tools[name].input_schema
         assert schema["type"] == "object"
         assert set(schema["properties"]) == params | EXTRA.get(name, set()), name

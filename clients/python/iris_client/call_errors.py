@@ -117,4 +117,5 @@ def failure_of(exc: grpc.aio.AioRpcError) -> CallFailure:
     if info is None:
         logger.warning("gRPC call failed without ErrorInfo: %s %s", code.name, exc.details())
         return CallFailure(_reason_of(code), _QUIET_MESSAGES.get(code, exc.details() or code.name), code)
-    return CallFailure(str(info.reason), exc.details() or "", code, dict(info.metadata))
+    # ErrorInfo's metadata is a map, whose order on the wire is arbitrary: the body lists it by key.
+    return CallFailure(str(info.reason), exc.details() or "", code, dict(sorted(info.metadata.items())))

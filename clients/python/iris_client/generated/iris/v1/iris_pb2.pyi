@@ -2755,6 +2755,344 @@ class TokenUsage(_message.Message):
 
 Global___TokenUsage: _TypeAlias = TokenUsage  # noqa: Y015
 
+@_typing.final
+class GetMessageRequest(_message.Message):
+    """GetMessageRequest names one message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The message's id (msg_...), or the id of the job that carries it (job_...)."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessageRequest: _TypeAlias = GetMessageRequest  # noqa: Y015
+
+@_typing.final
+class GetMessageResponse(_message.Message):
+    """GetMessageResponse carries the message (over REST, the body is the message itself)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___MessageRecord:
+        """The message as Iris keeps it."""
+
+    def __init__(
+        self,
+        *,
+        message: Global___MessageRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMessageResponse: _TypeAlias = GetMessageResponse  # noqa: Y015
+
+@_typing.final
+class CancelMessageResponse(_message.Message):
+    """CancelMessageResponse carries the message after the cancel (over REST, the body is the message itself)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___MessageRecord:
+        """The message as Iris keeps it, its status "cancelled" once the cancel has taken (a running message's
+        interrupt may take a moment: its status says "processing" until then).
+        """
+
+    def __init__(
+        self,
+        *,
+        message: Global___MessageRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMessageResponse: _TypeAlias = CancelMessageResponse  # noqa: Y015
+
+@_typing.final
+class CancelMessageRequest(_message.Message):
+    """CancelMessageRequest names the message to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The message's id (msg_...), or the id of the job that carries it (job_...)."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMessageRequest: _TypeAlias = CancelMessageRequest  # noqa: Y015
+
+@_typing.final
+class MessageRecord(_message.Message):
+    """MessageRecord is one message as Iris keeps it: what was asked, where it is, and what came of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """Id of the message (msg_...)."""
+    job_id: _builtins.str
+    """Id of the job that carries it (job_...), for a message sent with Execute; empty otherwise."""
+    team: _builtins.str
+    """Target team."""
+    from_team: _builtins.str
+    """Calling team."""
+    session_id: _builtins.str
+    """Claude session id of the pair."""
+    status: _builtins.str
+    """queued | processing | completed | failed | cancelled"""
+    message: _builtins.str
+    """The message (or question, or task) that was sent."""
+    response: _builtins.str
+    """The team's answer (partial while processing)."""
+    error: _builtins.str
+    """Error text for status "failed" (and why a cancelled message was cancelled)."""
+    created_at: _builtins.int
+    """Unix time in milliseconds the message was accepted."""
+    started_at: _builtins.int
+    """Unix time in milliseconds it started running (0 while queued)."""
+    completed_at: _builtins.int
+    """Unix time in milliseconds it ended (0 while active)."""
+    duration: _builtins.int
+    """Milliseconds from acceptance to the end (0 while active)."""
+    attempts: _builtins.int
+    """How many times it started running (2 when a stop or crash of Iris cut it off and it ran again)."""
+    truncated: _builtins.bool
+    """Set (true) when the response shown is cut: to settings.maxResponseBytes in the record, or to 16 KiB in
+    a history listing (GetMessage shows the whole recorded one). Absent otherwise.
+    """
+    @_builtins.property
+    def progress(self) -> Global___MessageProgress:
+        """What it has done so far."""
+
+    @_builtins.property
+    def metadata(self) -> Global___AskMetadata:
+        """The tools it used, the files it read, its cost and tokens (complete once it has ended)."""
+
+    @_builtins.property
+    def context(self) -> Global___AskContext:
+        """Where it came from (Ask's context), if it said."""
+
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        job_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        from_team: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        message: _builtins.str = ...,
+        response: _builtins.str = ...,
+        error: _builtins.str = ...,
+        created_at: _builtins.int = ...,
+        started_at: _builtins.int = ...,
+        completed_at: _builtins.int = ...,
+        duration: _builtins.int = ...,
+        progress: Global___MessageProgress | None = ...,
+        metadata: Global___AskMetadata | None = ...,
+        attempts: _builtins.int = ...,
+        context: Global___AskContext | None = ...,
+        truncated: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "context", b"context", "metadata", b"metadata", "progress", b"progress", "truncated", b"truncated"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "context", b"context", "created_at", b"created_at", "duration", b"duration", "error", b"error", "from_team", b"from_team", "job_id", b"job_id", "message", b"message", "message_id", b"message_id", "metadata", b"metadata", "progress", b"progress", "response", b"response", "session_id", b"session_id", "started_at", b"started_at", "status", b"status", "team", b"team", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__truncated: _TypeAlias = _typing.Literal["truncated"]  # noqa: Y015
+    _WhichOneofArgType__truncated: _TypeAlias = _typing.Literal["_truncated", b"_truncated"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__truncated) -> _WhichOneofReturnType__truncated | None: ...
+
+Global___MessageRecord: _TypeAlias = MessageRecord  # noqa: Y015
+
+@_typing.final
+class MessageProgress(_message.Message):
+    """MessageProgress is what a message has done so far."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    TOOL_USES_FIELD_NUMBER: _builtins.int
+    PERCENTAGE_FIELD_NUMBER: _builtins.int
+    chunks: _builtins.int
+    """Text chunks streamed so far."""
+    tool_uses: _builtins.int
+    """Tool uses so far."""
+    percentage: _builtins.int
+    """Percentage done where one can be known: 0 while queued, 100 once ended; absent while running (a
+    Claude Code turn has no known length).
+    """
+    def __init__(
+        self,
+        *,
+        chunks: _builtins.int = ...,
+        tool_uses: _builtins.int = ...,
+        percentage: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_percentage", b"_percentage", "percentage", b"percentage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_percentage", b"_percentage", "chunks", b"chunks", "percentage", b"percentage", "tool_uses", b"tool_uses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__percentage: _TypeAlias = _typing.Literal["percentage"]  # noqa: Y015
+    _WhichOneofArgType__percentage: _TypeAlias = _typing.Literal["_percentage", b"_percentage"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__percentage) -> _WhichOneofReturnType__percentage | None: ...
+
+Global___MessageProgress: _TypeAlias = MessageProgress  # noqa: Y015
+
+@_typing.final
+class ListMessagesRequest(_message.Message):
+    """ListMessagesRequest filters the history; every filter is optional."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    TO_TEAM_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Target team."""
+    from_team: _builtins.str
+    """Calling team (the design's `from`)."""
+    to_team: _builtins.str
+    """Target team (the design's `to`; the same as `team`, which wins when both are given)."""
+    status: _builtins.str
+    """queued | processing | completed | failed | cancelled"""
+    since: _builtins.int
+    """Only messages accepted at or after this Unix time in milliseconds."""
+    limit: _builtins.int
+    """Messages per page: 1 to 200 (default 50)."""
+    page: _builtins.int
+    """Page number, from 1 (default 1)."""
+    def __init__(
+        self,
+        *,
+        team: _builtins.str = ...,
+        from_team: _builtins.str = ...,
+        to_team: _builtins.str = ...,
+        status: _builtins.str = ...,
+        since: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        page: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_team", b"from_team", "limit", b"limit", "page", b"page", "since", b"since", "status", b"status", "team", b"team", "to_team", b"to_team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMessagesRequest: _TypeAlias = ListMessagesRequest  # noqa: Y015
+
+@_typing.final
+class ListMessagesResponse(_message.Message):
+    """ListMessagesResponse is one page of the history, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    PAGINATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageRecord]:
+        """The page's messages, newest first (their events are not included: GetMessage and SessionReport have them)."""
+
+    @_builtins.property
+    def pagination(self) -> Global___Pagination:
+        """Where the page stands."""
+
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___MessageRecord] | None = ...,
+        pagination: Global___Pagination | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pagination", b"pagination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "pagination", b"pagination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMessagesResponse: _TypeAlias = ListMessagesResponse  # noqa: Y015
+
+@_typing.final
+class Pagination(_message.Message):
+    """Pagination says where a page stands in the whole list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    HAS_NEXT_FIELD_NUMBER: _builtins.int
+    page: _builtins.int
+    """This page's number, from 1."""
+    limit: _builtins.int
+    """Messages per page."""
+    total: _builtins.int
+    """Messages that match the filters, on every page."""
+    has_next: _builtins.bool
+    """Whether a next page has messages."""
+    def __init__(
+        self,
+        *,
+        page: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        total: _builtins.int = ...,
+        has_next: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_next", b"has_next", "limit", b"limit", "page", b"page", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Pagination: _TypeAlias = Pagination  # noqa: Y015
+
 REQUIRED_PERMISSION_FIELD_NUMBER: _builtins.int
 MCP_TOOL_FIELD_NUMBER: _builtins.int
 required_permission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]

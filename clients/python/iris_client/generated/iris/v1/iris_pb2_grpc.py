@@ -168,6 +168,21 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
                 _registered_method=True)
+        self.GetMessage = channel.unary_unary(
+                '/iris.v1.Iris/GetMessage',
+                request_serializer=iris_dot_v1_dot_iris__pb2.GetMessageRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.GetMessageResponse.FromString,
+                _registered_method=True)
+        self.ListMessages = channel.unary_unary(
+                '/iris.v1.Iris/ListMessages',
+                request_serializer=iris_dot_v1_dot_iris__pb2.ListMessagesRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.ListMessagesResponse.FromString,
+                _registered_method=True)
+        self.CancelMessage = channel.unary_unary(
+                '/iris.v1.Iris/CancelMessage',
+                request_serializer=iris_dot_v1_dot_iris__pb2.CancelMessageRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.CancelMessageResponse.FromString,
+                _registered_method=True)
 
 
 class IrisServicer:
@@ -365,6 +380,27 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMessage(self, request, context):
+        """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMessages(self, request, context):
+        """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelMessage(self, request, context):
+        """Cancels one message: a queued one never starts; a running one is interrupted (the process stays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IrisServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -497,6 +533,21 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.Ask,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.AskRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.AskResponse.SerializeToString,
+            ),
+            'GetMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessage,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.GetMessageRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.GetMessageResponse.SerializeToString,
+            ),
+            'ListMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMessages,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.ListMessagesRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'CancelMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelMessage,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.CancelMessageRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.CancelMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1205,6 +1256,87 @@ class Iris:
             '/iris.v1.Iris/Ask',
             iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/GetMessage',
+            iris_dot_v1_dot_iris__pb2.GetMessageRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.GetMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/ListMessages',
+            iris_dot_v1_dot_iris__pb2.ListMessagesRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/CancelMessage',
+            iris_dot_v1_dot_iris__pb2.CancelMessageRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.CancelMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,6 +106,12 @@ class IrisStub:
     read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
     details, and the turn goes on: fetch its result later by that id.
     """
+    GetMessage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]
+    """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
+    ListMessages: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ListMessagesRequest, _iris_pb2.ListMessagesResponse]
+    """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time."""
+    CancelMessage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.CancelMessageRequest, _iris_pb2.CancelMessageResponse]
+    """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
 
 @_typing.type_check_only
 class IrisAsyncStub(IrisStub):
@@ -177,6 +183,12 @@ class IrisAsyncStub(IrisStub):
     read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
     details, and the turn goes on: fetch its result later by that id.
     """
+    GetMessage: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]  # type: ignore[assignment]
+    """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
+    ListMessages: _aio.UnaryUnaryMultiCallable[_iris_pb2.ListMessagesRequest, _iris_pb2.ListMessagesResponse]  # type: ignore[assignment]
+    """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time."""
+    CancelMessage: _aio.UnaryUnaryMultiCallable[_iris_pb2.CancelMessageRequest, _iris_pb2.CancelMessageResponse]  # type: ignore[assignment]
+    """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
 
 class IrisServicer(metaclass=_abc_1.ABCMeta):
     """Iris lets a caller (a team, a service, a script) talk to a team's Claude Code.
@@ -401,5 +413,29 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
         details, and the turn goes on: fetch its result later by that id.
         """
+
+    @_abc_1.abstractmethod
+    def GetMessage(
+        self,
+        request: _iris_pb2.GetMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.GetMessageResponse, _abc.Awaitable[_iris_pb2.GetMessageResponse]]:
+        """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
+
+    @_abc_1.abstractmethod
+    def ListMessages(
+        self,
+        request: _iris_pb2.ListMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.ListMessagesResponse, _abc.Awaitable[_iris_pb2.ListMessagesResponse]]:
+        """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time."""
+
+    @_abc_1.abstractmethod
+    def CancelMessage(
+        self,
+        request: _iris_pb2.CancelMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.CancelMessageResponse, _abc.Awaitable[_iris_pb2.CancelMessageResponse]]:
+        """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
 
 def add_IrisServicer_to_server(servicer: IrisServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
