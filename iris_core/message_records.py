@@ -12,21 +12,12 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .access import Caller
 from .errors import MessageNotFoundError, PreconditionFailedError, ValidationError
+from .jobs import JobQueue
 from .pool import ProcessPool
 from .store import HISTORY_RESPONSE_BYTES, HistoryQuery, Store, TurnRow
-from .turns import Turn, TurnStatus, cut_text
+from .turns import PRIORITIES, V1_STATUS, V1_STATUSES, Turn, TurnStatus, cut_text
 
-__all__ = ["MAX_PAGE_SIZE", "MessageRecords", "STATUSES"]
-
-STATUSES = {
-    "queued": TurnStatus.QUEUED.value,
-    "processing": TurnStatus.RUNNING.value,
-    "completed": TurnStatus.COMPLETED.value,
-    "failed": TurnStatus.ERROR.value,
-    "cancelled": TurnStatus.CANCELLED.value,
-}
-"""The v1 API's statuses and the recorded ones they stand for."""
-_V1_STATUS = {recorded: v1 for v1, recorded in STATUSES.items()} | {TurnStatus.REQUEUED.value: "queued"}
+__all__ = ["MAX_PAGE_SIZE", "MessageRecords"]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -35,9 +26,10 @@ MAX_PAGE_SIZE = 200
 class MessageRecords:
     """Answers GetMessage, ListMessages and CancelMessage from the record and the live turns."""
 
-    def __init__(self, store: Store, pool: ProcessPool, max_response_bytes: int) -> None:
+    def __init__(self, store: Store, pool: ProcessPool, jobs: JobQueue, max_response_bytes: int) -> None:
         self._store = store
         self._pool = pool
+        self._jobs = jobs
         self._max_response_bytes = max_response_bytes
 
     async def get_message(self, request: pb.GetMessageRequest, caller: Caller) -> pb.GetMessageResponse:
@@ -49,7 +41,7 @@ class MessageRecords:
 
         """
         row = await self._visible_row(request.message_id, caller)
-        return pb.GetMessageResponse(message=self._record(row, self._pool.live_turns().get(row.message_id)))
+        return pb.GetMessageResponse(message=self._record(row, self._live(row.message_id)))
 
     async def list_messages(self, request: pb.ListMessagesRequest, caller: Caller) -> pb.ListMessagesResponse:
         """Return one page of the messages the caller may see, newest first, with the total.
@@ -65,9 +57,9 @@ class MessageRecords:
         if page < 1 or request.since < 0:
             field = "page" if page < 1 else "since"
             raise ValidationError(f"{field} must not be negative or zero", details={"field": field})
-        if request.status and request.status not in STATUSES:
+        if request.status and request.status not in V1_STATUSES:
             raise ValidationError(
-                f"Unknown status {request.status!r} (known: {', '.join(STATUSES)})",
+                f"Unknown status {request.status!r} (known: {', '.join(V1_STATUSES)})",
                 details={"field": "status"},
             )
         from_team = request.from_team
@@ -79,14 +71,13 @@ class MessageRecords:
         query = HistoryQuery(
             to_team=request.team or request.to_team,
             from_team=from_team,
-            statuses=(STATUSES[request.status],) if request.status else (),
+            statuses=(V1_STATUSES[request.status],) if request.status else (),
             since=request.since,
             limit=limit,
             offset=(page - 1) * limit,
         )
         rows, total = await self._store.history(query)
-        live = self._pool.live_turns()
-        records = [self._record(row, live.get(row.message_id), listed=True) for row in rows]
+        records = [self._record(row, self._live(row.message_id), listed=True) for row in rows]
         return _page(records, total, page, limit)
 
     async def cancel_message(
@@ -103,24 +94,28 @@ class MessageRecords:
 
         """
         row = await self._visible_row(request.message_id, caller)
-        live = self._pool.live_turns().get(row.message_id)
+        live = self._live(row.message_id)
         if live is not None and not live.done:
-            await self._pool.cancel_one(live)
+            if not await self._jobs.cancel(live):  # not waiting in the job queue: on its pair
+                await self._pool.cancel_one(live)
         elif row.status not in (TurnStatus.CANCELLED.value, TurnStatus.QUEUED.value):
-            status = _V1_STATUS.get(row.status, row.status)
+            status = V1_STATUS.get(row.status, row.status)
             raise PreconditionFailedError(
                 f"Message {row.message_id} has already ended ({status}); there is nothing to cancel",
                 details={"messageId": row.message_id, "status": status},
             )
         current = await self._store.get_turn(row.message_id) or row
-        return pb.CancelMessageResponse(
-            message=self._record(current, self._pool.live_turns().get(row.message_id))
-        )
+        return pb.CancelMessageResponse(message=self._record(current, self._live(row.message_id)))
+
+    def _live(self, message_id: str) -> Turn | None:
+        """Return this run's turn of the message, if any: waiting in the job queue, or on its pair."""
+        return self._jobs.waiting_turn(message_id) or self._pool.live_turns().get(message_id)
 
     async def _visible_row(self, message_id: str, caller: Caller) -> TurnRow:
         if not message_id:
             raise ValidationError("messageId is required", details={"field": "messageId"})
-        row = await self._store.get_turn(message_id)
+        by_job = message_id.startswith("job_")
+        row = await (self._store.get_job(message_id) if by_job else self._store.get_turn(message_id))
         if row is None or not (caller.may_act_for_others or row.from_team == caller.team("")):
             raise MessageNotFoundError(f"No message {message_id}", details={"messageId": message_id})
         return row
@@ -128,10 +123,12 @@ class MessageRecords:
     def _record(self, row: TurnRow, live: Turn | None, *, listed: bool = False) -> pb.MessageRecord:
         record = pb.MessageRecord(
             message_id=row.message_id,
+            job_id=row.job.job_id if row.job is not None else "",
+            priority=PRIORITIES[row.job.priority] if row.job is not None and row.job.job_id else "",
             team=row.to_team,
             from_team=row.from_team,
             session_id=row.session_id,
-            status=_V1_STATUS.get(row.status, row.status),
+            status=V1_STATUS.get(row.status, row.status),
             message=row.request,
             response=row.response,
             error=row.error,
@@ -146,7 +143,7 @@ class MessageRecords:
         if row.context.ByteSize():
             record.context.CopyFrom(row.context)
         if live is not None:  # this run's turn: what it has done so far, until its end is written
-            record.status = _V1_STATUS.get(live.status.value, live.status.value)
+            record.status = V1_STATUS.get(live.status.value, live.status.value)
             record.started_at, record.attempts = live.started_at, live.attempts
             record.progress.CopyFrom(live.progress())
             record.metadata.CopyFrom(live.metadata())

@@ -7,6 +7,7 @@ before any reply; the reply is then built from the turn, as the contract's own m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -18,13 +19,14 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from .access import Caller
 from .clock import now_ms
 from .config import IrisConfig, TeamConfig
-from .errors import IrisError, OperationTimeoutError, PreconditionFailedError
+from .errors import IrisError, OperationTimeoutError, PreconditionFailedError, ValidationError
+from .jobs import JobQueue
 from .pool import ProcessPool
 from .rewind import prompt_uuid
 from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
-from .turns import Pair, Turn, TurnStatus
+from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
 from .validation import validate_message, validate_timeout, validate_ttl_days
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "DEFAULT_TTL_DAYS", "Messages"]
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_MS = 30_000
 """How long SendMessage waits when the request says nothing (0 waits until the end, -1 not at all)."""
 DEFAULT_TTL_DAYS = 30
+IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000
+"""How long an idempotency key returns the job it first made."""
+MAX_IDEMPOTENCY_KEY = 255
 """How long a persisted message may wait to run when the request says nothing."""
 
 Reply = TypeVar("Reply", pb.SendMessageResponse, pb.AskMessageResponse)
@@ -49,6 +54,8 @@ class Asked:
     persist: bool = False
     ttl_days: int | None = None
     context: pb.AskContext | None = None
+    job: JobSpec | None = None
+    """Set for Execute; a message with ``persist`` runs as a job too (without a job id)."""
     fields: tuple[str, str] = ("toTeam", "message")
     """The request's names for the target and the text, for errors (Ask's are "team" and "question")."""
 
@@ -56,11 +63,15 @@ class Asked:
 class Messages:
     """Accepts messages to teams and answers with how their turns went."""
 
-    def __init__(self, config: IrisConfig, store: Store, pool: ProcessPool, locks: SessionLocks) -> None:
+    def __init__(
+        self, config: IrisConfig, store: Store, pool: ProcessPool, jobs: JobQueue, locks: SessionLocks
+    ) -> None:
         self._config = config
         self._store = store
         self._pool = pool
+        self._jobs = jobs
         self._locks = locks
+        self._idempotency = asyncio.Lock()
 
     async def send_message(self, request: pb.SendMessageRequest, caller: Caller) -> pb.SendMessageResponse:
         """Send a message and wait per its ``timeout`` (see the contract).
@@ -159,6 +170,79 @@ class Messages:
             session_id=turn.session_id,
         )
 
+    async def execute(self, request: pb.ExecuteRequest, caller: Caller) -> pb.ExecuteResponse:
+        """Accept a task as a durable job and reply at once with where it stands.
+
+        The same ``idempotency_key`` from the same API key within 24 hours returns that job, starting nothing.
+
+        Raises:
+            ValidationError: an unknown priority, a bad timeout, callback or idempotency key; a bad task.
+            TooManyRequestsError: the job queue is full.
+
+        """
+        from_team = caller.team(request.from_team)
+        priority = request.priority or "normal"
+        if priority not in PRIORITIES:
+            raise ValidationError(
+                f"priority must be one of {', '.join(PRIORITIES)}", details={"field": "priority"}
+            )
+        timeout_ms = request.timeout if request.HasField("timeout") else 0
+        if request.HasField("timeout"):
+            validate_timeout(timeout_ms, allow_async=False)
+        callback = request.callback if request.HasField("callback") else None
+        if callback is not None:
+            self._check_callback(callback)
+        if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise ValidationError(
+                f"idempotencyKey is at most {MAX_IDEMPOTENCY_KEY} characters",
+                details={"field": "idempotencyKey"},
+            )
+        owner = caller.key.name if caller.key is not None else ""
+        job = JobSpec(
+            job_id=f"job_{uuid.uuid4().hex}",
+            priority=PRIORITIES.index(priority),
+            callback=callback,
+            timeout_ms=timeout_ms,
+            owner=owner,
+            idempotency_key=request.idempotency_key,
+        )
+        ttl_days = request.ttl_days if request.HasField("ttl_days") else None
+        asked = Asked(
+            request.team, request.task, persist=True, ttl_days=ttl_days, job=job, fields=("team", "task")
+        )
+        async with self._idempotency if request.idempotency_key else contextlib.nullcontext():
+            if request.idempotency_key:
+                since = now_ms() - IDEMPOTENCY_WINDOW_MS
+                earlier = await self._store.find_idempotent(owner, request.idempotency_key, since)
+                if earlier is not None and earlier.job is not None:
+                    live = self._jobs.waiting_turn(earlier.message_id) or self._pool.live_turns().get(
+                        earlier.message_id
+                    )
+                    current = live.status.value if live is not None else earlier.status
+                    return self._job_reply(earlier.message_id, earlier.job.job_id, earlier.to_team, current)
+            turn = await self._accept_text(from_team, asked)
+        # A new job is "queued" (accepted into the queue), even if a free slot has already handed it out.
+        return self._job_reply(turn.message_id, job.job_id, turn.pair.to_team, TurnStatus.QUEUED.value)
+
+    def _job_reply(self, message_id: str, job_id: str, team: str, current: str) -> pb.ExecuteResponse:
+        return pb.ExecuteResponse(
+            job_id=job_id,
+            message_id=message_id,
+            team=team,
+            status=V1_STATUS.get(current, current),
+            position=self._jobs.position(message_id),
+            estimated_completion=self._jobs.estimated_completion(message_id),
+        )
+
+    def _check_callback(self, callback: pb.WebhookCallback) -> None:
+        """Refuse a callback that can never be delivered (the network checks come with the delivery)."""
+        if callback.method and callback.method.upper() not in ("POST", "PUT"):
+            raise ValidationError("callback.method must be POST or PUT", details={"field": "callback.method"})
+        if not callback.url.startswith(("http://", "https://")):
+            raise ValidationError(
+                "callback.url must be an http or https URL", details={"field": "callback.url"}
+            )
+
     async def _accept(self, from_team: str, request: Sent) -> Turn:
         ttl_days = request.ttl_days if request.HasField("ttl_days") else None
         return await self._accept_text(
@@ -199,8 +283,13 @@ class Messages:
                 persist=asked.persist,
                 expires_at=created + expires_in if asked.persist else 0,
                 context=asked.context,
+                job=asked.job or (JobSpec() if asked.persist else None),
             )
-            await self._pool.submit(turn, team)
+            if turn.job is None:
+                await self._pool.submit(turn, team)
+            else:  # recorded first, so the job survives any stop; the job queue hands it to its pair
+                await self._pool.record(turn)
+                await self._jobs.enqueue(turn, team)
             out.append(turn)
 
     async def recover(self) -> None:
@@ -224,6 +313,7 @@ class Messages:
                     attempts=row.attempts,
                     recovered_attempts=row.attempts,
                     # A turn that began: its recorded attempt, or the next (if its count was not written).
+                    job=row.job or JobSpec(),
                     rewind_prompts=tuple(
                         prompt_uuid(row.message_id, n) for n in (row.attempts + 1, row.attempts)
                     )
@@ -231,7 +321,7 @@ class Messages:
                     else (),
                 )
                 try:
-                    await self._pool.resubmit(turn, team)
+                    await self._jobs.enqueue(turn, team, recovered=True)
                     logger.info("re-queued persisted message %s for %s", row.message_id, turn.pair)
                     continue
                 except IrisError as exc:

@@ -226,6 +226,11 @@ class ProcessPool:
         a caller cancelled meanwhile cannot split the write from the queueing.
         """
         state = self._pair(turn.pair, team)
+        await self.record(turn)
+        await self._enqueue(state, turn)
+
+    async def record(self, turn: Turn) -> None:
+        """Record an accepted turn as queued (a job's, which waits in the job queue before its pair's)."""
         await self._store.add_turn(
             message_id=turn.message_id,
             session_id=turn.session_id,
@@ -236,8 +241,12 @@ class ProcessPool:
             persist=turn.persist,
             expires_at=turn.expires_at,
             context=turn.context,
+            job=turn.job,
         )
-        await self._enqueue(state, turn)
+
+    async def end_unrun(self, turns: list[Turn], status: TurnStatus, why: str) -> None:
+        """End turns that never reached a pair (jobs still in the job queue) and record how they ended."""
+        await self._runner.end_unrun(turns, status, why)
 
     async def resubmit(self, turn: Turn, team: TeamConfig) -> None:
         """Queue a turn that is already recorded (a persisted turn left unfinished by the last run)."""

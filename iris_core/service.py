@@ -35,6 +35,7 @@ from .claude_process import ClaudeProcess, LaunchSpec, check_sdk_seam, launch_cl
 from .config import IrisConfig
 from .deathsig import supported, write_launcher
 from .errors import ConfigurationError
+from .jobs import JobQueue
 from .key_admin import KeyAdmin
 from .keys import KeyStore
 from .logs import LogRing
@@ -119,6 +120,7 @@ class IrisService:
         *,
         store: Store,
         pool: ProcessPool,
+        jobs: JobQueue,
         broker: PermissionBroker,
         logs: LogRing,
         keys: KeyStore,
@@ -135,13 +137,13 @@ class IrisService:
         self.session_mcp = session_mcp
         """The Iris MCP tools of ``sessionMcpEnabled`` teams; the transport sets ``session_mcp.endpoint``
         once it knows where the MCP adapter is served."""
-        self.messages = Messages(config, store, pool, locks)
-        self.sessions = Sessions(config, home, store, pool, locks)
-        self.teams = Teams(config, store, pool, locks)
+        self.messages = Messages(config, store, pool, jobs, locks)
+        self.sessions = Sessions(config, home, store, pool, jobs, locks)
+        self.teams = Teams(config, store, pool, jobs, locks)
         self.system = System(config, store, pool, logs)
         self.key_admin = KeyAdmin(keys, audit)
         self.approvals = Approvals(broker)
-        self.records = MessageRecords(store, pool, config.settings.max_response_bytes)
+        self.records = MessageRecords(store, pool, jobs, config.settings.max_response_bytes)
         self._exit = AsyncExitStack()
 
     @classmethod
@@ -193,11 +195,13 @@ class IrisService:
             keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
             session_mcp = SessionMcp(keys)
             pool = ProcessPool(config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp)
+            jobs = JobQueue(config.settings, pool)
             service = cls(
                 config,
                 home,
                 store=store,
                 pool=pool,
+                jobs=jobs,
                 broker=broker,
                 logs=logs or LogRing(),
                 keys=keys,
@@ -207,6 +211,7 @@ class IrisService:
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)
             await stack.enter_async_context(store)
+            await stack.enter_async_context(jobs)  # before the pool, so it closes after the pool ends turns
             await stack.enter_async_context(pool)
             await service.messages.recover()
             service._exit = stack.pop_all()

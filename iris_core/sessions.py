@@ -13,6 +13,7 @@ from .clock import now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import ForbiddenError, IrisError, SessionNotFoundError, ValidationError
 from .fork import run_spawn_script
+from .jobs import JobQueue
 from .pool import ProcessPool
 from .reports import session_report
 from .session_locks import SessionLocks
@@ -33,12 +34,19 @@ class Sessions:
     """Everything that acts on a pair's Claude session or on its record."""
 
     def __init__(
-        self, config: IrisConfig, home: Path, store: Store, pool: ProcessPool, locks: SessionLocks
+        self,
+        config: IrisConfig,
+        home: Path,
+        store: Store,
+        pool: ProcessPool,
+        jobs: JobQueue,
+        locks: SessionLocks,
     ) -> None:
         self._config = config
         self._home = home
         self._store = store
         self._pool = pool
+        self._jobs = jobs
         self._locks = locks
 
     async def session_cancel(
@@ -47,7 +55,9 @@ class Sessions:
         """Cancel the pair's queued turns and its running one (waiting, bounded, until that has ended)."""
         pair = pair_of(caller.team(request.from_team), request.team)
         configured_team(self._config, request.team)
+        waiting = await self._jobs.cancel_for(pair, "cancelled before it ran")
         running, queued = await self._pool.cancel(pair)
+        queued = [*queued, *waiting]
         if running is None and not queued:
             return pb.SessionCancelResponse(
                 team=request.team,
@@ -121,6 +131,7 @@ class Sessions:
             The removed session (None if there was none) and whether a process was running.
 
         """
+        await self._jobs.cancel_for(pair, "the session was removed")
         terminated = await self._pool.discard(pair)
         old = await self._store.get_session(pair.from_team, pair.to_team)
         if old is not None:

@@ -34,7 +34,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .clock import now_ms
 from .sqlite_file import SqliteFile
-from .turns import cut_text
+from .turns import JobSpec, cut_text
 
 __all__ = ["PageKey", "SessionCounts", "SessionRow", "Store", "TurnPage", "TurnRow"]
 
@@ -150,6 +150,8 @@ class TurnRow:
     """What the turn did and cost (written at its end)."""
     progress: pb.MessageProgress = dataclasses.field(default_factory=pb.MessageProgress)
     """Chunks and tool uses of the turn (written at its end)."""
+    job: JobSpec | None = None
+    """Set for a turn that runs as a job."""
 
 
 PageKey = tuple[int, int]
@@ -235,6 +237,22 @@ def _turn(row: aiosqlite.Row, *, events: Sequence[pb.TellResponse] | None = None
         context=_parsed(row["context"], pb.AskContext),
         metadata=_parsed(row["metadata"], pb.AskMetadata),
         progress=_parsed(row["progress"], pb.MessageProgress),
+        job=_job(row),
+    )
+
+
+def _job(row: aiosqlite.Row) -> JobSpec | None:
+    keys = row.keys()
+    if "job_id" not in keys or not (row["persist"] or row["job_id"]):
+        return None
+    callback = _parsed(row["callback"], pb.WebhookCallback) if row["callback"] else None
+    return JobSpec(
+        job_id=row["job_id"],
+        priority=row["priority"],
+        callback=callback,
+        timeout_ms=row["job_timeout_ms"],
+        owner=row["owner"],
+        idempotency_key=row["idempotency_key"],
     )
 
 
@@ -270,7 +288,19 @@ _ADDED_COLUMNS = {
     "context": "TEXT NOT NULL DEFAULT ''",
     "metadata": "TEXT NOT NULL DEFAULT ''",
     "progress": "TEXT NOT NULL DEFAULT ''",
+    "job_id": "TEXT NOT NULL DEFAULT ''",
+    "priority": "INTEGER NOT NULL DEFAULT 1",
+    "callback": "TEXT NOT NULL DEFAULT ''",
+    "idempotency_key": "TEXT NOT NULL DEFAULT ''",
+    "owner": "TEXT NOT NULL DEFAULT ''",
+    "job_timeout_ms": "INTEGER NOT NULL DEFAULT 0",
 }
+_LATER_INDEXES = """
+CREATE INDEX IF NOT EXISTS turns_by_job ON turns (job_id) WHERE job_id != '';
+CREATE INDEX IF NOT EXISTS turns_by_idempotency ON turns (owner, idempotency_key, created_at)
+    WHERE idempotency_key != '';
+"""
+"""Indexes on added columns: created once the columns exist."""
 """Columns of ``turns`` added after its first release, with their definitions (an older record gets them)."""
 
 
@@ -326,6 +356,7 @@ class Store(SqliteFile):
         for column, kind in _ADDED_COLUMNS.items():
             if column not in columns:
                 await self._conn.execute(f"ALTER TABLE turns ADD COLUMN {column} {kind}")
+        await self._conn.executescript(_LATER_INDEXES)
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -419,11 +450,15 @@ class Store(SqliteFile):
         persist: bool,
         expires_at: int,
         context: pb.AskContext | None = None,
+        job: JobSpec | None = None,
     ) -> None:
         """Record an accepted turn (status queued): one insert, the only write before a turn runs."""
+        job = job or JobSpec()
         await self._conn.execute(
             "INSERT INTO turns (message_id, session_id, from_team, to_team, request, status, created_at, "
-            "persist, expires_at, context) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            "persist, expires_at, context, job_id, priority, callback, idempotency_key, owner, "
+            "job_timeout_ms) "
+            "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 session_id,
@@ -434,6 +469,12 @@ class Store(SqliteFile):
                 int(persist),
                 expires_at,
                 _stored(context) if context is not None else "",
+                job.job_id,
+                job.priority,
+                _stored(job.callback) if job.callback is not None else "",
+                job.idempotency_key,
+                job.owner,
+                job.timeout_ms,
             ),
         )
 
@@ -576,6 +617,24 @@ class Store(SqliteFile):
             row = await cur.fetchone()
         return await asyncio.to_thread(_turn, row) if row is not None else None
 
+    async def get_job(self, job_id: str) -> TurnRow | None:
+        """Return the turn of a job by the job's id, or None."""
+        async with self._conn.execute(
+            "SELECT message_id FROM turns WHERE job_id = ? AND job_id != ''", (job_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return await self.get_turn(row[0]) if row is not None else None
+
+    async def find_idempotent(self, owner: str, key: str, since: int) -> TurnRow | None:
+        """Return the job ``owner`` sent with idempotency ``key`` at or after ``since``, or None."""
+        async with self._conn.execute(
+            "SELECT message_id FROM turns WHERE owner = ? AND idempotency_key = ? AND idempotency_key != '' "
+            "AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+            (owner, key, since),
+        ) as cur:
+            row = await cur.fetchone()
+        return await self.get_turn(row[0]) if row is not None else None
+
     async def history(self, query: HistoryQuery) -> tuple[list[TurnRow], int]:
         """Return one page of turns matching ``query``, newest first, without their events, and the total.
 
@@ -589,7 +648,9 @@ class Store(SqliteFile):
         async with self._conn.execute(
             "SELECT message_id, session_id, from_team, to_team, request, status, error, created_at, "
             "started_at, completed_at, duration_ms, cost_usd, persist, expires_at, truncated, attempts, "
-            "context, metadata, progress, '[]' AS events, substr(response, 1, ?) AS response, "
+            "context, metadata, progress, job_id, priority, callback, idempotency_key, owner, "
+            "job_timeout_ms, "
+            "'[]' AS events, substr(response, 1, ?) AS response, "
             f"length(CAST(response AS BLOB)) > ? AS response_cut FROM turns {where} "
             "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             (HISTORY_RESPONSE_BYTES, HISTORY_RESPONSE_BYTES, *args, query.limit, query.offset),

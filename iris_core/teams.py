@@ -11,6 +11,7 @@ from .access import Caller
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig
 from .errors import IrisError
+from .jobs import JobQueue
 from .pool import ProcessPool
 from .session_locks import SessionLocks
 from .store import Store
@@ -29,10 +30,13 @@ Woken = TypeVar("Woken", pb.TeamWakeResponse, pb.TeamLaunchResponse)
 class Teams:
     """The caller's view of the configured teams and the processes of its pairs."""
 
-    def __init__(self, config: IrisConfig, store: Store, pool: ProcessPool, locks: SessionLocks) -> None:
+    def __init__(
+        self, config: IrisConfig, store: Store, pool: ProcessPool, jobs: JobQueue, locks: SessionLocks
+    ) -> None:
         self._config = config
         self._store = store
         self._pool = pool
+        self._jobs = jobs
         self._locks = locks
 
     async def team_wake(self, request: pb.TeamWakeRequest, caller: Caller) -> pb.TeamWakeResponse:
@@ -137,7 +141,8 @@ class Teams:
                 last_used=view.last_used_ms or (session.last_used_at if session else 0),
             )
             if with_queues:
-                entry.notifications.CopyFrom(pb.QueueStats(pending=view.pending, running=view.running))
+                pending = view.pending + self._jobs.waiting_for(view.pair)  # its jobs not yet handed out too
+                entry.notifications.CopyFrom(pb.QueueStats(pending=pending, running=view.running))
             entries.append(entry)
         reply = pb.TeamStatusResponse(teams=entries, timestamp=now_ms())
         if named is not None:

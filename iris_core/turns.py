@@ -56,6 +56,17 @@ class TurnStatus(enum.StrEnum):
         return self not in (TurnStatus.QUEUED, TurnStatus.RUNNING)
 
 
+V1_STATUSES = {
+    "queued": TurnStatus.QUEUED.value,
+    "processing": TurnStatus.RUNNING.value,
+    "completed": TurnStatus.COMPLETED.value,
+    "failed": TurnStatus.ERROR.value,
+    "cancelled": TurnStatus.CANCELLED.value,
+}
+"""The v1 API's statuses (GetMessage, ListMessages, Execute) and the recorded ones they stand for."""
+V1_STATUS = {recorded: v1 for v1, recorded in V1_STATUSES.items()} | {TurnStatus.REQUEUED.value: "queued"}
+"""A recorded (or live) status as the v1 API says it."""
+
 TRANSITIONS: Mapping[TurnStatus, frozenset[TurnStatus]] = {
     TurnStatus.QUEUED: frozenset(
         {TurnStatus.RUNNING, TurnStatus.CANCELLED, TurnStatus.ERROR, TurnStatus.REQUEUED}
@@ -126,6 +137,27 @@ def token_usage(usage: Mapping[str, Any]) -> pb.TokenUsage:
     )
 
 
+PRIORITIES = ("low", "normal", "high")
+"""A job's priorities, lowest first (the record keeps the index)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What makes a turn a job (Execute, or a message sent with ``persist``): how it is queued, reported."""
+
+    job_id: str = ""
+    """``job_...`` for an Execute job; empty for a persisted message."""
+    priority: int = 1
+    """Index into ``PRIORITIES``."""
+    callback: pb.WebhookCallback | None = None
+    """Where the result is POSTed when the job ends."""
+    timeout_ms: int = 0
+    """How long the job may run once started; 0: settings.turnTimeout alone."""
+    owner: str = ""
+    """The API key that sent it (its idempotency scope)."""
+    idempotency_key: str = ""
+
+
 @dataclass(eq=False)
 class Turn:
     """One message's lifetime. Its state changes only through the methods below, which check the table."""
@@ -166,6 +198,8 @@ class Turn:
     """Tool uses published so far."""
     context: pb.AskContext | None = None
     """Where the message came from (Ask's ``context``), if it said; recorded with the turn."""
+    job: JobSpec | None = None
+    """Set for a turn that runs as a job (queued in the job queue, not straight on its pair)."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)

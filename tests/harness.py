@@ -50,6 +50,7 @@ MCP_TOOLS = frozenset(
         "get_date",
         "permissions__approve",
         "ask",
+        "execute",
         "get_message",
         "cancel_message",
     }

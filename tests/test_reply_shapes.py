@@ -41,6 +41,7 @@ RECORD_ENV = "IRIS_RECORD_REPLIES"
 VARYING_TIMES = frozenset(
     {
         "timestamp",
+        "estimatedCompletion",
         "createdAt",
         "startedAt",
         "completedAt",
@@ -67,6 +68,7 @@ VARYING_TIMES = frozenset(
 VARYING_IDS = frozenset(
     {
         "messageId",
+        "jobId",
         "sessionId",
         "oldSessionId",
         "newSessionId",
@@ -423,6 +425,23 @@ async def rest_script(http: httpx.AsyncClient, record: Recorder) -> None:
     )
     await wait_for_turns(http, "beta", "rest")
     await post("Ask 400 (no question)", "/api/v1/teams/beta/ask", {**frm, "question": ""})
+    job = await post(
+        "Execute (the design's body)",
+        "/api/v1/teams/beta/execute",
+        {**frm, "task": "say executed", "priority": "high", "idempotencyKey": "golden-1"},
+    )
+    await wait_for_turns(http, "beta", "rest")
+    await post(
+        "Execute (the same idempotency key: the same job)",
+        "/api/v1/teams/beta/execute",
+        {**frm, "task": "say executed", "priority": "high", "idempotencyKey": "golden-1"},
+    )
+    await get("GetMessage (by job id)", f"/api/v1/messages/{job['jobId']}")
+    await post(
+        "Execute 400 (an unknown priority)",
+        "/api/v1/teams/beta/execute",
+        {**frm, "task": "x", "priority": "asap"},
+    )
     history = await get(
         "ListMessages", "/api/v1/messages/history", params={"team": "beta", "from": "rest", "limit": 1}
     )
@@ -455,6 +474,12 @@ async def mcp_script(iris: Iris, url: str, record: Recorder) -> None:
         await call("ask_message", {"toTeam": "beta", "message": "chunks x|y"})
         asked = await call("ask", {"team": "gamma", "question": "say hello", "context": {"source": "mcp"}})
         await call("get_message", {"messageId": asked["messageId"]})
+        job = await call("execute", {"team": "gamma", "task": "say later", "priority": "low"})
+        async with asyncio.timeout(15):
+            while (await client.call_tool("get_message", {"messageId": job["jobId"]})).structured_content[
+                "message"
+            ]["status"] in ("queued", "processing"):
+                await asyncio.sleep(0.05)
         await call(
             "cancel_message", {"messageId": asked["messageId"]}, "cancel_message (ended: a tool error)"
         )

@@ -84,6 +84,11 @@ class Settings:
     """Bytes of a turn's answer kept in its record (the report entry's ``response`` and its ``complete``
     event's); a longer answer is cut there (callers waiting for the turn still get all of it) and the entry
     says ``truncated``. At most 1 MiB."""
+    max_concurrent_jobs: int = 5
+    """Jobs (Execute, and messages sent with ``persist``) running at once; the others wait in the durable
+    job queue, high priority before normal before low, first come first served within one."""
+    max_queued_jobs: int = 1_000
+    """Jobs that may wait in the queue; one more is refused (RESOURCE_EXHAUSTED) rather than queued."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

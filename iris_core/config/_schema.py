@@ -43,6 +43,8 @@ _SETTINGS_KEYS = (
     "admissionTimeout",
     "maxTurnEventsBytes",
     "maxResponseBytes",
+    "maxConcurrentJobs",
+    "maxQueuedJobs",
     "logBufferSize",
     "host",
     "grpcPort",
@@ -139,6 +141,8 @@ def _settings(reader: Reader, raw: object) -> Settings:
         max_response_bytes=integer(
             "maxResponseBytes", default.max_response_bytes, MIN_RECORD_CAP_BYTES, MAX_RECORD_CAP_BYTES
         ),
+        max_concurrent_jobs=integer("maxConcurrentJobs", default.max_concurrent_jobs, 1),
+        max_queued_jobs=integer("maxQueuedJobs", default.max_queued_jobs, 1),
         log_buffer_size=integer("logBufferSize", default.log_buffer_size, 1),
         host=reader.string("settings.host", data.get("host")) or default.host,
         grpc_port=integer("grpcPort", default.grpc_port, 0, _MAX_PORT),

@@ -40,6 +40,10 @@ ORIGINAL_TOOLS: dict[str, tuple[set[str], set[str]]] = {
 # Tools of the programmatic v1 API, which the original iris-mcp's MCP server did not have.
 V1_TOOLS: dict[str, tuple[set[str], set[str]]] = {
     "ask": ({"team", "question", "timeout", "context", "fromTeam"}, {"team", "question"}),
+    "execute": (
+        {"team", "task", "priority", "callback", "idempotencyKey", "timeout", "fromTeam", "ttlDays"},
+        {"team", "task"},
+    ),
     "get_message": ({"messageId"}, {"messageId"}),
     "cancel_message": ({"messageId"}, {"messageId"}),
 }

@@ -2756,6 +2756,163 @@ class TokenUsage(_message.Message):
 Global___TokenUsage: _TypeAlias = TokenUsage  # noqa: Y015
 
 @_typing.final
+class ExecuteRequest(_message.Message):
+    """ExecuteRequest is a task to run as a durable job."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    CALLBACK_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    TTL_DAYS_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Target team."""
+    task: _builtins.str
+    """The task: at most 100 KB, no NUL bytes."""
+    priority: _builtins.str
+    """low | normal | high (default normal)."""
+    idempotency_key: _builtins.str
+    """The same key from the same API key within 24 hours returns the same job and starts nothing."""
+    timeout: _builtins.int
+    """Milliseconds the job may run once started (default: settings.turnTimeout); past it it is cancelled."""
+    from_team: _builtins.str
+    """Calling team; defaults to the API key's own name. Another team needs the team:impersonate permission."""
+    ttl_days: _builtins.int
+    """Days the job may wait in the queue before it expires (default 30)."""
+    @_builtins.property
+    def callback(self) -> Global___WebhookCallback:
+        """Where the result is POSTed when the job ends (optional)."""
+
+    def __init__(
+        self,
+        *,
+        team: _builtins.str = ...,
+        task: _builtins.str = ...,
+        priority: _builtins.str = ...,
+        callback: Global___WebhookCallback | None = ...,
+        idempotency_key: _builtins.str = ...,
+        timeout: _builtins.int | None = ...,
+        from_team: _builtins.str = ...,
+        ttl_days: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "_ttl_days", b"_ttl_days", "callback", b"callback", "timeout", b"timeout", "ttl_days", b"ttl_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "_ttl_days", b"_ttl_days", "callback", b"callback", "from_team", b"from_team", "idempotency_key", b"idempotency_key", "priority", b"priority", "task", b"task", "team", b"team", "timeout", b"timeout", "ttl_days", b"ttl_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__timeout: _TypeAlias = _typing.Literal["timeout"]  # noqa: Y015
+    _WhichOneofArgType__timeout: _TypeAlias = _typing.Literal["_timeout", b"_timeout"]  # noqa: Y015
+    _WhichOneofReturnType__ttl_days: _TypeAlias = _typing.Literal["ttl_days"]  # noqa: Y015
+    _WhichOneofArgType__ttl_days: _TypeAlias = _typing.Literal["_ttl_days", b"_ttl_days"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout) -> _WhichOneofReturnType__timeout | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ttl_days) -> _WhichOneofReturnType__ttl_days | None: ...
+
+Global___ExecuteRequest: _TypeAlias = ExecuteRequest  # noqa: Y015
+
+@_typing.final
+class WebhookCallback(_message.Message):
+    """WebhookCallback is where a job's result goes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    URL_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """An http or https URL. One that resolves to a loopback, private, link-local or cloud-metadata address is
+    refused unless api.webhooks.allowPrivateNetworks is on.
+    """
+    method: _builtins.str
+    """POST (the default) or PUT."""
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Extra headers sent with every delivery (the webhook-* signature headers are Iris's own)."""
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        method: _builtins.str = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["headers", b"headers", "method", b"method", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookCallback: _TypeAlias = WebhookCallback  # noqa: Y015
+
+@_typing.final
+class ExecuteResponse(_message.Message):
+    """ExecuteResponse says the job is accepted and where it stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ESTIMATED_COMPLETION_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Id of the job (job_...); GetMessage and CancelMessage take it."""
+    message_id: _builtins.str
+    """Id of the message the job sends (msg_...)."""
+    team: _builtins.str
+    """Target team."""
+    status: _builtins.str
+    """queued (or, for a repeated idempotency key, where the existing job stands: queued, processing,
+    completed, failed, cancelled).
+    """
+    position: _builtins.int
+    """Place in the queue, from 1 (0 once it has left the queue)."""
+    estimated_completion: _builtins.int
+    """Unix time in milliseconds the job is expected to end, from the recent jobs' durations."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        team: _builtins.str = ...,
+        status: _builtins.str = ...,
+        position: _builtins.int = ...,
+        estimated_completion: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["estimated_completion", b"estimated_completion", "job_id", b"job_id", "message_id", b"message_id", "position", b"position", "status", b"status", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecuteResponse: _TypeAlias = ExecuteResponse  # noqa: Y015
+
+@_typing.final
 class GetMessageRequest(_message.Message):
     """GetMessageRequest names one message."""
 
@@ -2873,6 +3030,7 @@ class MessageRecord(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Id of the message (msg_...)."""
     job_id: _builtins.str
@@ -2905,6 +3063,8 @@ class MessageRecord(_message.Message):
     """Set (true) when the response shown is cut: to settings.maxResponseBytes in the record, or to 16 KiB in
     a history listing (GetMessage shows the whole recorded one). Absent otherwise.
     """
+    priority: _builtins.str
+    """A job's priority: low | normal | high (empty for a message that is not a job)."""
     @_builtins.property
     def progress(self) -> Global___MessageProgress:
         """What it has done so far."""
@@ -2938,10 +3098,11 @@ class MessageRecord(_message.Message):
         attempts: _builtins.int = ...,
         context: Global___AskContext | None = ...,
         truncated: _builtins.bool | None = ...,
+        priority: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "context", b"context", "metadata", b"metadata", "progress", b"progress", "truncated", b"truncated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "context", b"context", "created_at", b"created_at", "duration", b"duration", "error", b"error", "from_team", b"from_team", "job_id", b"job_id", "message", b"message", "message_id", b"message_id", "metadata", b"metadata", "progress", b"progress", "response", b"response", "session_id", b"session_id", "started_at", b"started_at", "status", b"status", "team", b"team", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "context", b"context", "created_at", b"created_at", "duration", b"duration", "error", b"error", "from_team", b"from_team", "job_id", b"job_id", "message", b"message", "message_id", b"message_id", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "response", b"response", "session_id", b"session_id", "started_at", b"started_at", "status", b"status", "team", b"team", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__truncated: _TypeAlias = _typing.Literal["truncated"]  # noqa: Y015
     _WhichOneofArgType__truncated: _TypeAlias = _typing.Literal["_truncated", b"_truncated"]  # noqa: Y015

@@ -168,6 +168,11 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
                 _registered_method=True)
+        self.Execute = channel.unary_unary(
+                '/iris.v1.Iris/Execute',
+                request_serializer=iris_dot_v1_dot_iris__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.ExecuteResponse.FromString,
+                _registered_method=True)
         self.GetMessage = channel.unary_unary(
                 '/iris.v1.Iris/GetMessage',
                 request_serializer=iris_dot_v1_dot_iris__pb2.GetMessageRequest.SerializeToString,
@@ -380,6 +385,16 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Execute(self, request, context):
+        """Fires off a task: it is queued as a durable job (high priority before normal before low, first come
+        first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
+        its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
+        the same API key within 24 hours returns the same job and starts nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMessage(self, request, context):
         """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did.
         """
@@ -533,6 +548,11 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.Ask,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.AskRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.AskResponse.SerializeToString,
+            ),
+            'Execute': grpc.unary_unary_rpc_method_handler(
+                    servicer.Execute,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.ExecuteRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.ExecuteResponse.SerializeToString,
             ),
             'GetMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMessage,
@@ -1256,6 +1276,33 @@ class Iris:
             '/iris.v1.Iris/Ask',
             iris_dot_v1_dot_iris__pb2.AskRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.AskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Execute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/Execute',
+            iris_dot_v1_dot_iris__pb2.ExecuteRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.ExecuteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,6 +106,12 @@ class IrisStub:
     read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
     details, and the turn goes on: fetch its result later by that id.
     """
+    Execute: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ExecuteRequest, _iris_pb2.ExecuteResponse]
+    """Fires off a task: it is queued as a durable job (high priority before normal before low, first come
+    first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
+    its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
+    the same API key within 24 hours returns the same job and starts nothing.
+    """
     GetMessage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]
     """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
     ListMessages: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ListMessagesRequest, _iris_pb2.ListMessagesResponse]
@@ -182,6 +188,12 @@ class IrisAsyncStub(IrisStub):
     Asks a team a question and waits for the whole answer, with the tools the team used and the files it
     read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
     details, and the turn goes on: fetch its result later by that id.
+    """
+    Execute: _aio.UnaryUnaryMultiCallable[_iris_pb2.ExecuteRequest, _iris_pb2.ExecuteResponse]  # type: ignore[assignment]
+    """Fires off a task: it is queued as a durable job (high priority before normal before low, first come
+    first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
+    its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
+    the same API key within 24 hours returns the same job and starts nothing.
     """
     GetMessage: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]  # type: ignore[assignment]
     """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
@@ -412,6 +424,18 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         Asks a team a question and waits for the whole answer, with the tools the team used and the files it
         read. Past `timeout` the call fails as DEADLINE_EXCEEDED (HTTP 408) with the message id in the error's
         details, and the turn goes on: fetch its result later by that id.
+        """
+
+    @_abc_1.abstractmethod
+    def Execute(
+        self,
+        request: _iris_pb2.ExecuteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.ExecuteResponse, _abc.Awaitable[_iris_pb2.ExecuteResponse]]:
+        """Fires off a task: it is queued as a durable job (high priority before normal before low, first come
+        first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
+        its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
+        the same API key within 24 hours returns the same job and starts nothing.
         """
 
     @_abc_1.abstractmethod
