@@ -41,7 +41,10 @@ class MessageRecords:
 
         """
         row = await self._visible_row(request.message_id, caller)
-        return pb.GetMessageResponse(message=self._record(row, self._live(row.message_id)))
+        record = self._record(row, self._live(row.message_id))
+        record.webhook_status, deliveries = await self._store.webhook_of(row.message_id)
+        record.deliveries.extend(deliveries)
+        return pb.GetMessageResponse(message=record)
 
     async def list_messages(self, request: pb.ListMessagesRequest, caller: Caller) -> pb.ListMessagesResponse:
         """Return one page of the messages the caller may see, newest first, with the total.

@@ -28,6 +28,7 @@ from .store import Store
 from .targets import configured_team, pair_of
 from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
 from .validation import validate_message, validate_timeout, validate_ttl_days
+from .webhooks import check_destination
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "DEFAULT_TTL_DAYS", "Messages"]
 
@@ -191,7 +192,11 @@ class Messages:
             validate_timeout(timeout_ms, allow_async=False)
         callback = request.callback if request.HasField("callback") else None
         if callback is not None:
-            self._check_callback(callback)
+            if callback.method and callback.method.upper() not in ("POST", "PUT"):
+                raise ValidationError(
+                    "callback.method must be POST or PUT", details={"field": "callback.method"}
+                )
+            await check_destination(callback.url, self._config.api.webhooks.allow_private_networks)
         if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
             raise ValidationError(
                 f"idempotencyKey is at most {MAX_IDEMPOTENCY_KEY} characters",
@@ -233,15 +238,6 @@ class Messages:
             position=self._jobs.position(message_id),
             estimated_completion=self._jobs.estimated_completion(message_id),
         )
-
-    def _check_callback(self, callback: pb.WebhookCallback) -> None:
-        """Refuse a callback that can never be delivered (the network checks come with the delivery)."""
-        if callback.method and callback.method.upper() not in ("POST", "PUT"):
-            raise ValidationError("callback.method must be POST or PUT", details={"field": "callback.method"})
-        if not callback.url.startswith(("http://", "https://")):
-            raise ValidationError(
-                "callback.url must be an http or https URL", details={"field": "callback.url"}
-            )
 
     async def _accept(self, from_team: str, request: Sent) -> Turn:
         ttl_days = request.ttl_days if request.HasField("ttl_days") else None

@@ -50,6 +50,7 @@ from .sessions import Sessions
 from .store import Store
 from .system import System
 from .teams import Teams
+from .webhooks import WebhookSender, signing_secret
 
 __all__ = ["Handler", "IrisService"]
 
@@ -196,6 +197,9 @@ class IrisService:
             session_mcp = SessionMcp(keys)
             pool = ProcessPool(config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp)
             jobs = JobQueue(config.settings, pool)
+            secret = signing_secret(config.api.webhooks, home)
+            sender = WebhookSender(config.api.webhooks, store, secret, config.settings.max_response_bytes)
+            jobs.on_finished = sender.job_ended
             service = cls(
                 config,
                 home,
@@ -211,6 +215,7 @@ class IrisService:
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)
             await stack.enter_async_context(store)
+            await stack.enter_async_context(sender)  # before the jobs, whose last ends it still records
             await stack.enter_async_context(jobs)  # before the pool, so it closes after the pool ends turns
             await stack.enter_async_context(pool)
             await service.messages.recover()

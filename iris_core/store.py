@@ -73,6 +73,24 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status);
+CREATE TABLE IF NOT EXISTS webhooks (
+    message_id   TEXT PRIMARY KEY,
+    body         TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (state, next_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    message_id   TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    at           INTEGER NOT NULL,
+    status_code  INTEGER NOT NULL,
+    error        TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    PRIMARY KEY (message_id, attempt)
+);
 CREATE INDEX IF NOT EXISTS turns_by_time ON turns (created_at);
 CREATE INDEX IF NOT EXISTS turns_by_target ON turns (to_team, created_at);
 CREATE INDEX IF NOT EXISTS turns_by_caller ON turns (from_team, created_at);
@@ -666,6 +684,84 @@ class Store(SqliteFile):
             for turn in (_turn(row),)
         ]
         return page, total
+
+    # --- webhook deliveries -----------------------------------------------------------------------------
+
+    async def add_webhook(self, message_id: str, body: str, next_at: int) -> None:
+        """Record a delivery to make (once per message: a second one is ignored)."""
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO webhooks (message_id, body, next_at, created_at) VALUES (?, ?, ?, ?)",
+            (message_id, body, next_at, now_ms()),
+        )
+
+    async def ended_jobs_without_webhook(self, since: int) -> list[TurnRow]:
+        """Return jobs with a callback that ended at or after ``since`` but have no delivery recorded.
+
+        Such a job's end was written and Iris stopped before its delivery was.
+        """
+        async with self._conn.execute(
+            "SELECT t.message_id FROM turns t WHERE t.callback != '' "
+            "AND t.status IN ('completed', 'error', 'cancelled') AND t.completed_at >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.message_id = t.message_id)",
+            (since,),
+        ) as cur:
+            ids = [row[0] for row in await cur.fetchall()]
+        return [turn for message_id in ids if (turn := await self.get_turn(message_id)) is not None]
+
+    async def due_webhooks(self, now: int, limit: int) -> list[tuple[str, str, int]]:
+        """Return up to ``limit`` pending deliveries due at ``now``: (message id, body, attempts so far)."""
+        async with self._conn.execute(
+            "SELECT message_id, body, attempts FROM webhooks WHERE state = 'pending' AND next_at <= ? "
+            "ORDER BY next_at LIMIT ?",
+            (now, limit),
+        ) as cur:
+            return [(row[0], row[1], int(row[2])) for row in await cur.fetchall()]
+
+    async def next_webhook_at(self) -> int | None:
+        """Return when the next pending delivery is due, or None if none is pending."""
+        async with self._conn.execute("SELECT MIN(next_at) FROM webhooks WHERE state = 'pending'") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else None
+
+    async def record_delivery(
+        self, message_id: str, attempt: pb.WebhookDelivery, state: str, next_at: int
+    ) -> None:
+        """Record one attempt and where the delivery stands after it (pending again at ``next_at``)."""
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO webhook_attempts "
+            "(message_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (message_id, attempt.attempt, attempt.at, attempt.status_code, attempt.error, attempt.duration),
+        )
+        await self._conn.execute(
+            "UPDATE webhooks SET state = ?, attempts = ?, next_at = ? WHERE message_id = ?",
+            (state, attempt.attempt, next_at, message_id),
+        )
+
+    async def webhook_of(self, message_id: str) -> tuple[str, list[pb.WebhookDelivery]]:
+        """Return a message's delivery state ("" if it has none) and its attempts, oldest first."""
+        async with self._conn.execute(
+            "SELECT state FROM webhooks WHERE message_id = ?", (message_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return "", []
+        async with self._conn.execute(
+            "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE message_id = ? "
+            "ORDER BY attempt",
+            (message_id,),
+        ) as cur:
+            attempts = [
+                pb.WebhookDelivery(
+                    attempt=r[0],
+                    at=r[1],
+                    status_code=r[2],
+                    error=r[3],
+                    delivered=200 <= r[2] < 300,
+                    duration=r[4],
+                )
+                for r in await cur.fetchall()
+            ]
+        return str(row[0]), attempts
 
     async def unfinished_turns(self) -> list[TurnRow]:
         """Return turns left queued or running (by a previous run of the server), oldest first."""

@@ -21,6 +21,7 @@ from ._models import (
     Settings,
     TeamConfig,
     TlsConfig,
+    WebhookConfig,
 )
 from ._schema import parse_config
 
@@ -33,6 +34,7 @@ __all__ = [
     "Settings",
     "TeamConfig",
     "TlsConfig",
+    "WebhookConfig",
     "load_config",
     "parse_config",
 ]

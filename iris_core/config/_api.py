@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._models import ApiConfig, RateLimitConfig, TlsConfig
+from ._models import ApiConfig, RateLimitConfig, TlsConfig, WebhookConfig
 from ._reader import Reader
 
-_API_KEYS = ("requireAuth", "rateLimit", "tls", "cors")
+_API_KEYS = ("requireAuth", "rateLimit", "tls", "cors", "webhooks")
+_WEBHOOK_KEYS = ("secret", "allowPrivateNetworks", "maxAttempts", "retryBaseMs", "retryMaxMs", "timeoutMs")
 _CORS_KEYS = ("enabled", "origins")
 _RATE_KEYS = ("enabled", "windowMs", "maxRequests")
 _TLS_KEYS = ("certFile", "keyFile")
@@ -32,6 +33,32 @@ def parse_api(reader: Reader, raw: object, base_dir: Path) -> ApiConfig:
         rate_limit=_rate_limit(reader, data.get("rateLimit")),
         tls=_tls(reader, data.get("tls"), base_dir),
         cors_origins=_cors(reader, data.get("cors")),
+        webhooks=_webhooks(reader, data.get("webhooks")),
+    )
+
+
+def _webhooks(reader: Reader, raw: object) -> WebhookConfig:
+    data = reader.mapping("api.webhooks", raw)
+    default = WebhookConfig()
+    if not data:
+        return default
+    reader.check_keys("api.webhooks", data, _WEBHOOK_KEYS, refused={})
+    secret = reader.string("api.webhooks.secret", data.get("secret")) or ""
+    if secret and not secret.startswith("whsec_"):
+        reader.add("api.webhooks.secret", 'expected a Standard Webhooks secret, "whsec_" and base64')
+
+    def integer(name: str, fallback: int, minimum: int) -> int:
+        return reader.integer(f"api.webhooks.{name}", data.get(name), fallback, minimum=minimum)
+
+    return WebhookConfig(
+        secret=secret,
+        allow_private_networks=reader.boolean(
+            "api.webhooks.allowPrivateNetworks", data.get("allowPrivateNetworks"), False
+        ),
+        max_attempts=integer("maxAttempts", default.max_attempts, 1),
+        retry_base_ms=integer("retryBaseMs", default.retry_base_ms, 1),
+        retry_max_ms=integer("retryMaxMs", default.retry_max_ms, 1),
+        timeout_ms=integer("timeoutMs", default.timeout_ms, 1),
     )
 
 

@@ -165,6 +165,25 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """How job results are delivered to callback URLs (``api.webhooks``)."""
+
+    secret: str = ""
+    """The Standard Webhooks signing secret (``whsec_...``); empty: Iris makes one at first start and keeps it
+    in ``$IRIS_HOME/webhook.secret``."""
+    allow_private_networks: bool = False
+    """Allow callback URLs that resolve to loopback, private, link-local or cloud-metadata addresses."""
+    max_attempts: int = 5
+    """Deliveries tried per job before it is recorded as failed (network errors, 5xx, 408 and 429 retry)."""
+    retry_base_ms: int = 1_000
+    """The first retry's delay; each next one doubles, with jitter, up to ``retry_max_ms``."""
+    retry_max_ms: int = 300_000
+    """The longest delay between two attempts."""
+    timeout_ms: int = 10_000
+    """How long one attempt may take."""
+
+
+@dataclass(frozen=True, slots=True)
 class ApiConfig:
     """The ``api:`` section: who may call, how often, over what."""
 
@@ -176,6 +195,8 @@ class ApiConfig:
     """Serve gRPC over TLS with this certificate; None for plaintext (loopback by default)."""
     cors_origins: tuple[str, ...] = ()
     """Origins a browser page may call the REST gateway from; none by default."""
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    """Delivery of job results to callback URLs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3031,6 +3031,8 @@ class MessageRecord(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    WEBHOOK_STATUS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Id of the message (msg_...)."""
     job_id: _builtins.str
@@ -3065,6 +3067,8 @@ class MessageRecord(_message.Message):
     """
     priority: _builtins.str
     """A job's priority: low | normal | high (empty for a message that is not a job)."""
+    webhook_status: _builtins.str
+    """pending | delivered | failed, for a job with a callback that has ended; empty otherwise."""
     @_builtins.property
     def progress(self) -> Global___MessageProgress:
         """What it has done so far."""
@@ -3076,6 +3080,10 @@ class MessageRecord(_message.Message):
     @_builtins.property
     def context(self) -> Global___AskContext:
         """Where it came from (Ask's context), if it said."""
+
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookDelivery]:
+        """Deliveries of a job's result to its callback URL, one per attempt, oldest first."""
 
     def __init__(
         self,
@@ -3099,16 +3107,60 @@ class MessageRecord(_message.Message):
         context: Global___AskContext | None = ...,
         truncated: _builtins.bool | None = ...,
         priority: _builtins.str = ...,
+        deliveries: _abc.Iterable[Global___WebhookDelivery] | None = ...,
+        webhook_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "context", b"context", "metadata", b"metadata", "progress", b"progress", "truncated", b"truncated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "context", b"context", "created_at", b"created_at", "duration", b"duration", "error", b"error", "from_team", b"from_team", "job_id", b"job_id", "message", b"message", "message_id", b"message_id", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "response", b"response", "session_id", b"session_id", "started_at", b"started_at", "status", b"status", "team", b"team", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_truncated", b"_truncated", "attempts", b"attempts", "completed_at", b"completed_at", "context", b"context", "created_at", b"created_at", "deliveries", b"deliveries", "duration", b"duration", "error", b"error", "from_team", b"from_team", "job_id", b"job_id", "message", b"message", "message_id", b"message_id", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "response", b"response", "session_id", b"session_id", "started_at", b"started_at", "status", b"status", "team", b"team", "truncated", b"truncated", "webhook_status", b"webhook_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__truncated: _TypeAlias = _typing.Literal["truncated"]  # noqa: Y015
     _WhichOneofArgType__truncated: _TypeAlias = _typing.Literal["_truncated", b"_truncated"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__truncated) -> _WhichOneofReturnType__truncated | None: ...
 
 Global___MessageRecord: _TypeAlias = MessageRecord  # noqa: Y015
+
+@_typing.final
+class WebhookDelivery(_message.Message):
+    """WebhookDelivery is one attempt to POST a job's result to its callback URL."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    STATUS_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    attempt: _builtins.int
+    """The attempt's number, from 1."""
+    at: _builtins.int
+    """Unix time in milliseconds of the attempt."""
+    status_code: _builtins.int
+    """The receiver's HTTP status (0 when no answer came)."""
+    error: _builtins.str
+    """Why it failed (a network error, a refused address, an HTTP status); empty when delivered."""
+    delivered: _builtins.bool
+    """True when the receiver answered 2xx."""
+    duration: _builtins.int
+    """Milliseconds the attempt took."""
+    def __init__(
+        self,
+        *,
+        attempt: _builtins.int = ...,
+        at: _builtins.int = ...,
+        status_code: _builtins.int = ...,
+        error: _builtins.str = ...,
+        delivered: _builtins.bool = ...,
+        duration: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "delivered", b"delivered", "duration", b"duration", "error", b"error", "status_code", b"status_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookDelivery: _TypeAlias = WebhookDelivery  # noqa: Y015
 
 @_typing.final
 class MessageProgress(_message.Message):
