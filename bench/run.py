@@ -38,6 +38,7 @@ os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
 
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage  # noqa: E402
 
+from bench import v1  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
 from iris_offline_model import offline_model_env  # noqa: E402
@@ -84,23 +85,32 @@ async def stop(child: asyncio.subprocess.Process) -> None:
         await child.wait()
 
 
-async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Process, int, int]:
+async def start_iris(
+    work: Path, model_url: str, home: Path | None = None, name: str = "iris"
+) -> tuple[asyncio.subprocess.Process, int, int]:
     teams = work / "teams" / "bench"
-    teams.mkdir(parents=True)
+    teams.mkdir(parents=True, exist_ok=True)
     config = work / "config.yaml"
     env = {**offline_model_env(model_url), "HOME": str(work / "iris-claude-home")}
     config.write_text(
         yaml.safe_dump(
             {
-                "settings": {"env": env, "idleTimeout": 0},
-                "api": {"rateLimit": {"maxRequests": 1_000_000}},  # measure the check, never trip it
-                "teams": {"bench": {"path": str(teams), "grantPermission": "yes"}},
+                "settings": {"env": env, "idleTimeout": 0, "healthEventInterval": 200},
+                "api": {
+                    "rateLimit": {"maxRequests": 1_000_000},  # measure the check, never trip it
+                    "webhooks": {"allowPrivateNetworks": True},  # the receiver is on loopback
+                },
+                "teams": {
+                    "bench": {"path": str(teams), "grantPermission": "yes"},
+                    "other": {"path": str(teams), "grantPermission": "yes"},
+                },
             }
         )
     )
+    home = home or work / "home"
     server, port = await spawn_logged(
         work,
-        "iris",
+        name,
         rb"gRPC listening on 127\.0\.0\.1:(\d+)",
         sys.executable,
         "-m",
@@ -109,13 +119,13 @@ async def start_iris(work: Path, model_url: str) -> tuple[asyncio.subprocess.Pro
         "--config",
         str(config),
         "--home",
-        str(work / "home"),
+        str(home),
         "--grpc-port",
         "0",
         "--http-port",
         "0",
     )
-    log = work / "iris.log"
+    log = work / f"{name}.log"
     async with asyncio.timeout(30):  # the line follows the gRPC one at once; polling a log has no event
         while not (rest := re.search(rb"REST listening on http://127\.0\.0\.1:(\d+)", log.read_bytes())):
             await asyncio.sleep(0.05)
@@ -197,6 +207,14 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             ttfc = [await first_chunk() for _ in range(warm_runs // 2)]
             rest = await rest_versus_grpc(stub, key, http_port, warm_runs)
             mcp = await mcp_versus_grpc(stub, key, port, http_port, warm_runs // 2)
+            webhook = await v1.execute_to_webhook(stub, key, max(warm_runs // 10, 10), summary)
+            fan_out = await v1.watch_fan_out(stub, key, server.pid, max(warm_runs // 20, 5))
+
+            async def second_iris(home: Path) -> tuple[asyncio.subprocess.Process, int]:
+                started, grpc_port, _ = await start_iris(work, model_url, home, "iris-history")
+                return started, grpc_port
+
+            history = await v1.history_query(second_iris, stop, work, max(warm_runs // 2, 20), summary)
     finally:
         await stop(server)
     return {
@@ -208,6 +226,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
         },
         "rest": rest,
         "mcp": mcp,
+        "v1": {"execute_to_webhook": webhook, "watch_fan_out": fan_out, "history": history},
         "paired_warm_difference_p50_ms": statistics.median(
             i - d for i, d in zip(warm_iris, warm_direct, strict=True)
         ),
@@ -362,6 +381,22 @@ def table(result: dict[str, Any]) -> str:
             "",
             f"**The MCP adapter adds {m['ask_message_stdio']['p50'] - grpc_p50:.1f} ms p50 over stdio and "
             f"{m['ask_message_http']['p50'] - grpc_p50:.1f} ms over HTTP** to a warm turn (via Tell).",
+        ]
+    v = result.get("v1")
+    if v is not None:
+        h, f = v["history"], v["watch_fan_out"]
+        lines += [
+            "",
+            "| The v1 API | n | p50 ms | p95 ms | min ms | target |",
+            "|---|---:|---:|---:|---:|---|",
+            row("Execute → signed webhook received (offline model)", v["execute_to_webhook"]),
+            row(f"ListMessages, newest page of {h['records']:,} records", h["newest_page"], 2),
+            row(f"ListMessages, team + status filter, {h['records']:,} records", h["team_and_status"], 2),
+            row(f"ListMessages, page 1000 of {h['records']:,} records", h["page_1000"], 2),
+            "",
+            f"**WatchEvents fan-out: {f['events_per_second']:,.0f} events/s** delivered to "
+            f"{f['subscribers']} subscribers together ({f['events_delivered']:,} events in "
+            f"{f['seconds']:.1f} s of streaming turns), Iris at {f['iris_cpu_percent']:.0f}% of one core.",
         ]
     lines += [
         "",

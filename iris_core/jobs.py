@@ -24,6 +24,7 @@ from typing import Self
 from .clock import now_ms
 from .config import Settings, TeamConfig
 from .errors import IrisError, ProcessPoolLimitError, TooManyRequestsError
+from .events import EventLog
 from .pool import ProcessPool
 from .turns import Pair, Turn, TurnStatus
 
@@ -42,7 +43,8 @@ OnFinished = Callable[[Turn], Awaitable[None]]
 class JobQueue:
     """Holds jobs until a slot is free, hands them to the pool in order, and watches them to their end."""
 
-    def __init__(self, settings: Settings, pool: ProcessPool) -> None:
+    def __init__(self, settings: Settings, pool: ProcessPool, events: EventLog | None = None) -> None:
+        self._events = events
         self._max_running = settings.max_concurrent_jobs
         self._max_waiting = settings.max_queued_jobs
         self._pool = pool
@@ -97,6 +99,8 @@ class JobQueue:
         key = (-priority, turn.created_at, next(self._arrivals), turn.message_id)
         bisect.insort(self._waiting, key)
         self._turns[turn.message_id] = (turn, team)
+        if self._events is not None:
+            self._events.job_event(turn, "job.queued")
         await self._dispatch()
 
     def waiting_turn(self, message_id: str) -> Turn | None:
@@ -168,6 +172,8 @@ class JobQueue:
             except ProcessPoolLimitError:  # the pool is closing: the job stays queued in the record
                 self._running.pop(turn.message_id, None)
                 return
+            if self._events is not None:
+                self._events.job_event(turn, "job.started")
             self._group.create_task(self._watch(turn), name=f"job-{turn.message_id}")
 
     async def _watch(self, turn: Turn) -> None:
@@ -183,6 +189,8 @@ class JobQueue:
             self._running.pop(turn.message_id, None)
         if turn.status is not TurnStatus.REQUEUED:
             self._durations.append(turn.duration_ms)
+            if self._events is not None:
+                self._events.job_event(turn, "job.finished")
             if self.on_finished is not None:
                 try:
                     await self.on_finished(turn)

@@ -294,6 +294,8 @@ class Messages:
             team = self._config.teams.get(row.to_team)
             session = await self._store.get_session(row.from_team, row.to_team)
             why = "the server stopped before the turn finished"
+            if row.persist and row.expires_at <= now_ms():
+                why = "expired: it waited past its ttlDays"
             if session is None or session.session_id != row.session_id:
                 # Rebooted or deleted before the turn's end was written: its conversation is gone.
                 why = "the turn's session was rebooted or deleted before it finished"

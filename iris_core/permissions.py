@@ -64,6 +64,8 @@ class PermissionBroker:
     def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         self._pending: dict[str, _Pending] = {}
+        self.on_decided: Callable[[str, str, str], None] | None = None
+        """Told (request id, calling team, "allow"/"deny") of every answer (the event log)."""
 
     def callback(
         self, grant: GrantPermission, from_team: str, announce: Announce
@@ -123,4 +125,6 @@ class PermissionBroker:
         if pending is None or pending.future.done() or pending.from_team != from_team:
             raise NotFoundError(f"No pending permission request {request_id}")
         pending.future.set_result(decision == "allow")
+        if self.on_decided is not None:
+            self.on_decided(request_id, from_team, decision)
         return Decision(decision == "allow", f"{decision} recorded for {request_id}")

@@ -35,6 +35,7 @@ from .errors import (
     ProcessPoolLimitError,
     TooManyRequestsError,
 )
+from .events import EventLog
 from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
 from .session_mcp import SessionMcp
@@ -67,8 +68,10 @@ class ProcessPool:
         *,
         extra_env: Mapping[str, str] | None = None,
         session_mcp: SessionMcp | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self._config = config
+        self._events = events
         self._settings = config.settings
         self._store = store
         self._pairs: dict[Pair, PairRuntime] = {}
@@ -88,6 +91,7 @@ class ProcessPool:
             self,
             extra_env=extra_env,
             session_mcp=session_mcp,
+            events=events,
         )
         self._runner = TurnRunner(
             store,
@@ -95,6 +99,7 @@ class ProcessPool:
             retire=self._slots.retire,
             is_closing=lambda: self._closing,
             owned=self.owned,
+            on_started=events.turn_started if events is not None else None,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -190,6 +195,10 @@ class ProcessPool:
         """Slots in use: processes starting, alive, or not yet reaped."""
         return self._slots.process_count
 
+    def queued_turns(self) -> int:
+        """Return how many turns wait on their pairs (behind a running one, or for a process)."""
+        return sum(len(state.queue) for state in self._pairs.values())
+
     def census(self) -> tuple[int, int, frozenset[Pair]]:
         """Return (slots in use, processes running a turn, pairs with a live process)."""
         return self._slots.census()
@@ -255,6 +264,8 @@ class ProcessPool:
         await self._enqueue(self._pair(turn.pair, team), turn)
 
     async def _enqueue(self, state: PairRuntime, turn: Turn) -> None:
+        if self._events is not None:
+            turn.observer = self._events.turn_event
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
         await turn.publish_start()

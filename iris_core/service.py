@@ -27,14 +27,18 @@ from typing import Any, Self
 
 from google.protobuf.message import Message
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+
 from .access import Caller
 from .approvals import Approvals
 from .audit import AuditLog
 from .children import ChildRegistry
 from .claude_process import ClaudeProcess, LaunchSpec, check_sdk_seam, launch_claude
+from .clock import monotonic_ms
 from .config import IrisConfig
 from .deathsig import supported, write_launcher
 from .errors import ConfigurationError
+from .events import EVENTS_FILE, EventLog
 from .jobs import JobQueue
 from .key_admin import KeyAdmin
 from .keys import KeyStore
@@ -107,6 +111,32 @@ async def _end_team_processes(uids: list[int]) -> None:
         logger.info("killed %d leftover process(es) of the teams' runAs users", killed)
 
 
+def _decided_to(events: EventLog) -> Callable[[str, str, str], None]:
+    def decided(request_id: str, from_team: str, decision: str) -> None:
+        events.emit(
+            pb.WatchEventsResponse(
+                kind="permission.decided", from_team=from_team, request_id=request_id, decision=decision
+            )
+        )
+
+    return decided
+
+
+def _health_of(config: IrisConfig, pool: ProcessPool, jobs: JobQueue) -> Callable[[], pb.HealthSnapshot]:
+    started = monotonic_ms()
+
+    def health() -> pb.HealthSnapshot:
+        in_use, _busy, _live = pool.census()
+        return pb.HealthSnapshot(
+            processes=in_use,
+            max_processes=config.settings.max_processes,
+            queue_depth=pool.queued_turns() + len(jobs),
+            uptime=int(monotonic_ms() - started),
+        )
+
+    return health
+
+
 def _snake(rpc: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", rpc).lower()
 
@@ -122,6 +152,7 @@ class IrisService:
         store: Store,
         pool: ProcessPool,
         jobs: JobQueue,
+        events: EventLog,
         broker: PermissionBroker,
         logs: LogRing,
         keys: KeyStore,
@@ -141,7 +172,7 @@ class IrisService:
         self.messages = Messages(config, store, pool, jobs, locks)
         self.sessions = Sessions(config, home, store, pool, jobs, locks)
         self.teams = Teams(config, store, pool, jobs, locks)
-        self.system = System(config, store, pool, logs)
+        self.system = System(config, store, pool, logs, events)
         self.key_admin = KeyAdmin(keys, audit)
         self.approvals = Approvals(broker)
         self.records = MessageRecords(store, pool, jobs, config.settings.max_response_bytes)
@@ -193,12 +224,22 @@ class IrisService:
                 launcher = _local_launcher(children, write_launcher(home))
             store = store or Store(home / "iris.db")
             broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
+            events = EventLog(
+                home / EVENTS_FILE,
+                retention_ms=config.settings.event_retention_ms,
+                health_every_s=config.settings.health_event_interval_ms / 1000,
+            )
+            broker.on_decided = _decided_to(events)
             keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
             session_mcp = SessionMcp(keys)
-            pool = ProcessPool(config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp)
-            jobs = JobQueue(config.settings, pool)
+            pool = ProcessPool(
+                config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp, events=events
+            )
+            jobs = JobQueue(config.settings, pool, events)
             secret = signing_secret(config.api.webhooks, home)
-            sender = WebhookSender(config.api.webhooks, store, secret, config.settings.max_response_bytes)
+            sender = WebhookSender(
+                config.api.webhooks, store, secret, config.settings.max_response_bytes, events
+            )
             jobs.on_finished = sender.job_ended
             service = cls(
                 config,
@@ -206,6 +247,7 @@ class IrisService:
                 store=store,
                 pool=pool,
                 jobs=jobs,
+                events=events,
                 broker=broker,
                 logs=logs or LogRing(),
                 keys=keys,
@@ -215,6 +257,8 @@ class IrisService:
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)
             await stack.enter_async_context(store)
+            await stack.enter_async_context(events)  # closes last of the running parts: it hears their ends
+            events.health = _health_of(config, pool, jobs)
             await stack.enter_async_context(sender)  # before the jobs, whose last ends it still records
             await stack.enter_async_context(jobs)  # before the pool, so it closes after the pool ends turns
             await stack.enter_async_context(pool)

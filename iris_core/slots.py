@@ -25,10 +25,13 @@ from typing import Any, Protocol, TypeVar
 
 from claude_agent_sdk.types import McpServerConfig
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+
 from .claude_process import ClaudeProcess, LaunchSpec
 from .clock import monotonic_ms
 from .config import IrisConfig, TeamConfig
-from .errors import ConfigurationError, ProcessError, ProcessPoolLimitError, RewindRefusedError
+from .errors import ConfigurationError, IrisError, ProcessError, ProcessPoolLimitError, RewindRefusedError
+from .events import EventLog
 from .launch_spec import launch_spec
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
@@ -83,8 +86,10 @@ class ProcessSlots:
         *,
         extra_env: Mapping[str, str] | None = None,
         session_mcp: SessionMcp | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self._settings = config.settings
+        self._events = events
         self._store = store
         self._broker = broker
         self._launcher = launcher
@@ -204,11 +209,14 @@ class ProcessSlots:
                 if state.queue:
                     state.queue[0].rewind_prompts = ()
                 process = await self._launcher(self._spec(state, session_id, None), self._spawn_timeout_s)
-        except BaseException:
+        except BaseException as exc:
             state.phase = ASLEEP
             await self.notify_room_changed()
+            if isinstance(exc, IrisError):
+                self._emit("process.error", state, error=exc.message)
             raise
         state.phase = Running(process)  # Starting -> Running in one step: the slot is never seen free
+        self._emit("process.spawned", state, pid=process.pid)
         state.last_used_mono = monotonic_ms()
         if self._owner.closing:  # the pool began closing while this process started: it must not outlive it
             await self.stop_now(state, force=False)
@@ -270,12 +278,20 @@ class ProcessSlots:
         try:
             await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
             logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
+            self._emit("process.terminated", state, pid=process.pid)
         except Exception as exc:  # noqa: BLE001 - top of a task: a failed stop is logged, the slot still frees
             logger.error("stopping the process of %s failed: %r", state.pair, exc)
         finally:
             if state.process is process:
                 state.phase = ASLEEP
             await self.notify_room_changed()
+
+    def _emit(self, kind: str, state: PairRuntime, *, pid: int = 0, error: str = "") -> None:
+        if self._events is not None:
+            event = pb.WatchEventsResponse(
+                kind=kind, team=state.pair.to_team, from_team=state.pair.from_team, pid=pid, error=error
+            )
+            self._events.emit(event)
 
     async def _rewind_for(self, state: PairRuntime, session_id: str) -> Rewind | None:
         """Plan the rewind the pair's next turn asks for (a cut-off attempt); None if it asks none.

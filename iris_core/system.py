@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+from collections.abc import AsyncIterator
 
 from google.protobuf import struct_pb2
 
@@ -13,9 +14,11 @@ from .access import Caller
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig
 from .errors import ValidationError
+from .events import EventFilter, EventLog
 from .logs import DEFAULT_STORE, LEVELS, LogEntry, LogRing
 from .pool import ProcessPool
 from .store import Store
+from .targets import configured_team
 
 __all__ = ["VERSION", "System"]
 
@@ -28,7 +31,10 @@ except importlib.metadata.PackageNotFoundError:  # running from a source tree th
 class System:
     """Read-only answers about the running server."""
 
-    def __init__(self, config: IrisConfig, store: Store, pool: ProcessPool, logs: LogRing) -> None:
+    def __init__(
+        self, config: IrisConfig, store: Store, pool: ProcessPool, logs: LogRing, events: EventLog
+    ) -> None:
+        self._events = events
         self._config = config
         self._store = store
         self._pool = pool
@@ -102,6 +108,29 @@ class System:
 
     def _uptime_ms(self) -> int:
         return int(monotonic_ms() - self._started_mono)
+
+    async def watch_events(
+        self, request: pb.WatchEventsRequest, caller: Caller
+    ) -> AsyncIterator[pb.WatchEventsResponse]:
+        """Return the event stream the request asks for: kept events after ``after_id``, then live ones.
+
+        A caller sees the events of its own pairs (and health); ``admin`` and ``team:impersonate`` keys all.
+
+        Raises:
+            ValidationError: a negative ``after_id``, or an unknown team.
+
+        """
+        if request.after_id < 0:
+            raise ValidationError("afterId must not be negative", details={"field": "afterId"})
+        if request.team:
+            configured_team(self._config, request.team)
+        where = EventFilter(
+            team=request.team,
+            session_id=request.session_id,
+            kinds=tuple(request.kinds),
+            from_team="" if caller.may_act_for_others else caller.team(""),
+        )
+        return self._events.watch(where, request.after_id)
 
 
 def _record(entry: LogEntry, *, raw: bool) -> pb.LogRecord:

@@ -41,6 +41,7 @@ class TurnRunner:
         retire: Callable[[ClaudeProcess], Awaitable[None]],
         is_closing: Callable[[], bool],
         owned: Owned,
+        on_started: Callable[[Turn], None] | None = None,
     ) -> None:
         """Create a runner.
 
@@ -50,6 +51,7 @@ class TurnRunner:
             retire: kills and reaps a process that failed a turn (the pool's stop).
             is_closing: whether the pool is shutting down.
             owned: runs a record write as a task of the pool, so a cancelled caller cannot cut it short.
+            on_started: told of each turn as it starts running (the event log's ``turn.started``).
 
         """
         self._store = store
@@ -57,6 +59,7 @@ class TurnRunner:
         self._retire = retire
         self._is_closing = is_closing
         self._owned = owned
+        self._on_started = on_started
 
     async def run(self, process: ClaudeProcess, turn: Turn) -> bool:
         """Run one turn on the pair's process, publishing its events and ending it however it ends.
@@ -73,6 +76,8 @@ class TurnRunner:
             await turn.end(TurnStatus.CANCELLED)
             return False
         turn.start_running()  # in memory only: reports overlay live turns, the record is written at the end
+        if self._on_started is not None:
+            self._on_started(turn)
         turn.max_events_bytes = self._settings.max_turn_events_bytes
         turn.max_response_bytes = self._settings.max_response_bytes
 

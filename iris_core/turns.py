@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +200,8 @@ class Turn:
     """Where the message came from (Ask's ``context``), if it said; recorded with the turn."""
     job: JobSpec | None = None
     """Set for a turn that runs as a job (queued in the job queue, not straight on its pair)."""
+    observer: Callable[[Turn, pb.TellResponse], None] | None = None
+    """Told of every event the turn publishes (the event log)."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)
@@ -392,6 +394,8 @@ class Turn:
         """
         for queue in self._followers:
             queue.put_nowait(event)
+        if self.observer is not None:
+            self.observer(self, event)
         if event.HasField("complete"):
             self.events.append(self._kept_complete(event))
             return

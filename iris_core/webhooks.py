@@ -40,6 +40,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from .clock import now_ms
 from .config import WebhookConfig
 from .errors import ValidationError
+from .events import EventLog
 from .store import Store, TurnRow
 from .turns import V1_STATUS, Turn, cut_text
 
@@ -130,8 +131,16 @@ def body_of(turn: Turn | TurnRow, max_response_bytes: int) -> str:
 class WebhookSender:
     """Delivers recorded job results, one owned task, woken when a delivery is added or falls due."""
 
-    def __init__(self, config: WebhookConfig, store: Store, secret: str, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        config: WebhookConfig,
+        store: Store,
+        secret: str,
+        max_response_bytes: int,
+        events: EventLog | None = None,
+    ) -> None:
         self._config = config
+        self._events = events
         self._store = store
         self._webhook = Webhook(secret)
         self._max_response_bytes = max_response_bytes
@@ -219,6 +228,20 @@ class WebhookSender:
             duration=int((time.monotonic() - started) * 1000),
         )
         await self._store.record_delivery(message_id, attempt, state, now_ms() + self._delay_ms(number))
+        if self._events is not None and row is not None:
+            self._events.emit(
+                pb.WatchEventsResponse(
+                    kind="webhook.delivered" if delivered else "webhook.failed",
+                    team=row.to_team,
+                    from_team=row.from_team,
+                    session_id=row.session_id,
+                    message_id=message_id,
+                    job_id=row.job.job_id if row.job is not None else "",
+                    attempt=number,
+                    status_code=status_code,
+                    error=error,
+                )
+            )
         if state == "failed":
             logger.warning("webhook of %s failed after %d attempt(s): %s", message_id, number, error)
 

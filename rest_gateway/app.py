@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
 
 from iris_client.generated.iris.v1 import iris_pb2
 
@@ -27,7 +28,9 @@ from .errors import GatewayError, handle_exception, handle_http_exception
 from .metadata import FORWARDED_HEADERS, RATE_LIMIT_HEADERS
 from .openapi import openapi_document
 from .routes import routes_of
-from .security import SecurityHeadersMiddleware, docs_page
+from .security import DOCS_ASSETS, SecurityHeadersMiddleware, docs_assets, docs_page
+from .websocket import PATH as WEBSOCKET_PATH
+from .websocket import serve_socket
 
 __all__ = ["ChannelFactory", "GatewayConfig", "Mount", "Mounted", "create_app"]
 
@@ -140,7 +143,13 @@ def create_app(target: str | ChannelFactory, config: GatewayConfig | None = None
         return JSONResponse(document)
 
     app.add_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
+
+    async def stream_socket(socket: WebSocket) -> None:
+        await serve_socket(socket, channel())
+
+    app.router.add_websocket_route(WEBSOCKET_PATH, stream_socket)
     app.add_route("/docs", docs_page(config.title, "/openapi.json"), methods=["GET"], include_in_schema=False)
+    app.mount(DOCS_ASSETS, docs_assets(), name="docs-assets")
     app.add_exception_handler(HTTPException, handle_http_exception)
     # GatewayError by name: the handler for Exception runs outside the middleware (no security headers).
     app.add_exception_handler(GatewayError, handle_exception)

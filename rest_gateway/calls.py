@@ -105,6 +105,21 @@ class Endpoint:
     async def _serve(self, request: Request) -> Response:
         body = parse_body(await read_body(request, self.max_body_bytes)) if self.route.body else {}
         message = build_request(self.route, request.path_params, request.query_params.multi_items(), body)
+        resume_from = request.headers.get("last-event-id", "")
+        if (
+            resume_from
+            and "after_id" in message.DESCRIPTOR.fields_by_name
+            and not getattr(message, "after_id")  # noqa: B009 - any request with the field
+        ):
+            if not resume_from.isdigit() or len(resume_from) > 18:
+                raise GatewayError(
+                    400,
+                    "ValidationError",
+                    "Last-Event-ID must be an event id (digits)",
+                    code=grpc.StatusCode.INVALID_ARGUMENT,
+                    details={"header": "last-event-id"},
+                )
+            setattr(message, "after_id", int(resume_from))  # noqa: B010 - the SSE resume header is after_id
         metadata = outgoing_metadata(request.headers)
         bad = unsendable(metadata)
         if bad is not None:

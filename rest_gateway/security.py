@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 __all__ = ["API_CSP", "SECURITY_HEADERS", "SecurityHeadersMiddleware", "docs_page"]
 
@@ -33,7 +35,6 @@ SECURITY_HEADERS: Mapping[str, str] = {
 }
 """Sent on every response (CSP too, unless the response brought its own)."""
 
-_CDN = "https://cdn.jsdelivr.net"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -75,10 +76,10 @@ def _docs_csp(html: str) -> str:
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_CDN} {hashes}",
+            f"script-src 'self' {hashes}",
             # Swagger UI sets style attributes from its scripts; styles cannot run code.
-            f"style-src {_CDN} 'unsafe-inline'",
-            "img-src 'self' data: https://fastapi.tiangolo.com",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
             "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
@@ -87,9 +88,29 @@ def _docs_csp(html: str) -> str:
     )
 
 
+DOCS_ASSETS = "/docs/assets"
+"""Where Swagger UI's own files are served from (the swagger-ui-bundle package), so /docs works offline."""
+
+
+def docs_assets() -> StaticFiles:
+    """Return the app that serves Swagger UI's files from the installed swagger-ui-bundle package."""
+    return StaticFiles(directory=swagger_ui_path)
+
+
 def docs_page(title: str, openapi_url: str) -> Callable[[Request], Awaitable[Response]]:
-    """Return the endpoint of the interactive docs: Swagger UI on ``openapi_url``, with its own CSP."""
-    html = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=title).body).decode()
+    """Return the endpoint of the interactive docs: Swagger UI on ``openapi_url``, with its own CSP.
+
+    Its scripts and styles come from this server (``DOCS_ASSETS``), not a CDN: the page works offline.
+    """
+    html = bytes(
+        get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=title,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        ).body
+    ).decode()
     csp = _docs_csp(html)
 
     async def page(request: Request) -> Response:

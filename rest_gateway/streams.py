@@ -13,6 +13,7 @@ hangs up. Interrupting a turn is SessionCancel's job.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 SSE_MEDIA_TYPE = "text/event-stream"
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
+
+_FIRST_MESSAGE_WAIT_S = 1.0
+"""How long a stream's response waits for its first message (to report an early refusal as HTTP)."""
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Ask browsers and reverse proxies not to cache or buffer the stream, so every event is seen at once."""
@@ -54,6 +58,10 @@ def _sse_event(message: Message) -> str:
     a streamed message without a oneof is sent whole as a ``message`` event.
     """
     data = message_to_json(message)
+    fields = message.DESCRIPTOR.fields_by_name
+    if "id" in fields and "kind" in fields:  # a numbered event (WatchEvents): resumable with Last-Event-ID
+        number, kind = getattr(message, "id"), getattr(message, "kind")  # noqa: B009 - any numbered message
+        return f"id: {number}\nevent: {kind}\ndata: {_dumps(data)}\n\n"
     oneofs = message.DESCRIPTOR.oneofs
     if len(oneofs) == 1:
         which = message.WhichOneof(oneofs[0].name)
@@ -68,11 +76,11 @@ def _ndjson_line(message: Message) -> str:
 
 
 async def _events(
-    call: grpc.aio.UnaryStreamCall[Message, Message], first: object, sse: bool
+    call: grpc.aio.UnaryStreamCall[Message, Message], first: asyncio.Future[Any], sse: bool
 ) -> AsyncIterator[str]:
     encode = _sse_event if sse else _ndjson_line
     try:
-        message: Any = first
+        message: Any = await first
         while message is not grpc.aio.EOF:
             yield encode(message)
             message = await call.read()
@@ -81,6 +89,7 @@ async def _events(
         body = error_body(error.status_code, error.reason, error.message, error.code, error.details)
         yield f"event: error\ndata: {_dumps(body)}\n\n" if sse else _dumps({"error": body}) + "\n"
     finally:
+        first.cancel()
         # A no-op when the call has ended; otherwise the client left and the stream (not the turn) stops.
         if not call.done():
             logger.info("stream client went away; cancelling the gRPC call")
@@ -94,9 +103,14 @@ async def stream_response(call: grpc.aio.UnaryStreamCall[Message, Message], sse:
         grpc.aio.AioRpcError: the call failed before its first message (the caller maps it to HTTP).
 
     """
+    first = asyncio.ensure_future(call.read())
     try:
-        first = await call.read()
+        # A stream that may stay quiet (WatchEvents with nothing new) starts once its first message is late.
+        await asyncio.wait({first}, timeout=_FIRST_MESSAGE_WAIT_S)
+        if first.done():
+            first.result()  # a refusal before the first message is a real HTTP error
     except BaseException:
+        first.cancel()
         call.cancel()
         raise
     headers = dict(_STREAM_HEADERS)

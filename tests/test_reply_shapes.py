@@ -449,6 +449,10 @@ async def rest_script(http: httpx.AsyncClient, record: Recorder) -> None:
     await get("GetMessage", f"/api/v1/messages/{asked}")
     await post("CancelMessage 400 (already ended)", f"/api/v1/messages/{asked}/cancel", {})
     await get("GetMessage 404 (an unknown id)", "/api/v1/messages/msg_unknown")
+    await get("WatchEvents 400 (a negative afterId)", "/api/v1/events", params={"afterId": "-1"})
+    await get(
+        "WatchEvents 400 (a Last-Event-ID that is no id)", "/api/v1/events", headers={"last-event-id": "x"}
+    )
     await get("TeamStatus /api/v1/teams/{team}/status", "/api/v1/teams/beta/status", params=frm)
     await post("Ask 404 (an unknown team)", "/api/v1/teams/nobody/ask", {**frm, "question": "hi"})
     async with httpx.AsyncClient(base_url=base, timeout=30) as keyless:

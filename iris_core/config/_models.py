@@ -89,6 +89,10 @@ class Settings:
     job queue, high priority before normal before low, first come first served within one."""
     max_queued_jobs: int = 1_000
     """Jobs that may wait in the queue; one more is refused (RESOURCE_EXHAUSTED) rather than queued."""
+    event_retention_ms: int = 3_600_000
+    """How long events are kept for WatchEvents to resume from (``afterId``, ``Last-Event-ID``)."""
+    health_event_interval_ms: int = 5_000
+    """How often a ``health`` event is emitted."""
     log_buffer_size: int = 5_000
     """Log records kept in memory for the debug APIs; older ones are dropped."""
     host: str = "127.0.0.1"

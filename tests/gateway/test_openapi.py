@@ -54,6 +54,18 @@ async def test_docs_page_has_its_own_strict_csp(gateway: Gateway) -> None:
     assert "frame-ancestors 'none'" in csp
 
 
+async def test_docs_work_offline_from_the_servers_own_files(gateway: Gateway) -> None:
+    async with asyncio.timeout(10):
+        page = await gateway.client.get("/docs")
+        script = await gateway.client.get("/docs/assets/swagger-ui-bundle.js")
+        style = await gateway.client.get("/docs/assets/swagger-ui.css")
+    assert "https://" not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert len(script.content) > 100_000 and "SwaggerUIBundle" in script.text
+    assert style.status_code == 200 and "text/css" in style.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
 async def test_every_response_has_the_security_headers(gateway: Gateway) -> None:
     async with asyncio.timeout(10):
         responses = [

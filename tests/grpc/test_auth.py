@@ -95,6 +95,10 @@ REFUSED: dict[str, tuple[Message, tuple[grpc.StatusCode, str]]] = {
         pb.GetMessageRequest(message_id="msg_none"),
         (grpc.StatusCode.NOT_FOUND, "MessageNotFoundError"),
     ),
+    "WatchEvents": (
+        pb.WatchEventsRequest(after_id=-1),
+        (grpc.StatusCode.INVALID_ARGUMENT, "ValidationError"),
+    ),
     "CancelMessage": (
         pb.CancelMessageRequest(message_id="msg_none"),
         (grpc.StatusCode.NOT_FOUND, "MessageNotFoundError"),

@@ -64,21 +64,26 @@ _INT64_TYPES = frozenset(
 
 
 def _numbers(data: Any, descriptor: Descriptor) -> Any:
-    """Turn the int64 strings of proto3 JSON into numbers, following the message's own fields."""
+    """Turn the int64 strings of proto3 JSON into numbers, and list the fields in the contract's order.
+
+    The printer puts fields left at their defaults last, so a reply's key order would otherwise change with
+    its values (an hour of 0 moved ``hour`` to the end).
+    """
     if not isinstance(data, dict) or descriptor.full_name.startswith("google.protobuf."):
         return data
+    ordered: dict[str, Any] = {}
     for field in descriptor.fields:
         if field.json_name not in data:
             continue
         value = data[field.json_name]
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             entry = field.message_type.fields_by_name["value"]
-            data[field.json_name] = {k: _one(entry, v) for k, v in value.items()}
+            ordered[field.json_name] = {k: _one(entry, v) for k, v in value.items()}
         elif field.is_repeated:
-            data[field.json_name] = [_one(field, v) for v in value]
+            ordered[field.json_name] = [_one(field, v) for v in value]
         else:
-            data[field.json_name] = _one(field, value)
-    return data
+            ordered[field.json_name] = _one(field, value)
+    return ordered
 
 
 def _one(field: FieldDescriptor, value: Any) -> Any:

@@ -3306,6 +3306,183 @@ class Pagination(_message.Message):
 
 Global___Pagination: _TypeAlias = Pagination  # noqa: Y015
 
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    """WatchEventsRequest filters the event stream; every filter is optional."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Only events of this team (the target team of a pair; health events always pass)."""
+    session_id: _builtins.str
+    """Only events of this Claude session."""
+    after_id: _builtins.int
+    """Resume after this event id: every kept event with a higher id comes first, then the live ones.
+    0 starts with the live events only.
+    """
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these kinds, e.g. "turn.chunk"; a family by its prefix and a dot, e.g. "turn." (empty: all)."""
+
+    def __init__(
+        self,
+        *,
+        team: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        after_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_id", b"after_id", "kinds", b"kinds", "session_id", b"session_id", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchEventsResponse(_message.Message):
+    """WatchEventsResponse is one event: one thing that happened inside Iris. Which fields are set depends on `kind`:
+      process.spawned, process.terminated, process.error   team, from_team, pid (error: error)
+      turn.started, turn.chunk (text), turn.tool_use (tool, tool_input), turn.completed (status, error)
+      job.queued, job.started, job.finished (status, error)             with message_id, job_id
+      webhook.delivered, webhook.failed                                 attempt, status_code, error
+      permission.requested (request_id, tool, tool_input), permission.decided (request_id, decision)
+      health                                                            health
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    TOOL_INPUT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_CODE_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """The event's id: it only grows, across restarts too."""
+    kind: _builtins.str
+    """What happened (see above)."""
+    timestamp: _builtins.int
+    """Unix time in milliseconds."""
+    team: _builtins.str
+    """Target team of the pair it concerns."""
+    from_team: _builtins.str
+    """Calling team of the pair it concerns."""
+    session_id: _builtins.str
+    """Claude session id of the pair."""
+    message_id: _builtins.str
+    """The message it concerns."""
+    job_id: _builtins.str
+    """The job it concerns."""
+    pid: _builtins.int
+    """Claude Code's process id (process.*)."""
+    text: _builtins.str
+    """A piece of the answer (turn.chunk)."""
+    tool: _builtins.str
+    """A tool's name (turn.tool_use, permission.requested)."""
+    status: _builtins.str
+    """How a turn or job ended: completed | failed | cancelled."""
+    error: _builtins.str
+    """Why something failed."""
+    request_id: _builtins.str
+    """A permission request's id (permission.*)."""
+    decision: _builtins.str
+    """allow | deny (permission.decided)."""
+    attempt: _builtins.int
+    """A webhook attempt's number, from 1 (webhook.*)."""
+    status_code: _builtins.int
+    """The webhook receiver's HTTP status (0: no answer)."""
+    @_builtins.property
+    def tool_input(self) -> _struct_pb2.Struct:
+        """The tool's input."""
+
+    @_builtins.property
+    def health(self) -> Global___HealthSnapshot:
+        """The state of Iris (health)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        timestamp: _builtins.int = ...,
+        team: _builtins.str = ...,
+        from_team: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        job_id: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        text: _builtins.str = ...,
+        tool: _builtins.str = ...,
+        tool_input: _struct_pb2.Struct | None = ...,
+        status: _builtins.str = ...,
+        error: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status_code: _builtins.int = ...,
+        health: Global___HealthSnapshot | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health", "tool_input", b"tool_input"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "decision", b"decision", "error", b"error", "from_team", b"from_team", "health", b"health", "id", b"id", "job_id", b"job_id", "kind", b"kind", "message_id", b"message_id", "pid", b"pid", "request_id", b"request_id", "session_id", b"session_id", "status", b"status", "status_code", b"status_code", "team", b"team", "text", b"text", "timestamp", b"timestamp", "tool", b"tool", "tool_input", b"tool_input"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015
+
+@_typing.final
+class HealthSnapshot(_message.Message):
+    """HealthSnapshot is the state of Iris at a moment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROCESSES_FIELD_NUMBER: _builtins.int
+    MAX_PROCESSES_FIELD_NUMBER: _builtins.int
+    QUEUE_DEPTH_FIELD_NUMBER: _builtins.int
+    UPTIME_FIELD_NUMBER: _builtins.int
+    processes: _builtins.int
+    """Claude Code processes starting, alive or stopping."""
+    max_processes: _builtins.int
+    """settings.maxProcesses."""
+    queue_depth: _builtins.int
+    """Turns and jobs waiting, on their pairs and in the job queue."""
+    uptime: _builtins.int
+    """Milliseconds since Iris started."""
+    def __init__(
+        self,
+        *,
+        processes: _builtins.int = ...,
+        max_processes: _builtins.int = ...,
+        queue_depth: _builtins.int = ...,
+        uptime: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_processes", b"max_processes", "processes", b"processes", "queue_depth", b"queue_depth", "uptime", b"uptime"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthSnapshot: _TypeAlias = HealthSnapshot  # noqa: Y015
+
 REQUIRED_PERMISSION_FIELD_NUMBER: _builtins.int
 MCP_TOOL_FIELD_NUMBER: _builtins.int
 required_permission: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]

@@ -173,6 +173,11 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/iris.v1.Iris/WatchEvents',
+                request_serializer=iris_dot_v1_dot_iris__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
         self.GetMessage = channel.unary_unary(
                 '/iris.v1.Iris/GetMessage',
                 request_serializer=iris_dot_v1_dot_iris__pb2.GetMessageRequest.SerializeToString,
@@ -395,6 +400,16 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Streams what happens inside Iris, as it happens: processes, turns, jobs, webhooks, permissions, and a
+        health event every few seconds. Every event has an id that only grows; events are kept for
+        settings.eventRetention, so a client that reconnects with the last id it saw (after_id; over SSE, the
+        Last-Event-ID header) gets every later event once, none lost, none repeated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMessage(self, request, context):
         """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did.
         """
@@ -553,6 +568,11 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.ExecuteRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.ExecuteResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.WatchEventsRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.WatchEventsResponse.SerializeToString,
             ),
             'GetMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMessage,
@@ -1303,6 +1323,33 @@ class Iris:
             '/iris.v1.Iris/Execute',
             iris_dot_v1_dot_iris__pb2.ExecuteRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.ExecuteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/iris.v1.Iris/WatchEvents',
+            iris_dot_v1_dot_iris__pb2.WatchEventsRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

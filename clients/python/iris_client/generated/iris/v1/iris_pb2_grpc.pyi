@@ -112,6 +112,12 @@ class IrisStub:
     its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
     the same API key within 24 hours returns the same job and starts nothing.
     """
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_iris_pb2.WatchEventsRequest, _iris_pb2.WatchEventsResponse]
+    """Streams what happens inside Iris, as it happens: processes, turns, jobs, webhooks, permissions, and a
+    health event every few seconds. Every event has an id that only grows; events are kept for
+    settings.eventRetention, so a client that reconnects with the last id it saw (after_id; over SSE, the
+    Last-Event-ID header) gets every later event once, none lost, none repeated.
+    """
     GetMessage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]
     """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
     ListMessages: _grpc.UnaryUnaryMultiCallable[_iris_pb2.ListMessagesRequest, _iris_pb2.ListMessagesResponse]
@@ -194,6 +200,12 @@ class IrisAsyncStub(IrisStub):
     first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
     its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
     the same API key within 24 hours returns the same job and starts nothing.
+    """
+    WatchEvents: _aio.UnaryStreamMultiCallable[_iris_pb2.WatchEventsRequest, _iris_pb2.WatchEventsResponse]  # type: ignore[assignment]
+    """Streams what happens inside Iris, as it happens: processes, turns, jobs, webhooks, permissions, and a
+    health event every few seconds. Every event has an id that only grows; events are kept for
+    settings.eventRetention, so a client that reconnects with the last id it saw (after_id; over SSE, the
+    Last-Event-ID header) gets every later event once, none lost, none repeated.
     """
     GetMessage: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetMessageRequest, _iris_pb2.GetMessageResponse]  # type: ignore[assignment]
     """Looks a message up by its id (or its job's id): its status, progress so far, result and what it did."""
@@ -436,6 +448,18 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         first served within one), runs when one of settings.maxConcurrentJobs is free, survives a restart, and
         its result is POSTed to `callback.url`, signed the Standard Webhooks way. The same idempotency_key from
         the same API key within 24 hours returns the same job and starts nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _iris_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_iris_pb2.WatchEventsResponse], _abc.AsyncIterator[_iris_pb2.WatchEventsResponse]]:
+        """Streams what happens inside Iris, as it happens: processes, turns, jobs, webhooks, permissions, and a
+        health event every few seconds. Every event has an id that only grows; events are kept for
+        settings.eventRetention, so a client that reconnects with the last id it saw (after_id; over SSE, the
+        Last-Event-ID header) gets every later event once, none lost, none repeated.
         """
 
     @_abc_1.abstractmethod
