@@ -236,7 +236,7 @@ async def test_an_expired_persisted_message_does_not_run_after_restart_while_an_
         entries = {e.message_id: e for e in (await report_of(iris)).entries}
         assert entries[kept.message_id].response == "ok, remembering kept"
         dropped = entries[expired.message_id]
-        assert dropped.status == "error" and dropped.error
+        assert dropped.status == "error" and dropped.error == "expired: it waited past its ttlDays"
         assert (dropped.response, dropped.started_at) == ("", 0)
         # It never reached Claude: the conversation has the kept message only.
         assert (await send(iris, "recall")).response == "you told me: kept"
