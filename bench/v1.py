@@ -3,7 +3,7 @@
 - Execute → webhook received: from the Execute call to the signed POST arriving at a local receiver.
 - WatchEvents fan-out: 50 subscribers watching while turns stream chunks; events delivered per second to
   all of them together, and the CPU Iris used meanwhile (from /proc).
-- History: ListMessages p50 on a record of 100 000 messages (a second ``iris serve`` on a seeded home).
+- History: ListMessages p50 on a record of 100 000 messages (a second ``iris serve``, its home filled in bulk).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.store import Store
 
-__all__ = ["HISTORY_RECORDS", "SUBSCRIBERS", "execute_to_webhook", "history_query", "watch_fan_out"]
+__all__ = ["HISTORY_RECORDS", "SUBSCRIBERS", "execute_to_webhook", "fill_history", "history_query", "watch_fan_out"]
 
 SUBSCRIBERS = 50
 HISTORY_RECORDS = 100_000
@@ -113,7 +113,7 @@ async def watch_fan_out(
     }
 
 
-async def seed_history(home: Path, records: int) -> None:
+async def fill_history(home: Path, records: int) -> None:
     """Write ``records`` ended messages into a new record at ``home`` (schema by Store, rows in bulk)."""
     async with Store(home / "iris.db") as store:
         session = await store.session_id_for("bench", "bench")
@@ -149,7 +149,7 @@ async def history_query(
     """Time ListMessages on 100 000 records: the newest page, a filtered page, and a deep page."""
     home = work / "history-home"
     home.mkdir()
-    await seed_history(home, HISTORY_RECORDS)
+    await fill_history(home, HISTORY_RECORDS)
     server, port = await start_iris(home)
     try:
         key = (("authorization", "Bearer " + (home / "admin.key").read_text().strip()),)

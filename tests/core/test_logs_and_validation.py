@@ -84,7 +84,7 @@ def test_a_logged_record_is_kept_with_level_time_message_store_and_logger(
         (logging.CRITICAL + 10, "fatal"),
     ],
 )
-def test_python_levels_map_onto_the_seeds_level_names(levelno: int, name: str) -> None:
+def test_python_levels_map_onto_the_original_designs_level_names(levelno: int, name: str) -> None:
     ring = LogRing(10, level=1)
     ring.handle(record(level=levelno))
     assert [e.level for e in ring.query()] == [name]

@@ -7,7 +7,7 @@ import asyncio
 from tests.gateway.conftest import Gateway
 
 
-async def test_the_seeds_curl_examples_work_as_written(gateway: Gateway) -> None:
+async def test_the_original_designs_curl_examples_work_as_written(gateway: Gateway) -> None:
     c = gateway.client
     async with asyncio.timeout(60):
         tell = await c.post(  # (one process: beta -> alpha)

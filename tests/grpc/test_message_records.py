@@ -96,21 +96,21 @@ async def test_a_key_sees_only_its_own_messages(iris: Iris) -> None:
     assert {m.from_team for m in everything.messages} == {"caller", "bob"}
 
 
-async def seed_history(home: Path, count: int) -> int:
+async def record_history(home: Path, count: int) -> int:
     """Record ``count`` ended turns (alternately to alpha and beta, one in three failed), oldest first."""
     start = now_ms() - count * 1000
     async with Store(home / "iris.db") as store:
         for team in ("alpha", "beta"):
-            await store.get_or_create_session("seed", team)
+            await store.get_or_create_session("recorder", team)
         for i in range(count):
             team = "alpha" if i % 2 == 0 else "beta"
-            session = await store.session_id_for("seed", team)
-            message_id = f"msg_seed{i:04d}"
+            session = await store.session_id_for("recorder", team)
+            message_id = f"msg_hist{i:04d}"
             created = start + i * 1000
             await store.add_turn(
                 message_id=message_id,
                 session_id=session,
-                from_team="seed",
+                from_team="recorder",
                 to_team=team,
                 request=f"question {i}",
                 created_at=created,
@@ -133,7 +133,7 @@ async def seed_history(home: Path, count: int) -> int:
 
 
 async def test_history_filters_and_pages_120_records(tmp_path: Path) -> None:
-    start = await seed_history(tmp_path / "iris-home", 120)
+    start = await record_history(tmp_path / "iris-home", 120)
     async with start_iris(tmp_path) as iris:
 
         async def listed(**fields: object) -> pb.ListMessagesResponse:
@@ -146,9 +146,9 @@ async def test_history_filters_and_pages_120_records(tmp_path: Path) -> None:
         recent = await listed(since=start + 100_000)
         nobody = await listed(from_team="nobody")
     assert (first.pagination.total, first.pagination.limit, first.pagination.has_next) == (120, 50, True)
-    assert [m.message_id for m in first.messages][:2] == ["msg_seed0119", "msg_seed0118"]  # newest first
+    assert [m.message_id for m in first.messages][:2] == ["msg_hist0119", "msg_hist0118"]  # newest first
     assert len(third.messages) == 20 and third.pagination.page == 3 and not third.pagination.has_next
-    assert third.messages[-1].message_id == "msg_seed0000"
+    assert third.messages[-1].message_id == "msg_hist0000"
     assert alpha.pagination.total == 60 and {m.team for m in alpha.messages} == {"alpha"}
     assert failed_beta.pagination.total == len([i for i in range(1, 120, 2) if i % 3 == 0])
     assert {(m.team, m.status) for m in failed_beta.messages} == {("beta", "failed")}

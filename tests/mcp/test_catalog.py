@@ -75,7 +75,7 @@ async def test_an_mcp_client_lists_the_original_17_tools_and_the_v1_ones_with_th
         assert all(p.get("description") for p in schema["properties"].values()), name
 
 
-def test_descriptions_are_the_seeds_words() -> None:
+def test_descriptions_are_the_original_designs_words() -> None:
     described = {tool.name: tool.description for tool in iris_tools()}
     assert described["send_message"].startswith("Send a message to a team and wait for response.")
     assert described["quick_message"].startswith("Quickly send a message to a team without waiting")
