@@ -3,7 +3,7 @@
 - Execute → webhook received: from the Execute call to the signed POST arriving at a local receiver.
 - WatchEvents fan-out: 50 subscribers watching while turns stream chunks; events delivered per second to
   all of them together, and the CPU Iris used meanwhile (from /proc).
-- History: ListMessages p50 on a record of 100 000 messages (a second ``iris serve``, its home filled in bulk).
+- History: ListMessages p50 on a record of 100 000 messages (a second ``iris serve``, its home bulk-filled).
 """
 
 from __future__ import annotations
