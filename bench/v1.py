@@ -27,7 +27,14 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_core.store import Store
 
-__all__ = ["HISTORY_RECORDS", "SUBSCRIBERS", "execute_to_webhook", "fill_history", "history_query", "watch_fan_out"]
+__all__ = [
+    "HISTORY_RECORDS",
+    "SUBSCRIBERS",
+    "execute_to_webhook",
+    "fill_history",
+    "history_query",
+    "watch_fan_out",
+]
 
 SUBSCRIBERS = 50
 HISTORY_RECORDS = 100_000
