@@ -17,6 +17,7 @@ from iris_client.channels import iris_channel
 from iris_core.config import IrisConfig
 from mcp_adapter.http import MCP_PATH, mcp_http
 from rest_gateway import GatewayConfig, Mounted, create_app
+from rest_gateway.websocket import MAX_FRAME_BYTES as WEBSOCKET_MAX_FRAME_BYTES
 
 __all__ = ["serving_app", "serving_rest"]
 
@@ -66,7 +67,14 @@ async def serving_app(app: Any, *, host: str, port: int) -> AsyncIterator[int]:
         sock.close()
         raise RuntimeError(f"could not bind {host}:{port} for REST: {exc.strerror}") from exc
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, access_log=False)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            access_log=False,
+            ws_max_size=WEBSOCKET_MAX_FRAME_BYTES,  # a bigger frame is refused before it is read whole
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]), name="iris-rest")
     try:

@@ -219,6 +219,7 @@ class EventLog:
         watcher = _Watcher(where)
         self._watchers.add(watcher)
         seen = self._next_id - 1  # the registration's view: later events reach the watcher's queue
+        after_id = min(after_id, seen)  # an id from the future means "from now on", not "never"
         try:
             last = after_id
             if after_id > 0:

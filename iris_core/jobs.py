@@ -114,6 +114,7 @@ class JobQueue:
             return False
         self._forget(turn.message_id)
         await self._pool.end_unrun([turn], TurnStatus.CANCELLED, "cancelled before it ran")
+        await self._ended(turn)
         return True
 
     def waiting_for(self, pair: Pair) -> int:
@@ -126,6 +127,8 @@ class JobQueue:
         for turn in taken:
             self._forget(turn.message_id)
         await self._pool.end_unrun(taken, TurnStatus.CANCELLED, why)
+        for turn in taken:
+            await self._ended(turn)
         return taken
 
     def position(self, message_id: str) -> int:
@@ -165,6 +168,7 @@ class JobQueue:
             turn, team = picked
             if turn.expires_at and turn.expires_at <= now_ms():
                 await self._pool.end_unrun([turn], TurnStatus.ERROR, "expired: it waited past its ttlDays")
+                await self._ended(turn)
                 continue
             self._running[turn.message_id] = turn  # before the await: a concurrent dispatch counts it
             try:
@@ -189,11 +193,15 @@ class JobQueue:
             self._running.pop(turn.message_id, None)
         if turn.status is not TurnStatus.REQUEUED:
             self._durations.append(turn.duration_ms)
-            if self._events is not None:
-                self._events.job_event(turn, "job.finished")
-            if self.on_finished is not None:
-                try:
-                    await self.on_finished(turn)
-                except Exception as exc:  # noqa: BLE001 - a failed report must not stop the queue
-                    logger.error("reporting the end of job %s failed: %r", turn.message_id, exc)
+            await self._ended(turn)
         await self._dispatch()
+
+    async def _ended(self, turn: Turn) -> None:
+        """Report a job's end, however it came (ran, cancelled or expired while waiting): event, webhook."""
+        if self._events is not None:
+            self._events.job_event(turn, "job.finished")
+        if self.on_finished is not None:
+            try:
+                await self.on_finished(turn)
+            except Exception as exc:  # noqa: BLE001 - a failed report must not stop the queue
+                logger.error("reporting the end of job %s failed: %r", turn.message_id, exc)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -28,7 +29,7 @@ from .store import Store
 from .targets import configured_team, pair_of
 from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
 from .validation import validate_message, validate_timeout, validate_ttl_days
-from .webhooks import check_destination
+from .webhooks import check_destination, check_headers
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "DEFAULT_TTL_DAYS", "Messages"]
 
@@ -72,7 +73,10 @@ class Messages:
         self._pool = pool
         self._jobs = jobs
         self._locks = locks
-        self._idempotency = asyncio.Lock()
+        self._idempotency: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        """One lock per (API key, idempotency key), alive while a request holds or awaits it."""
 
     async def send_message(self, request: pb.SendMessageRequest, caller: Caller) -> pb.SendMessageResponse:
         """Send a message and wait per its ``timeout`` (see the contract).
@@ -196,6 +200,7 @@ class Messages:
                 raise ValidationError(
                     "callback.method must be POST or PUT", details={"field": "callback.method"}
                 )
+            check_headers(callback.headers)
             await check_destination(callback.url, self._config.api.webhooks.allow_private_networks)
         if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
             raise ValidationError(
@@ -215,7 +220,10 @@ class Messages:
         asked = Asked(
             request.team, request.task, persist=True, ttl_days=ttl_days, job=job, fields=("team", "task")
         )
-        async with self._idempotency if request.idempotency_key else contextlib.nullcontext():
+        lock: asyncio.Lock | None = None
+        if request.idempotency_key:
+            lock = self._idempotency.setdefault((owner, request.idempotency_key), asyncio.Lock())
+        async with lock if lock is not None else contextlib.nullcontext():
             if request.idempotency_key:
                 since = now_ms() - IDEMPOTENCY_WINDOW_MS
                 earlier = await self._store.find_idempotent(owner, request.idempotency_key, since)

@@ -27,6 +27,7 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -44,7 +45,7 @@ from .events import EventLog
 from .store import Store, TurnRow
 from .turns import V1_STATUS, Turn, cut_text
 
-__all__ = ["SECRET_FILE", "WebhookSender", "check_destination", "signing_secret"]
+__all__ = ["SECRET_FILE", "WebhookSender", "check_destination", "check_headers", "signing_secret"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,17 @@ _IDLE_CHECK_S = 60.0
 """The longest the sender sleeps without looking at the record."""
 _SUMMARY_CHARS = 280
 _RETRIED_STATUSES = frozenset({408, 429})
+_OWN_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "host",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
 
 
 def signing_secret(config: WebhookConfig, home: Path) -> str:
@@ -76,32 +88,84 @@ def signing_secret(config: WebhookConfig, home: Path) -> str:
     return secret
 
 
-async def check_destination(url: str, allow_private: bool) -> None:
+async def check_destination(url: str, allow_private: bool) -> str:
     """Refuse a callback URL that is not http(s), or whose host resolves to a non-global address.
+
+    Returns:
+        The address to connect to: the one checked (so a name that resolves elsewhere a moment later,
+        DNS rebinding, cannot move the delivery onto a private address); the host itself when private
+        networks are allowed.
 
     Raises:
         ValidationError: naming ``callback.url``.
 
     """
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(
+            f"callback.url has a bad port: {exc}", details={"field": "callback.url"}
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("callback.url must be an http or https URL", details={"field": "callback.url"})
     if allow_private:
-        return
+        return parts.hostname
     try:
         async with asyncio.timeout(_RESOLVE_TIMEOUT_S):
-            infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
+            infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 443)
     except (OSError, TimeoutError) as exc:
         raise ValidationError(
             f"callback.url's host {parts.hostname} does not resolve: {exc}", details={"field": "callback.url"}
         ) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not _public(address):
             raise ValidationError(
                 f"callback.url's host {parts.hostname} resolves to {address}, a private, loopback or "
                 "link-local address (api.webhooks.allowPrivateNetworks is off)",
                 details={"field": "callback.url"},
+            )
+    return str(addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Return whether ``address`` is global, and so is any IPv4 address an IPv6 form of it carries.
+
+    Mapped, 6to4, NAT64 and IPv4-compatible forms reach their IPv4 address where such routing exists.
+    """
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not embedded.is_global:
+            return False
+    return True
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse callback headers that cannot be sent (not printable ASCII) or that would replace Iris's own.
+
+    Raises:
+        ValidationError: naming ``callback.headers``.
+
+    """
+    for name, value in headers.items():
+        printable = all(" " <= char <= "~" for char in name + value) and name and ":" not in name
+        if not printable or " " in name:
+            raise ValidationError(
+                f"callback header {name!r} must be a token name with a printable ASCII value",
+                details={"field": "callback.headers"},
+            )
+        if name.lower() in _OWN_HEADERS:
+            raise ValidationError(
+                f"callback header {name!r} is set by Iris", details={"field": "callback.headers"}
             )
 
 
@@ -202,13 +266,13 @@ class WebhookSender:
             error = "the job's callback is no longer recorded"
         else:
             try:
-                await check_destination(callback.url, self._config.allow_private_networks)
-                status_code = await self._send(callback, message_id, body)
+                address = await check_destination(callback.url, self._config.allow_private_networks)
+                status_code = await self._send(callback, address, message_id, body)
                 if not 200 <= status_code < 300:
                     error = f"the receiver answered HTTP {status_code}"
             except ValidationError as exc:
                 error = exc.message
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is this attempt's, recorded; never the sender's
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         delivered = not error
         retry = not delivered and callback is not None and _retried(status_code, error)
@@ -245,8 +309,14 @@ class WebhookSender:
         if state == "failed":
             logger.warning("webhook of %s failed after %d attempt(s): %s", message_id, number, error)
 
-    async def _send(self, callback: pb.WebhookCallback, message_id: str, body: str) -> int:
+    async def _send(self, callback: pb.WebhookCallback, address: str, message_id: str, body: str) -> int:
+        """POST (or PUT) the body to ``address``, the checked address of the callback's host.
+
+        The URL keeps its host in the ``Host`` header and, for https, in TLS (SNI and the certificate check).
+        """
         assert self._client is not None
+        url = httpx.URL(callback.url)
+        host = url.host
         sent_at = datetime.datetime.now(tz=datetime.UTC)
         webhook_id = f"wh_{message_id}"
         headers = {
@@ -256,9 +326,14 @@ class WebhookSender:
             "webhook-id": webhook_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": self._webhook.sign(webhook_id, sent_at, body),
+            "host": url.netloc.decode("ascii"),
         }
         reply = await self._client.request(
-            (callback.method or "POST").upper(), callback.url, content=body.encode(), headers=headers
+            (callback.method or "POST").upper(),
+            url.copy_with(host=address),
+            content=body.encode(),
+            headers=headers,
+            extensions={"sni_hostname": host} if url.scheme == "https" else {},
         )
         return reply.status_code
 

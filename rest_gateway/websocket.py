@@ -38,14 +38,15 @@ from iris_client.generated.iris.v1 import iris_pb2_grpc
 from .errors import GatewayError, error_body, error_from_rpc
 from .transcode import message_to_json
 
-__all__ = ["AUTH_WAIT_S", "PATH", "serve_socket"]
+__all__ = ["AUTH_WAIT_S", "MAX_FRAME_BYTES", "PATH", "serve_socket"]
 
 logger = logging.getLogger(__name__)
 
 PATH = "/api/v1/stream"
 AUTH_WAIT_S = 5.0
 """How long a connection without a key on its upgrade has to send its ``auth`` frame."""
-_MAX_FRAME_BYTES = 256 * 1024
+MAX_FRAME_BYTES = 256 * 1024
+"""The largest frame a client may send (uvicorn refuses bigger ones before reading them whole)."""
 _CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -141,9 +142,9 @@ async def _key_of(socket: WebSocket) -> tuple[tuple[str, str], ...] | None:
         return metadata
     try:
         async with asyncio.timeout(AUTH_WAIT_S):
-            raw = await socket.receive_text()
-        frame = json.loads(raw)
-    except (TimeoutError, ValueError):
+            raw = await _receive_text(socket)
+        frame = json.loads(raw or "")
+    except (TimeoutError, ValueError, WebSocketDisconnect):
         return None
     if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("key"), str):
         return None
@@ -166,8 +167,10 @@ async def serve_socket(socket: WebSocket, channel: grpc.aio.Channel) -> None:
     try:
         async with asyncio.TaskGroup() as calls:
             while True:
-                raw = await socket.receive_text()
+                raw = await _receive_text(socket)
                 try:
+                    if raw is None:
+                        raise _BadFrame("Frames are JSON text; a binary frame was sent")
                     await _dispatch(session, calls, raw)
                 except _BadFrame as exc:
                     await session.send_error(exc)
@@ -179,8 +182,8 @@ async def serve_socket(socket: WebSocket, channel: grpc.aio.Channel) -> None:
 
 
 async def _dispatch(session: _Session, calls: asyncio.TaskGroup, raw: str) -> None:
-    if len(raw) > _MAX_FRAME_BYTES:
-        raise _BadFrame(f"A frame is at most {_MAX_FRAME_BYTES} bytes")
+    if len(raw) > MAX_FRAME_BYTES:
+        raise _BadFrame(f"A frame is at most {MAX_FRAME_BYTES} bytes")
     try:
         frame = json.loads(raw)
     except ValueError as exc:
@@ -189,15 +192,15 @@ async def _dispatch(session: _Session, calls: asyncio.TaskGroup, raw: str) -> No
         raise _BadFrame("A frame must be a JSON object")
     kind = frame.get("type")
     if kind == "message":
-        _text(frame, "team"), _text(frame, "message")  # refused now, before a call is started
-        calls.create_task(_quietly(session.tell(frame)))
+        _text(frame, "team"), _text(frame, "message"), _text(frame, "fromTeam", "")  # refused before a call
+        calls.create_task(_quietly(session, session.tell(frame)))
     elif kind == "cancel":
         _text(frame, "messageId")
-        calls.create_task(_quietly(session.cancel(frame)))
+        calls.create_task(_quietly(session, session.cancel(frame)))
     elif kind == "subscribe":
         team = _text(frame, "team")
         if team not in session.watching:
-            session.watching[team] = calls.create_task(_quietly(session.watch(team)))
+            session.watching[team] = calls.create_task(_quietly(session, session.watch(team)))
         await session.send({"type": "subscribed", "team": team})
     elif kind == "unsubscribe":
         team = _text(frame, "team")
@@ -216,9 +219,29 @@ async def _dispatch(session: _Session, calls: asyncio.TaskGroup, raw: str) -> No
         )
 
 
-async def _quietly(call: Coroutine[Any, Any, None]) -> None:
-    """Run one translated call; once the client has gone, its last frames have nowhere to go."""
+async def _quietly(session: _Session, call: Coroutine[Any, Any, None]) -> None:
+    """Run one translated call; nothing it raises ends the connection's other calls.
+
+    A bad frame gets its error frame; once the client has gone, the call's last frames have nowhere to go.
+    """
     try:
-        await call
+        try:
+            await call
+        except _BadFrame as exc:
+            await session.send_error(exc)
     except (WebSocketDisconnect, RuntimeError, OSError) as exc:
         logger.debug("WebSocket client gone during a call: %r", exc)
+
+
+async def _receive_text(socket: WebSocket) -> str | None:
+    """Return the next text frame, None for a binary one.
+
+    Raises:
+        WebSocketDisconnect: the client left.
+
+    """
+    message = await socket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    return text if isinstance(text, str) else None

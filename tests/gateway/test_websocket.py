@@ -63,7 +63,15 @@ async def test_cancel_over_the_socket_interrupts_a_running_message(gateway: Gate
 
 async def test_bad_frames_get_an_error_frame_and_the_connection_stays_usable(gateway: Gateway) -> None:
     async with connect(ws_url(gateway), additional_headers={"X-API-Key": gateway.iris.admin_key}) as socket:
-        for bad in ["not json", "[1, 2]", json.dumps({"type": "dance"}), json.dumps({"type": "message"})]:
+        bad_frames: list[str | bytes] = [
+            "not json",
+            "[1, 2]",
+            json.dumps({"type": "dance"}),
+            json.dumps({"type": "message"}),
+            json.dumps({"type": "message", "team": "alpha", "message": "hi", "fromTeam": 7}),
+            b"\x00binary",
+        ]
+        for bad in bad_frames:
             await socket.send(bad)
             error = json.loads(await asyncio.wait_for(socket.recv(), 10))
             assert (

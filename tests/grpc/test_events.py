@@ -168,7 +168,10 @@ async def test_health_events_say_how_iris_is(tmp_path: Path) -> None:
     async with start_iris(tmp_path, fast_config(tmp_path)) as iris:
         health: list[pb.WatchEventsResponse] = []
         async with asyncio.timeout(30):
-            async for event in iris.stub.WatchEvents(pb.WatchEventsRequest(kinds=["health"])):
+            # An afterId from the future means "from now on".
+            async for event in iris.stub.WatchEvents(
+                pb.WatchEventsRequest(kinds=["health"], after_id=10**12)
+            ):
                 health.append(event)
                 break
     (event,) = health
