@@ -38,6 +38,8 @@ _FLUSH_S = 0.05
 _PRUNE_EVERY_S = 60.0
 _WATCHER_BACKLOG = 10_000
 _BACKFILL_PAGE = 1_000
+_MAX_UNWRITTEN = 100_000
+"""Events held in memory while the file cannot be written; older ones are dropped past this."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -279,7 +281,11 @@ class EventLog:
                 [(e.id, e.timestamp, e.SerializeToString()) for e in batch],
             )
         except Exception:
-            self._unwritten = batch + self._unwritten  # kept for the next try
+            kept = batch + self._unwritten  # kept for the next try, but not without bound (a failing disk)
+            if len(kept) > _MAX_UNWRITTEN:
+                logger.error("dropping %d events that could not be written", len(kept) - _MAX_UNWRITTEN)
+                kept = kept[-_MAX_UNWRITTEN:]
+            self._unwritten = kept
             raise
 
     async def _write_forever(self) -> None:
