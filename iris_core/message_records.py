@@ -101,8 +101,12 @@ class MessageRecords:
         if live is not None and not live.done:
             if not await self._jobs.cancel(live):  # not waiting in the job queue: on its pair
                 await self._pool.cancel_one(live)
-        elif row.status not in (TurnStatus.CANCELLED.value, TurnStatus.QUEUED.value):
-            status = V1_STATUS.get(row.status, row.status)
+        # This run's turn says how it ended before its record does (the end is written just after).
+        elif (ended := live.status.value if live is not None else row.status) not in (
+            TurnStatus.CANCELLED.value,
+            TurnStatus.QUEUED.value,
+        ):
+            status = V1_STATUS.get(ended, ended)
             raise PreconditionFailedError(
                 f"Message {row.message_id} has already ended ({status}); there is nothing to cancel",
                 details={"messageId": row.message_id, "status": status},
