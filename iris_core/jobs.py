@@ -103,6 +103,10 @@ class JobQueue:
             self._events.job_event(turn, "job.queued")
         await self._dispatch()
 
+    def live_turn(self, message_id: str) -> Turn | None:
+        """Return this run's turn of a message: waiting here, or handed to its pair; None if it has none."""
+        return self.waiting_turn(message_id) or self._pool.live_turns().get(message_id)
+
     def waiting_turn(self, message_id: str) -> Turn | None:
         """Return the job with this message id if it is waiting here (not yet handed to its pair)."""
         found = self._turns.get(message_id)

@@ -41,7 +41,7 @@ class MessageRecords:
 
         """
         row = await self._visible_row(request.message_id, caller)
-        record = self._record(row, self._live(row.message_id))
+        record = self._record(row, self._jobs.live_turn(row.message_id))
         record.webhook_status, deliveries = await self._store.webhook_of(row.message_id)
         record.deliveries.extend(deliveries)
         return pb.GetMessageResponse(message=record)
@@ -80,7 +80,13 @@ class MessageRecords:
             offset=(page - 1) * limit,
         )
         rows, total = await self._store.history(query)
-        records = [self._record(row, self._live(row.message_id), listed=True) for row in rows]
+        on_pairs = self._pool.live_turns()  # one snapshot for the page, not one per row
+        records = [
+            self._record(
+                row, self._jobs.waiting_turn(row.message_id) or on_pairs.get(row.message_id), listed=True
+            )
+            for row in rows
+        ]
         return _page(records, total, page, limit)
 
     async def cancel_message(
@@ -97,7 +103,7 @@ class MessageRecords:
 
         """
         row = await self._visible_row(request.message_id, caller)
-        live = self._live(row.message_id)
+        live = self._jobs.live_turn(row.message_id)
         if live is not None and not live.done:
             if not await self._jobs.cancel(live):  # not waiting in the job queue: on its pair
                 await self._pool.cancel_one(live)
@@ -112,11 +118,7 @@ class MessageRecords:
                 details={"messageId": row.message_id, "status": status},
             )
         current = await self._store.get_turn(row.message_id) or row
-        return pb.CancelMessageResponse(message=self._record(current, self._live(row.message_id)))
-
-    def _live(self, message_id: str) -> Turn | None:
-        """Return this run's turn of the message, if any: waiting in the job queue, or on its pair."""
-        return self._jobs.waiting_turn(message_id) or self._pool.live_turns().get(message_id)
+        return pb.CancelMessageResponse(message=self._record(current, self._jobs.live_turn(row.message_id)))
 
     async def _visible_row(self, message_id: str, caller: Caller) -> TurnRow:
         if not message_id:

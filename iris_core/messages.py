@@ -228,9 +228,7 @@ class Messages:
                 since = now_ms() - IDEMPOTENCY_WINDOW_MS
                 earlier = await self._store.find_idempotent(owner, request.idempotency_key, since)
                 if earlier is not None and earlier.job is not None:
-                    live = self._jobs.waiting_turn(earlier.message_id) or self._pool.live_turns().get(
-                        earlier.message_id
-                    )
+                    live = self._jobs.live_turn(earlier.message_id)
                     current = live.status.value if live is not None else earlier.status
                     return self._job_reply(earlier.message_id, earlier.job.job_id, earlier.to_team, current)
             turn = await self._accept_text(from_team, asked)

@@ -630,10 +630,10 @@ class Store(SqliteFile):
         return TurnPage(rows=turns, keys=keys, more=len(sizes) > len(chosen))
 
     async def get_turn(self, message_id: str) -> TurnRow | None:
-        """Return one turn with its events (decoded in a worker thread), or None."""
+        """Return one turn without its events (the v1 API shows none; SessionReport pages them), or None."""
         async with self._conn.execute("SELECT * FROM turns WHERE message_id = ?", (message_id,)) as cur:
             row = await cur.fetchone()
-        return await asyncio.to_thread(_turn, row) if row is not None else None
+        return _turn(row, events=[]) if row is not None else None
 
     async def get_job(self, job_id: str) -> TurnRow | None:
         """Return the turn of a job by the job's id, or None."""
