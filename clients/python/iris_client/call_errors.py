@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-__all__ = ["HTTP_STATUS_OF", "CallFailure", "error_body", "failure_of"]
+__all__ = ["HTTP_STATUS_OF", "CallFailure", "FailedCall", "error_body", "failure_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,22 @@ _QUIET_MESSAGES = {
 }
 """What to say for a failure that did not come from Iris (no ErrorInfo): grpc's own text names addresses
 and transport internals, which a caller of another transport has no use for."""
+
+
+class FailedCall(Protocol):
+    """What a failed call shows, on grpc's sync (``grpc.RpcError``) and asyncio (``AioRpcError``) sides."""
+
+    def code(self) -> grpc.StatusCode:
+        """Return the status code."""
+        ...
+
+    def details(self) -> str | None:
+        """Return the status message."""
+        ...
+
+    def trailing_metadata(self) -> object:
+        """Return the trailers: a sequence of (key, value) pairs, or None."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -90,8 +107,10 @@ def error_body(
     }
 
 
-def _error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
-    for key, value in exc.trailing_metadata() or ():
+def _error_info(exc: FailedCall) -> error_details_pb2.ErrorInfo | None:
+    trailers = exc.trailing_metadata() or ()
+    assert isinstance(trailers, Iterable)
+    for key, value in trailers:
         if key != "grpc-status-details-bin" or not isinstance(value, bytes):
             continue
         status = status_pb2.Status.FromString(value)
@@ -106,7 +125,7 @@ def _reason_of(code: grpc.StatusCode) -> str:
     return "".join(part.title() for part in code.name.split("_")) + "Error"
 
 
-def failure_of(exc: grpc.aio.AioRpcError) -> CallFailure:
+def failure_of(exc: FailedCall, *, log_unnamed: bool = True) -> CallFailure:
     """Read a failed call: its ErrorInfo reason and details when Iris sent them.
 
     A status without ErrorInfo did not come from Iris's servicer (the channel could not connect, the call
@@ -115,7 +134,10 @@ def failure_of(exc: grpc.aio.AioRpcError) -> CallFailure:
     code = exc.code()
     info = _error_info(exc)
     if info is None:
-        logger.warning("gRPC call failed without ErrorInfo: %s %s", code.name, exc.details())
+        if (
+            log_unnamed
+        ):  # a server-side transport wants it in its log; a client library leaves it to its caller
+            logger.warning("gRPC call failed without ErrorInfo: %s %s", code.name, exc.details())
         return CallFailure(_reason_of(code), _QUIET_MESSAGES.get(code, exc.details() or code.name), code)
     # ErrorInfo's metadata is a map, whose order on the wire is arbitrary: the body lists it by key.
     return CallFailure(str(info.reason), exc.details() or "", code, dict(sorted(info.metadata.items())))
