@@ -13,7 +13,7 @@ PROTODEPS := .build/protodeps/.copied
 INSPECTOR_DIR := tests/mcp/inspector
 INSPECTOR := $(INSPECTOR_DIR)/node_modules/.bin/mcp-inspector
 
-.PHONY: setup gen lint-proto run test lint typecheck bench check clean
+.PHONY: setup gen lint-proto breaking release-contract run test lint typecheck bench check clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,17 @@ $(PROTODEPS): $(STAMP) Makefile
 lint-proto: setup $(PROTODEPS)
 	$(VENV)/bin/buf lint
 
+# The contract as last released; a change that would break its clients on the wire fails `make breaking`.
+RELEASED := proto/released/iris-v1.binpb
+
+breaking: setup $(PROTODEPS)
+	$(VENV)/bin/buf build -o .build/contract.binpb
+	$(VENV)/bin/buf breaking .build/contract.binpb --against $(RELEASED)
+
+# Run at a release: the contract as it stands becomes the one later changes must stay compatible with.
+release-contract: setup $(PROTODEPS)
+	$(VENV)/bin/buf build --exclude-source-info -o $(RELEASED)
+
 run: setup
 	$(VENV)/bin/iris serve --config examples/config.yaml --offline-model
 
@@ -58,7 +69,7 @@ $(INSPECTOR): $(INSPECTOR_DIR)/package.json $(INSPECTOR_DIR)/package-lock.json
 	npm ci --prefix $(INSPECTOR_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
-lint: setup lint-proto
+lint: setup lint-proto breaking
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
