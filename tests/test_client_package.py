@@ -29,7 +29,7 @@ async def run(*argv: str, env: dict[str, str] | None = None, within_s: float = 2
     return text
 
 
-async def test_the_client_package_installs_alone_and_its_example_lists_teams_and_streams_a_tell(
+async def test_the_client_package_installs_alone_and_its_examples_run(
     tmp_path: Path,
 ) -> None:
     venv = tmp_path / "venv"
@@ -45,6 +45,11 @@ async def test_the_client_package_installs_alone_and_its_example_lists_teams_and
         env = {"PATH": os.environ.get("PATH", ""), "IRIS_API_KEY": iris.admin_key}
         example = str(CLIENT / "examples" / "list_and_tell.py")
         out = await run(python, example, iris.target, "alpha", "chunks one|two", env=env, within_s=60)
+        client_example = str(CLIENT / "examples" / "ask_and_stream.py")
+        env["IRIS_ADDRESS"] = iris.target
+        answered = await run(python, client_example, "beta", env=env, within_s=60)
+    assert answered.splitlines()[0].startswith("answer: echo: What database do we use? (msg_")
+    assert answered.splitlines()[1] == "echo: Explain auth"
     assert out.splitlines() == [
         "teams: alpha, beta, gamma",
         "start ",
