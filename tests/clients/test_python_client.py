@@ -197,3 +197,11 @@ def test_the_example_asks_and_streams(live_iris: LiveIris) -> None:
 def _latest_message(iris: IrisClient, from_team: str) -> pb.MessageRecord:
     reply = iris.call(iris.stub.ListMessages, pb.ListMessagesRequest(from_team=from_team, limit=1))
     return reply.messages[0]
+
+
+def test_the_key_never_shows_in_a_repr_or_an_error(live_iris: LiveIris) -> None:
+    with IrisClient(live_iris.address, api_key=live_iris.api_key) as iris:
+        assert live_iris.api_key not in repr(iris.options)
+        with pytest.raises(TeamNotFoundError) as caught:
+            iris.teams.nowhere.ask("hello")
+        assert live_iris.api_key not in f"{caught.value!s} {caught.value!r} {caught.value.details}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from .generated.iris.v1 import iris_pb2 as pb
@@ -41,7 +41,7 @@ JsonValue: TypeAlias = "str | float | bool | None | Mapping[str, JsonValue] | Se
 class CallOptions:
     """How a client calls: its credential, its calling team and its deadlines."""
 
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     """The API key sent with every call (``authorization: Bearer``), or None to send none."""
     from_team: str
     """The calling team every request names; empty: the key's own name."""
