@@ -40,7 +40,7 @@ async function within<T>(ms: number, promise: Promise<T>, what: string): Promise
 
 /** A test that needs the live Iris; each one is skipped, with the reason, when there is none. */
 function live(name: string, fn: () => Promise<void>): void {
-  test(name, { skip }, fn);
+  test(name, { skip, timeout: 90_000 }, fn);
 }
 
 async function rejection(promise: Promise<unknown>, ms = 30_000): Promise<IrisError> {

@@ -25,3 +25,13 @@ test("a failure without ErrorInfo is named after its gRPC code", () => {
   assert.equal(reasonOfCode(Code.DeadlineExceeded), "DeadlineExceededError");
   assert.equal(SERVER_REASONS.length, 14);
 });
+
+// The lines the README and the other clients' docs show, type-checked with every build (not run here: the
+// example and the live tests run them).
+export async function documentedUsage(apiKey: string, url: string): Promise<void> {
+  const iris = new IrisClient({ address: "127.0.0.1:50051", apiKey });
+  const a = await iris.teams.backend.ask("What database do we use?"); // a.response
+  for await (const chunk of iris.teams.backend.stream("Explain auth")) process.stdout.write(chunk.text);
+  const job = await iris.teams.team("data-pipeline").execute("Generate the report", { callback: { url } });
+  void [a.response, job.jobId, job.messageId, await job.wait(), await job.get(), await job.cancel()];
+}
