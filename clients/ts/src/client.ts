@@ -1,0 +1,485 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import {
+  Code,
+  createClient,
+  type CallOptions,
+  type Client,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { SecureClientSessionOptions } from "node:http2";
+import {
+  Iris,
+  type AskResponse,
+  type ExecuteResponse,
+  type ListTeamsResponse,
+  type MessageRecord,
+  type TellResponse,
+  type WatchEventsResponse,
+} from "./gen/iris/v1/iris_pb.js";
+import { IrisError, reasonOfCode, toIrisError } from "./iris_error.js";
+
+/** The raw generated client: every RPC of the contract, with the generated request and reply types. */
+export type RawIrisClient = Client<typeof Iris>;
+
+/** TLS settings; giving any (even `{}`) switches the connection to https with the system's CAs. */
+export interface TlsOptions {
+  /** CA certificate(s) to trust instead of the system's, e.g. for a self-signed Iris. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate and key, for mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name to verify the server's certificate against, when it differs from the address's host. */
+  serverName?: string;
+}
+
+/** How to reach Iris and who calls it. */
+export interface IrisClientOptions {
+  /**
+   * Iris's gRPC address, "host:port" (or a full http:// or https:// URL). Default: the IRIS_ADDRESS
+   * environment variable, else 127.0.0.1:50051.
+   */
+  address?: string;
+  /** The API key, sent as `authorization: Bearer <key>`. Default: the IRIS_API_KEY environment variable. */
+  apiKey?: string;
+  /**
+   * The calling team (request from_team). Empty (the default) means the API key's own name; another name
+   * needs the team:impersonate permission. Each (calling team, team) pair has its own Claude Code session.
+   */
+  fromTeam?: string;
+  /** Deadline in milliseconds of every unary call that names none (default 30 000). Streams have none. */
+  timeoutMs?: number;
+  /** Use TLS (https); `true` for the system's CAs. Without it the connection is plaintext HTTP/2. */
+  tls?: boolean | TlsOptions;
+  /** Extra connect interceptors (logging, tracing), run after the one that adds the API key. */
+  interceptors?: Interceptor[];
+}
+
+/** Options every call takes: cancel it with `signal`. */
+export interface CallOpts {
+  /** Aborting it cancels the call; the call then rejects with reason "CancelledError". */
+  signal?: AbortSignal;
+}
+
+/** Options of a unary call: a signal and a deadline. */
+export interface UnaryOpts extends CallOpts {
+  /** Deadline of this call in milliseconds (default: the client's timeoutMs). */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Team.ask}. */
+export interface AskOptions extends CallOpts {
+  /**
+   * How long Iris waits for the whole answer, in milliseconds (default 300 000; 0 waits until the turn
+   * ends). Past it the call rejects with reason TimeoutError and `details.messageId`, while the turn goes
+   * on. The call's own deadline is this plus 10 s, so that Iris's answer, not the transport, ends it.
+   */
+  timeoutMs?: number;
+  /** Where the question comes from; kept with the message. */
+  context?: { source?: string; metadata?: JsonObject };
+}
+
+/** Options of {@link Team.stream}. */
+export type StreamOptions = CallOpts;
+
+/** Options of {@link Team.execute}. */
+export interface ExecuteOptions extends UnaryOpts {
+  /** Where Iris POSTs the result when the job ends (signed the Standard Webhooks way). */
+  callback?: { url: string; method?: string; headers?: Record<string, string> };
+  /** low | normal | high (default normal). */
+  priority?: "low" | "normal" | "high";
+  /** The same key from the same API key within 24 hours returns the same job and starts nothing. */
+  idempotencyKey?: string;
+  /** Milliseconds the job may run once started (default: the server's turnTimeout). */
+  jobTimeoutMs?: number;
+  /** Days the job may wait in the queue before it expires (default 30). */
+  ttlDays?: number;
+}
+
+/** Options of {@link Job.wait}. */
+export interface WaitOptions extends CallOpts {
+  /** Give up after this many milliseconds (reason "DeadlineExceededError"); the job goes on. */
+  timeoutMs?: number;
+}
+
+/** Filters of {@link IrisClient.watchEvents}; every one is optional. */
+export interface WatchFilter {
+  team?: string;
+  sessionId?: string;
+  /** Kinds such as "turn.chunk", or a family such as "turn.". */
+  kinds?: string[];
+  /** Resume after this event id (0: live events only). */
+  afterId?: bigint;
+}
+
+/** The kinds of event a streamed answer has, named as in the contract's TellResponse oneof. */
+export type StreamEventKind = "start" | "chunk" | "tool_use" | "permission_request" | "complete";
+
+/**
+ * One event of a streamed answer. `text` is there so that the common loop needs no oneof switch
+ * (`process.stdout.write(chunk.text)`); `event` is the contract's own TellResponse for everything else.
+ */
+export interface StreamEvent {
+  kind: StreamEventKind;
+  /** The chunk's text; "" for every other kind. */
+  text: string;
+  /** The generated TellResponse this event came from. */
+  event: TellResponse;
+}
+
+const ENDED = new Set(["completed", "failed", "cancelled"]);
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_ASK_TIMEOUT_MS = 300_000;
+const ASK_DEADLINE_MARGIN_MS = 10_000;
+const POLL_FIRST_MS = 100;
+const POLL_MAX_MS = 2_000;
+
+const KIND_OF_CASE: Record<string, StreamEventKind> = {
+  start: "start",
+  chunk: "chunk",
+  toolUse: "tool_use",
+  permissionRequest: "permission_request",
+  complete: "complete",
+};
+
+/**
+ * A client of Iris: `iris.teams.<name>` for the common calls (ask, stream, execute), `iris.raw` for every
+ * other RPC of the contract.
+ *
+ * It holds one HTTP/2 connection, opened on the first call; an idle connection does not keep the process
+ * alive, and {@link IrisClient.close} ends it at once.
+ */
+export class IrisClient {
+  /** The generated client, for every RPC; its unary calls get the client's default deadline too. */
+  readonly raw: RawIrisClient;
+  /** The teams, by name: `iris.teams.backend`, or `iris.teams.team("data-pipeline")`. */
+  readonly teams: Teams;
+  /** The calling team sent as from_team ("" = the API key's own name). */
+  readonly fromTeam: string;
+  /** Default deadline of unary calls, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly #session: Http2SessionManager;
+
+  constructor(options: IrisClientOptions = {}) {
+    const address = options.address ?? process.env.IRIS_ADDRESS ?? "127.0.0.1:50051";
+    const apiKey = options.apiKey ?? process.env.IRIS_API_KEY ?? "";
+    this.fromTeam = options.fromTeam ?? "";
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const tls = options.tls === true ? {} : options.tls || undefined;
+    const baseUrl = /^https?:\/\//.test(address) ? address : `${tls ? "https" : "http"}://${address}`;
+    const nodeOptions: SecureClientSessionOptions = tls
+      ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.serverName }
+      : {};
+    this.#session = new Http2SessionManager(baseUrl, {}, nodeOptions);
+    const auth: Interceptor = (next) => async (req) => {
+      if (apiKey) req.header.set("authorization", `Bearer ${apiKey}`);
+      return await next(req);
+    };
+    const transport = createGrpcTransport({
+      baseUrl,
+      sessionManager: this.#session,
+      interceptors: [auth, ...(options.interceptors ?? [])],
+    });
+    this.raw = createClient(Iris, withUnaryDeadline(transport, this.timeoutMs));
+    this.teams = teamsProxy(this);
+  }
+
+  /** Lists the configured teams with their settings. */
+  async listTeams(opts: UnaryOpts = {}): Promise<ListTeamsResponse> {
+    return await this.call(opts.signal, (signal) => this.raw.listTeams({}, this.unary(opts, signal)));
+  }
+
+  /** Looks a message up by its id (msg_...) or its job's id (job_...). */
+  async getMessage(messageId: string, opts: UnaryOpts = {}): Promise<MessageRecord> {
+    const reply = await this.call(opts.signal, (signal) =>
+      this.raw.getMessage({ messageId }, this.unary(opts, signal)),
+    );
+    return reply.message ?? missing("GetMessage");
+  }
+
+  /**
+   * Cancels a message or job: a queued one never starts, a running one is interrupted. The record returned
+   * may still say "processing" for a moment; {@link Job.wait} sees it end.
+   */
+  async cancelMessage(messageId: string, opts: UnaryOpts = {}): Promise<MessageRecord> {
+    const reply = await this.call(opts.signal, (signal) =>
+      this.raw.cancelMessage({ messageId }, this.unary(opts, signal)),
+    );
+    return reply.message ?? missing("CancelMessage");
+  }
+
+  /**
+   * What happens inside Iris, as it happens (processes, turns, jobs, webhooks, health). It runs until the
+   * signal aborts or the loop breaks; to resume after a reconnect, pass the last event's id as `afterId`.
+   */
+  watchEvents(filter: WatchFilter = {}, opts: CallOpts = {}): AsyncIterable<WatchEventsResponse> {
+    return this.serverStream(opts.signal, (signal) =>
+      this.raw.watchEvents(
+        {
+          team: filter.team ?? "",
+          sessionId: filter.sessionId ?? "",
+          kinds: filter.kinds ?? [],
+          afterId: filter.afterId ?? 0n,
+        },
+        { signal },
+      ),
+    );
+  }
+
+  /** Closes the HTTP/2 connection; calls after it open a new one. */
+  close(): void {
+    this.#session.abort();
+  }
+
+  /** @internal Call options of a unary call: its signal and its deadline (the client's default). */
+  unary(opts: UnaryOpts, signal: AbortSignal | undefined): CallOptions {
+    return { signal, timeoutMs: opts.timeoutMs ?? this.timeoutMs };
+  }
+
+  /** @internal Runs one call, rejecting with an IrisError. */
+  async call<T>(signal: AbortSignal | undefined, run: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    try {
+      return await run(signal);
+    } catch (err) {
+      throw toIrisError(err, signal);
+    }
+  }
+
+  /**
+   * @internal A server stream as an AsyncIterable that fails with IrisError and is cancelled when its
+   * consumer stops early (break, return, throw) as well as by the caller's signal.
+   */
+  async *serverStream<T>(
+    signal: AbortSignal | undefined,
+    open: (signal: AbortSignal) => AsyncIterable<T>,
+  ): AsyncGenerator<T, void, undefined> {
+    const own = new AbortController();
+    const linked = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
+    try {
+      for await (const item of open(linked)) yield item;
+    } catch (err) {
+      throw toIrisError(err, signal);
+    } finally {
+      own.abort();
+    }
+  }
+}
+
+/**
+ * The teams of an Iris, by name. Any property is a team (`iris.teams.backend`); `team(name)` reaches the
+ * names that are not identifiers (`iris.teams.team("data-pipeline")`) or that an object already uses
+ * (`then`, `toString`, `constructor`, ...). Nothing is checked locally: an unknown team fails on its first
+ * call with reason TeamNotFoundError.
+ */
+export type Teams = { readonly [name: string]: Team } & {
+  /** The team of that name. */
+  team(name: string): Team;
+};
+
+/** Properties of `iris.teams` that are not teams, so that it is no thenable and inspects and prints well. */
+const NOT_TEAMS = new Set(["then", "toJSON", "inspect", "prototype"]);
+
+function teamsProxy(client: IrisClient): Teams {
+  const cache = new Map<string, Team>();
+  const team = (name: string): Team => {
+    let t = cache.get(name);
+    if (!t) {
+      t = new Team(client, name);
+      cache.set(name, t);
+    }
+    return t;
+  };
+  // A class instance, so that console.log shows "Teams {}" (Node inspects a proxy's target, not its traps).
+  const target = new (class Teams {})();
+  return new Proxy(target, {
+    get(_target, prop) {
+      if (prop === "team") return team;
+      if (typeof prop === "symbol") {
+        if (prop === Symbol.toStringTag) return "Teams";
+        return undefined;
+      }
+      if (NOT_TEAMS.has(prop)) return undefined;
+      if (prop in Object.prototype) return Reflect.get(target, prop) as unknown; // toString, valueOf, ...
+      return team(prop);
+    },
+  }) as unknown as Teams;
+}
+
+/** One team of Iris, as seen by this client's calling team. */
+export class Team {
+  constructor(
+    private readonly client: IrisClient,
+    /** The team's name. */
+    readonly name: string,
+  ) {}
+
+  /**
+   * Asks the team a question and resolves to the whole answer (`a.response`) once its turn ends. Iris
+   * waits `opts.timeoutMs` (default 300 000); past it this rejects with reason TimeoutError and
+   * `details.messageId`, and the turn goes on.
+   */
+  async ask(question: string, opts: AskOptions = {}): Promise<AskResponse> {
+    const timeout = opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+    const deadline = timeout > 0 ? timeout + ASK_DEADLINE_MARGIN_MS : undefined;
+    return await this.client.call(opts.signal, (signal) =>
+      this.client.raw.ask(
+        {
+          team: this.name,
+          question,
+          timeout: BigInt(timeout),
+          fromTeam: this.client.fromTeam,
+          context: opts.context,
+        },
+        // timeoutMs 0 tells connect "no deadline" (undefined would mean the client's default).
+        { signal, timeoutMs: deadline ?? 0 },
+      ),
+    );
+  }
+
+  /**
+   * Streams the team's answer as it is produced: a start event, the text chunks in order, tool-use notices,
+   * and a complete event with the whole answer. Breaking out of the loop, or aborting `opts.signal`,
+   * cancels the stream (the turn itself goes on; CancelMessage ends it).
+   */
+  stream(message: string, opts: StreamOptions = {}): AsyncIterable<StreamEvent> {
+    const events = this.client.serverStream(opts.signal, (signal) =>
+      this.client.raw.tell({ toTeam: this.name, message, fromTeam: this.client.fromTeam }, { signal }),
+    );
+    return toStreamEvents(events);
+  }
+
+  /**
+   * Queues a task as a durable job and resolves at once to its {@link Job}; the job survives an Iris
+   * restart and, with `opts.callback`, its result is POSTed there when it ends.
+   */
+  async execute(task: string, opts: ExecuteOptions = {}): Promise<Job> {
+    const response = await this.client.call(opts.signal, (signal) =>
+      this.client.raw.execute(
+        {
+          team: this.name,
+          task,
+          priority: opts.priority ?? "",
+          callback: opts.callback,
+          idempotencyKey: opts.idempotencyKey ?? "",
+          timeout: opts.jobTimeoutMs === undefined ? undefined : BigInt(opts.jobTimeoutMs),
+          ttlDays: opts.ttlDays,
+          fromTeam: this.client.fromTeam,
+        },
+        this.client.unary(opts, signal),
+      ),
+    );
+    return new Job(this.client, response);
+  }
+}
+
+async function* toStreamEvents(events: AsyncIterable<TellResponse>): AsyncGenerator<StreamEvent, void, undefined> {
+  for await (const event of events) {
+    const kind = event.event.case === undefined ? undefined : KIND_OF_CASE[event.event.case];
+    if (!kind) continue; // an event kind newer than this client
+    yield { kind, text: event.event.case === "chunk" ? event.event.value.text : "", event };
+  }
+}
+
+/**
+ * A job queued by {@link Team.execute}: the generated ExecuteResponse (`response`) and the calls that follow
+ * it by id. Each resolves to the generated MessageRecord.
+ */
+export class Job {
+  constructor(
+    private readonly client: IrisClient,
+    /** Execute's reply: job and message ids, status and place in the queue at acceptance. */
+    readonly response: ExecuteResponse,
+  ) {}
+
+  /** The job's id (job_...). */
+  get jobId(): string {
+    return this.response.jobId;
+  }
+
+  /** The id of the message the job sends (msg_...). */
+  get messageId(): string {
+    return this.response.messageId;
+  }
+
+  /** The job's message as Iris keeps it now: status, progress, response. */
+  async get(opts: UnaryOpts = {}): Promise<MessageRecord> {
+    return await this.client.getMessage(this.jobId, opts);
+  }
+
+  /** Cancels the job: queued, it never starts; running, it is interrupted. */
+  async cancel(opts: UnaryOpts = {}): Promise<MessageRecord> {
+    return await this.client.cancelMessage(this.jobId, opts);
+  }
+
+  /**
+   * Resolves to the job's record once it has ended (completed, failed or cancelled; check `status`).
+   * It polls GetMessage, 100 ms doubling to 2 s; an Unavailable answer (Iris restarting, since jobs survive
+   * a restart) is polled through, any other failure rejects. It stops, rejecting, when `opts.signal` aborts
+   * (reason "CancelledError") or `opts.timeoutMs` passes (reason "DeadlineExceededError"); the job goes on.
+   */
+  async wait(opts: WaitOptions = {}): Promise<MessageRecord> {
+    const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
+    const gaveUp = (): IrisError =>
+      new IrisError({
+        reason: reasonOfCode(Code.DeadlineExceeded),
+        code: Code.DeadlineExceeded,
+        message: `job ${this.jobId} had not ended within ${opts.timeoutMs} ms`,
+        details: { jobId: this.jobId, messageId: this.messageId },
+      });
+    let pause = POLL_FIRST_MS;
+    for (;;) {
+      if (opts.signal?.aborted) throw toIrisError(opts.signal.reason, opts.signal);
+      const left = deadline === undefined ? undefined : deadline - Date.now();
+      if (left !== undefined && left <= 0) throw gaveUp();
+      try {
+        const timeoutMs = left === undefined ? undefined : Math.min(left, this.client.timeoutMs);
+        const record = await this.get({ signal: opts.signal, timeoutMs });
+        if (ENDED.has(record.status)) return record;
+      } catch (err) {
+        const e = toIrisError(err, opts.signal);
+        const unavailable = e.code === Code.Unavailable;
+        const ranOut = e.code === Code.DeadlineExceeded && deadline !== undefined && Date.now() >= deadline;
+        if (ranOut) throw gaveUp();
+        if (!unavailable) throw e;
+      }
+      const sleep = deadline === undefined ? pause : Math.min(pause, Math.max(0, deadline - Date.now()));
+      await delay(sleep, opts.signal);
+      pause = Math.min(pause * 2, POLL_MAX_MS);
+    }
+  }
+}
+
+/** Waits ms, or rejects with CancelledError when the signal aborts first. */
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(toIrisError(signal.reason, signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(toIrisError(signal?.reason, signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** A transport whose unary calls get `timeoutMs` when they name no deadline; streams get none. */
+function withUnaryDeadline(inner: Transport, timeoutMs: number): Transport {
+  return {
+    unary: (method, signal, callTimeoutMs, header, input, contextValues) =>
+      inner.unary(method, signal, callTimeoutMs ?? timeoutMs, header, input, contextValues),
+    stream: (method, signal, callTimeoutMs, header, input, contextValues) =>
+      inner.stream(method, signal, callTimeoutMs, header, input, contextValues),
+  };
+}
+
+function missing(rpc: string): never {
+  throw new IrisError({
+    reason: reasonOfCode(Code.Internal),
+    code: Code.Internal,
+    message: `${rpc} answered without a message`,
+  });
+}

@@ -1,0 +1,37 @@
+// Tests that need no Iris: the shape of `iris.teams` and the reasons of failures without ErrorInfo.
+import assert from "node:assert/strict";
+import { inspect } from "node:util";
+import { test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { IrisClient, reasonOfCode, SERVER_REASONS, Team } from "../src/index.js";
+
+test("iris.teams: any name is a team, and it is no thenable and prints", async () => {
+  const iris = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused" });
+  assert.ok(iris.teams.backend instanceof Team);
+  assert.equal(iris.teams.backend.name, "backend");
+  assert.equal(iris.teams.backend, iris.teams.backend);
+  assert.equal(iris.teams.team("data-pipeline").name, "data-pipeline");
+  assert.equal(iris.teams.team("then").name, "then");
+  assert.equal((iris.teams as unknown as { then?: unknown }).then, undefined);
+  assert.equal(await iris.teams, iris.teams);
+  assert.match(inspect(iris.teams), /Teams/);
+  assert.equal(String(iris.teams), "[object Teams]");
+  assert.doesNotThrow(() => JSON.stringify(iris.teams));
+});
+
+test("a failure without ErrorInfo is named after its gRPC code", () => {
+  assert.equal(reasonOfCode(Code.Unavailable), "UnavailableError");
+  assert.equal(reasonOfCode(Code.Canceled), "CancelledError");
+  assert.equal(reasonOfCode(Code.DeadlineExceeded), "DeadlineExceededError");
+  assert.equal(SERVER_REASONS.length, 14);
+});
+
+// The lines the README and the other clients' docs show, type-checked with every build (not run here: the
+// example and the live tests run them).
+export async function documentedUsage(apiKey: string, url: string): Promise<void> {
+  const iris = new IrisClient({ address: "127.0.0.1:50051", apiKey });
+  const a = await iris.teams.backend.ask("What database do we use?"); // a.response
+  for await (const chunk of iris.teams.backend.stream("Explain auth")) process.stdout.write(chunk.text);
+  const job = await iris.teams.team("data-pipeline").execute("Generate the report", { callback: { url } });
+  void [a.response, job.jobId, job.messageId, await job.wait(), await job.get(), await job.cancel()];
+}
