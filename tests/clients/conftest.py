@@ -92,7 +92,7 @@ def live_iris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIris]:
         server.stderr.close()
 
 
-def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str], within_s: float) -> str:
+def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str] | None, within_s: float) -> str:
     """Run a client toolchain's command to its end (bounded), and return what it printed; fail on non-zero."""
     try:
         done = subprocess.run(

@@ -18,6 +18,7 @@ import {
   type TellResponse,
   type WatchEventsResponse,
 } from "./gen/iris/v1/iris_pb.js";
+import { TimeoutError } from "./errors.js";
 import { IrisError, reasonOfCode, toIrisError } from "./iris_error.js";
 
 /** The raw generated client: every RPC of the contract, with the generated request and reply types. */
@@ -416,15 +417,17 @@ export class Job {
    * Resolves to the job's record once it has ended (completed, failed or cancelled; check `status`).
    * It polls GetMessage, 100 ms doubling to 2 s; an Unavailable answer (Iris restarting, since jobs survive
    * a restart) is polled through, any other failure rejects. It stops, rejecting, when `opts.signal` aborts
-   * (reason "CancelledError") or `opts.timeoutMs` passes (reason "DeadlineExceededError"); the job goes on.
+   * (reason "CancelledError") or `opts.timeoutMs` passes (reason "TimeoutError", with `details.messageId`);
+   * the job goes on.
    */
   async wait(opts: WaitOptions = {}): Promise<MessageRecord> {
     const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
     const gaveUp = (): IrisError =>
       new IrisError({
-        reason: reasonOfCode(Code.DeadlineExceeded),
+        // Iris's own name for a bounded wait that ran out while the work goes on (as Ask's timeout).
+        reason: TimeoutError,
         code: Code.DeadlineExceeded,
-        message: `job ${this.jobId} had not ended within ${opts.timeoutMs} ms`,
+        message: `job ${this.jobId} had not ended within ${opts.timeoutMs} ms; it goes on`,
         details: { jobId: this.jobId, messageId: this.messageId },
       });
     let pause = POLL_FIRST_MS;

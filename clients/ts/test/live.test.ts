@@ -216,6 +216,19 @@ describe("IrisClient against a live Iris", () => {
     }
   });
 
+  live("job.wait() past its timeoutMs rejects with reason TimeoutError naming the message that goes on", async () => {
+    const job = await iris.teams.team("data-pipeline").execute(`slow 20 500`);
+    try {
+      const err = await rejection(job.wait({ timeoutMs: 500 }), 10_000);
+      assert.equal(err.reason, TimeoutError);
+      assert.equal(err.code, Code.DeadlineExceeded);
+      assert.equal(err.details.messageId, job.messageId);
+      assert.notEqual((await job.get()).status, "cancelled");
+    } finally {
+      await job.cancel();
+    }
+  });
+
   live("ask past its timeoutMs rejects with reason TimeoutError and the message id in details", async () => {
     const err = await rejection(iris.teams.backend.ask(`slow 5 1000`, { timeoutMs: 1000 }));
     assert.equal(err.reason, TimeoutError);
