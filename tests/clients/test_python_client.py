@@ -205,3 +205,15 @@ def test_the_key_never_shows_in_a_repr_or_an_error(live_iris: LiveIris) -> None:
         with pytest.raises(TeamNotFoundError) as caught:
             iris.teams.nowhere.ask("hello")
         assert live_iris.api_key not in f"{caught.value!s} {caught.value!r} {caught.value.details}"
+
+
+def test_the_python_quick_start_runs_as_written(live_iris: LiveIris) -> None:
+    example = CLIENTS / "python" / "examples" / "quickstart.py"
+    with webhook_receiver() as receiver:
+        env = live_iris.env(IRIS_CALLBACK_URL=receiver.url)
+        out = run_tool([sys.executable, str(example)], cwd=example.parent, env=env, within_s=120)
+        delivery = receiver.first()
+    lines = out.splitlines()
+    assert lines[:2] == ["echo: What database do we use?", "echo: Explain auth"]
+    job_id, status, response = lines[2].split(": ", 2)
+    assert (status, response, delivery.body["jobId"]) == ("completed", "echo: Generate the report", job_id)
