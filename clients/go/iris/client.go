@@ -37,17 +37,18 @@ type Client struct {
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	apiKey      *string
+	apiKey      string
 	tls         *tls.Config
 	callTimeout time.Duration
 	fromTeam    string
 	grpcOpts    []grpc.DialOption
 }
 
-// WithAPIKey sets the API key sent with every call (as "authorization: Bearer <key>"). Without it Dial uses
-// the IRIS_API_KEY environment variable; an empty key sends no authorization at all.
+// WithAPIKey sets the API key sent with every call (as "authorization: Bearer <key>"). Without it, or with
+// an empty key, Dial uses the IRIS_API_KEY environment variable; when that is empty too, calls carry no key
+// (for an Iris that does not require one).
 func WithAPIKey(key string) DialOption {
-	return func(o *dialOptions) { o.apiKey = &key }
+	return func(o *dialOptions) { o.apiKey = key }
 }
 
 // WithTLS makes the connection use TLS with this configuration (nil: the system's roots). Without it the
@@ -93,9 +94,9 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*Client, erro
 	for _, opt := range opts {
 		opt(&o)
 	}
-	key := os.Getenv(APIKeyEnv)
-	if o.apiKey != nil {
-		key = *o.apiKey
+	key := o.apiKey
+	if key == "" {
+		key = os.Getenv(APIKeyEnv)
 	}
 	c := &Client{apiKey: key, callTimeout: o.callTimeout, fromTeam: o.fromTeam}
 	creds := insecure.NewCredentials()

@@ -52,8 +52,8 @@ func TestBadKeyIsUnauthorized(t *testing.T) {
 func TestAPIKeyFromEnvironment(t *testing.T) {
 	addr := address(t)
 	ctx := bounded(t, 30*time.Second)
-	dialEnv := func() *iris.Client {
-		c, err := iris.Dial(ctx, addr) // no WithAPIKey
+	dialEnv := func(opts ...iris.DialOption) *iris.Client {
+		c, err := iris.Dial(ctx, addr, opts...) // no key, or an empty one
 		if err != nil {
 			t.Fatalf("Dial: %v", err)
 		}
@@ -67,6 +67,9 @@ func TestAPIKeyFromEnvironment(t *testing.T) {
 	t.Setenv("IRIS_API_KEY", "iris_sk_live_not-a-key-"+run)
 	if _, err := dialEnv().ListTeams(ctx); !isReason(err, iris.ReasonUnauthorized) {
 		t.Fatalf("ListTeams with a bad IRIS_API_KEY = %v, want UnauthorizedError", err)
+	}
+	if _, err := dialEnv(iris.WithAPIKey("")).ListTeams(ctx); !isReason(err, iris.ReasonUnauthorized) {
+		t.Fatalf("WithAPIKey(\"\") did not fall back to IRIS_API_KEY: %v", err)
 	}
 }
 

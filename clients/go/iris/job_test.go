@@ -2,6 +2,7 @@ package iris_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,7 +80,8 @@ func TestExecuteCallbackAndWait(t *testing.T) {
 func TestJobCancel(t *testing.T) {
 	c := dial(t, "go-test-jobcancel")
 	ctx := bounded(t, 60*time.Second)
-	job, err := c.Team("data-pipeline").Execute(ctx, "slow 20 500", iris.WithIdempotencyKey("go-cancel-"+run))
+	idem := fmt.Sprintf("go-cancel-%s-%d", run, time.Now().UnixNano()) // unique under -count too
+	job, err := c.Team("data-pipeline").Execute(ctx, "slow 20 500", iris.WithIdempotencyKey(idem))
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -109,7 +111,7 @@ func TestJobCancel(t *testing.T) {
 		t.Errorf("the job took %v to end after Cancel (it would run 10 s)", took)
 	}
 	// The same idempotency key gives the same job, and a handle by id reads it too.
-	again, err := c.Team("data-pipeline").Execute(ctx, "slow 20 500", iris.WithIdempotencyKey("go-cancel-"+run))
+	again, err := c.Team("data-pipeline").Execute(ctx, "slow 20 500", iris.WithIdempotencyKey(idem))
 	if err != nil || again.JobID != job.JobID {
 		t.Errorf("Execute again = %v, %v; want job %s", again, err, job.JobID)
 	}
