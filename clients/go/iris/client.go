@@ -202,8 +202,14 @@ func receive[T any](ctx context.Context, open func(context.Context) (grpc.Server
 	}
 }
 
-// callTimeout overrides the client's default deadline for one unary call (Ask's is its wait plus a
-// margin); 0 or less means no deadline beyond the context's.
+// CallTimeout is a call option for Raw() calls that replaces the client's default deadline for that call
+// (0 or less: none beyond the context's). The default caps even a context with a later deadline, so a call
+// that waits longer on purpose, such as SendMessage with timeout 0, needs it:
+//
+//	c.Raw().SendMessage(ctx, req, iris.CallTimeout(10*time.Minute))
+func CallTimeout(d time.Duration) grpc.CallOption { return callTimeout{d: d} }
+
+// callTimeout carries CallTimeout to the unary interceptor (Ask uses it for its wait plus a margin).
 type callTimeout struct {
 	grpc.EmptyCallOption
 	d time.Duration

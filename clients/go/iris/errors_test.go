@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/iris-dev/iris/clients/go/iris"
+	"github.com/iris-dev/iris/clients/go/irisv1"
 )
 
 func TestUnknownTeamIsTeamNotFound(t *testing.T) {
@@ -95,5 +96,17 @@ func TestDialChecksContext(t *testing.T) {
 	cancel()
 	if _, err := iris.Dial(ctx, "127.0.0.1:1"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Dial on a cancelled context = %v", err)
+	}
+}
+
+func TestRawCallTimeout(t *testing.T) {
+	// A client whose default deadline is too short for any call; CallTimeout lifts it for one raw call.
+	c := dial(t, "go-test-errors", iris.WithCallTimeout(time.Microsecond))
+	ctx := bounded(t, 30*time.Second)
+	if _, err := c.Raw().GetDate(ctx, &irisv1.GetDateRequest{}); !isReason(err, "DeadlineExceeded"+"Error") {
+		t.Errorf("Raw().GetDate past the default deadline = %v", err)
+	}
+	if _, err := c.Raw().GetDate(ctx, &irisv1.GetDateRequest{}, iris.CallTimeout(10*time.Second)); err != nil {
+		t.Errorf("Raw().GetDate with CallTimeout: %v", err)
 	}
 }
