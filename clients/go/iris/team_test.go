@@ -19,7 +19,7 @@ func TestAskAnswers(t *testing.T) {
 	c := dial(t, "go-test-ask")
 	ctx := bounded(t, 60*time.Second)
 	want := "go ask " + run
-	a, err := c.Team("backend").Ask(ctx, "say "+want)
+	a, err := c.Team("backend").Ask(ctx, "say "+want, iris.WithAskContext("go-test", map[string]any{"pr": 42}))
 	if err != nil {
 		t.Fatalf("Ask: %v", err)
 	}
@@ -38,7 +38,10 @@ func TestAskAnswers(t *testing.T) {
 	// The record of the turn is there under the same id.
 	rec, err := c.GetMessage(ctx, a.MessageID)
 	if err != nil || rec.GetResponse() != want {
-		t.Errorf("GetMessage(%s) = %v, %v", a.MessageID, rec, err)
+		t.Fatalf("GetMessage(%s) = %v, %v", a.MessageID, rec, err)
+	}
+	if ctx := rec.GetContext(); ctx.GetSource() != "go-test" || ctx.GetMetadata().GetFields()["pr"].GetNumberValue() != 42 {
+		t.Errorf("the record's context = %v", ctx)
 	}
 }
 
