@@ -1,0 +1,112 @@
+package iris_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/iris-dev/iris/clients/go/iris"
+	"github.com/iris-dev/iris/clients/go/irisv1"
+)
+
+func TestUnknownTeamIsTeamNotFound(t *testing.T) {
+	c := dial(t, "go-test-errors")
+	ctx := bounded(t, 30*time.Second)
+	_, err := c.Team("no-such-team-"+run).Ask(ctx, "say hello")
+	var e *iris.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Ask = %v (%T), want *iris.Error", err, err)
+	}
+	if e.Reason != iris.ReasonTeamNotFound || e.Code != codes.NotFound || e.Message == "" {
+		t.Errorf("error = %+v, want TeamNotFoundError / NotFound", e)
+	}
+	// The value form of errors.As, and the status package, read it too.
+	var v iris.Error
+	if !errors.As(err, &v) || v.Reason != iris.ReasonTeamNotFound {
+		t.Errorf("errors.As(err, &iris.Error{}) gave %+v", v)
+	}
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("status.Code = %v", status.Code(err))
+	}
+	// A stream fails the same way.
+	for _, err := range c.Team("no-such-team-"+run).Stream(ctx, "say hello") {
+		if !isReason(err, iris.ReasonTeamNotFound) {
+			t.Errorf("Stream error = %v, want TeamNotFoundError", err)
+		}
+	}
+}
+
+func TestBadKeyIsUnauthorized(t *testing.T) {
+	c := dial(t, "", iris.WithAPIKey("iris_sk_live_not-a-key-"+run))
+	_, err := c.ListTeams(bounded(t, 30*time.Second))
+	var e *iris.Error
+	if !errors.As(err, &e) || e.Reason != iris.ReasonUnauthorized || e.Code != codes.Unauthenticated {
+		t.Fatalf("ListTeams with a bad key = %v, want UnauthorizedError / Unauthenticated", err)
+	}
+}
+
+func TestAPIKeyFromEnvironment(t *testing.T) {
+	addr := address(t)
+	ctx := bounded(t, 30*time.Second)
+	dialEnv := func(opts ...iris.DialOption) *iris.Client {
+		c, err := iris.Dial(ctx, addr, opts...) // no key, or an empty one
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	t.Setenv("IRIS_API_KEY", os.Getenv("IRIS_API_KEY"))
+	if _, err := dialEnv().ListTeams(ctx); err != nil {
+		t.Fatalf("ListTeams with the key from IRIS_API_KEY: %v", err)
+	}
+	t.Setenv("IRIS_API_KEY", "iris_sk_live_not-a-key-"+run)
+	if _, err := dialEnv().ListTeams(ctx); !isReason(err, iris.ReasonUnauthorized) {
+		t.Fatalf("ListTeams with a bad IRIS_API_KEY = %v, want UnauthorizedError", err)
+	}
+	if _, err := dialEnv(iris.WithAPIKey("")).ListTeams(ctx); !isReason(err, iris.ReasonUnauthorized) {
+		t.Fatalf("WithAPIKey(\"\") did not fall back to IRIS_API_KEY: %v", err)
+	}
+}
+
+func TestContextErrors(t *testing.T) {
+	c := dial(t, "go-test-errors")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Team("backend").Ask(ctx, "say never")
+	var e *iris.Error
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &e) || e.Code != codes.Canceled || e.Reason != "Cancelled"+"Error" {
+		t.Errorf("Ask on a cancelled context = %#v", err)
+	}
+	// The client's default deadline applies to unary calls whose context has none.
+	short := dial(t, "go-test-errors", iris.WithCallTimeout(time.Microsecond))
+	_, err = short.ListTeams(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Reason != "DeadlineExceeded"+"Error" {
+		t.Errorf("ListTeams past the call timeout = %#v", err)
+	}
+}
+
+func TestDialChecksContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := iris.Dial(ctx, "127.0.0.1:1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial on a cancelled context = %v", err)
+	}
+}
+
+func TestRawCallTimeout(t *testing.T) {
+	// A client whose default deadline is too short for any call; CallTimeout lifts it for one raw call.
+	c := dial(t, "go-test-errors", iris.WithCallTimeout(time.Microsecond))
+	ctx := bounded(t, 30*time.Second)
+	if _, err := c.Raw().GetDate(ctx, &irisv1.GetDateRequest{}); !isReason(err, "DeadlineExceeded"+"Error") {
+		t.Errorf("Raw().GetDate past the default deadline = %v", err)
+	}
+	if _, err := c.Raw().GetDate(ctx, &irisv1.GetDateRequest{}, iris.CallTimeout(10*time.Second)); err != nil {
+		t.Errorf("Raw().GetDate with CallTimeout: %v", err)
+	}
+}
