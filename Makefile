@@ -12,8 +12,15 @@ PROTO := proto/iris/v1/iris.proto
 PROTODEPS := .build/protodeps/.copied
 INSPECTOR_DIR := tests/mcp/inspector
 INSPECTOR := $(INSPECTOR_DIR)/node_modules/.bin/mcp-inspector
+# The Go client's code generators, pinned, installed into .build/bin by `go install`.
+GO_BIN := $(abspath .build/bin)
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+# The TypeScript client's dependencies (protoc-gen-es among them), pinned by its lock file.
+TS := clients/ts
+TS_DEPS := $(TS)/node_modules/.installed-stamp
 
-.PHONY: setup gen lint-proto breaking release-contract run test lint typecheck bench check clean
+.PHONY: setup gen gen-go gen-ts lint-proto breaking release-contract run test lint typecheck bench check clean
 
 setup: $(STAMP)
 
@@ -35,8 +42,28 @@ gen: setup $(PROTODEPS)
 	  --descriptor_set_out=$(GEN)/iris/v1/iris.binpb $(PROTO)
 	sed -i 's/^from iris\.v1 import/from iris_client.generated.iris.v1 import/' $(GEN)/iris/v1/*.py $(GEN)/iris/v1/*.pyi
 	for d in $(GEN) $(GEN)/iris $(GEN)/iris/v1; do echo '"""Generated from proto/ by `make gen`; do not edit."""' > $$d/__init__.py; done
-	$(MAKE) --no-print-directory lint-proto
+	$(MAKE) --no-print-directory lint-proto gen-go gen-ts
 	$(PY) -m iris_app.readme_table README.md
+
+# Go messages and stubs (clients/go/irisv1). `--path proto/iris`: Google's own google/api packages are imported
+# from google.golang.org/genproto, never regenerated.
+gen-go: $(PROTODEPS) $(GO_BIN)/protoc-gen-go $(GO_BIN)/protoc-gen-go-grpc
+	$(VENV)/bin/buf generate --template clients/go/buf.gen.yaml --path proto/iris
+
+$(GO_BIN)/protoc-gen-go $(GO_BIN)/protoc-gen-go-grpc: Makefile
+	GOBIN=$(GO_BIN) go install $(PROTOC_GEN_GO)
+	GOBIN=$(GO_BIN) go install $(PROTOC_GEN_GO_GRPC)
+	touch $(GO_BIN)/protoc-gen-go $(GO_BIN)/protoc-gen-go-grpc
+
+# TypeScript messages and the service descriptor (clients/ts/src/gen), by protoc-gen-es; protobuf-es needs
+# the descriptors of the google/api files the contract imports, so those are generated beside it.
+gen-ts: $(PROTODEPS) $(TS_DEPS)
+	$(VENV)/bin/buf generate --template clients/ts/buf.gen.yaml
+
+# npm ci also builds the package (its prepare script runs tsc).
+$(TS_DEPS): $(TS)/package.json $(TS)/package-lock.json
+	npm ci --prefix $(TS) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # buf lints with the googleapis protos the contract imports, copied from the installed package.
 $(PROTODEPS): $(STAMP) Makefile
@@ -61,7 +88,7 @@ release-contract: setup $(PROTODEPS)
 run: setup
 	$(VENV)/bin/iris serve --config examples/config.yaml --offline-model
 
-test: setup $(INSPECTOR)
+test: setup $(INSPECTOR) $(TS_DEPS)
 	$(PY) -m pytest
 
 # The official MCP Inspector (npm), whose CLI mode tests the stdio adapter; pinned by its lock file.

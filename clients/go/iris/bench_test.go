@@ -27,10 +27,18 @@ import (
 
 const benchFrom = "go-bench"
 
+// benchTeam is the team the benchmarks ask: IRIS_BENCH_TEAM (make bench names its own), else alpha.
+func benchTeam() string {
+	if team := os.Getenv("IRIS_BENCH_TEAM"); team != "" {
+		return team
+	}
+	return "alpha"
+}
+
 func BenchmarkAskClient(b *testing.B) {
 	c := dial(b, benchFrom)
 	reboot(b, c)
-	team := c.Team("alpha")
+	team := c.Team(benchTeam())
 	ask := func() error {
 		_, err := team.Ask(context.Background(), "say hi")
 		return err
@@ -49,7 +57,7 @@ func BenchmarkAskRaw(b *testing.B) {
 	stub := irisv1.NewIrisClient(conn)
 	// What Ask sends: the same request, the key as metadata, a deadline of the ask timeout plus 10 s.
 	timeout := iris.DefaultAskTimeout.Milliseconds()
-	req := &irisv1.AskRequest{Team: "alpha", Question: "say hi", FromTeam: benchFrom, Timeout: &timeout}
+	req := &irisv1.AskRequest{Team: benchTeam(), Question: "say hi", FromTeam: benchFrom, Timeout: &timeout}
 	key := os.Getenv("IRIS_API_KEY")
 	ask := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), iris.DefaultAskTimeout+10*time.Second)
@@ -63,7 +71,7 @@ func BenchmarkAskRaw(b *testing.B) {
 
 // reboot gives the benchmarks' pair a fresh, empty session.
 func reboot(b *testing.B, c *iris.Client) {
-	_, err := c.Raw().SessionReboot(context.Background(), &irisv1.SessionRebootRequest{ToTeam: "alpha", FromTeam: benchFrom})
+	_, err := c.Raw().SessionReboot(context.Background(), &irisv1.SessionRebootRequest{ToTeam: benchTeam(), FromTeam: benchFrom})
 	if err != nil {
 		b.Fatalf("SessionReboot: %v", err)
 	}
