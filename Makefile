@@ -103,7 +103,7 @@ lint: setup lint-proto breaking
 typecheck: setup
 	$(VENV)/bin/mypy iris_core iris_grpc iris_app iris_offline_model rest_gateway mcp_adapter clients/python/iris_client tests bench
 
-bench: setup
+bench: setup $(TS_DEPS)
 	$(PY) -m bench.run
 
 check: lint typecheck test

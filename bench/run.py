@@ -39,6 +39,7 @@ os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage  # noqa: E402
 
 from bench import v1  # noqa: E402
+from bench.clients import client_overheads  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
 from iris_offline_model import offline_model_env  # noqa: E402
@@ -215,6 +216,8 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                 return started, grpc_port
 
             history = await v1.history_query(second_iris, stop, work, max(warm_runs // 2, 20), summary)
+            key_text = key[0][1].removeprefix("Bearer ")
+            clients = await client_overheads(f"127.0.0.1:{port}", key_text, max(warm_runs // 2, 20))
     finally:
         await stop(server)
     return {
@@ -227,6 +230,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
         "rest": rest,
         "mcp": mcp,
         "v1": {"execute_to_webhook": webhook, "watch_fan_out": fan_out, "history": history},
+        "clients": clients,
         "paired_warm_difference_p50_ms": statistics.median(
             i - d for i, d in zip(warm_iris, warm_direct, strict=True)
         ),
@@ -397,6 +401,17 @@ def table(result: dict[str, Any]) -> str:
             f"**WatchEvents fan-out: {f['events_per_second']:,.0f} events/s** delivered to "
             f"{f['subscribers']} subscribers together ({f['events_delivered']:,} events in "
             f"{f['seconds']:.1f} s of streaming turns), Iris at {f['iris_cpu_percent']:.0f}% of one core.",
+        ]
+    c = result.get("clients")
+    if c is not None:
+        lines += [
+            "",
+            "| Warm Ask p50 ms, one Iris, one turn | via the client | via the raw stub | the client adds |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {s['client']:.2f} | {s['raw']:.2f} | {s['client'] - s['raw']:+.2f} |"
+            for name, s in c.items()
         ]
     lines += [
         "",

@@ -98,3 +98,62 @@ func measure(b *testing.B, ask func() error) {
 	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
 	b.ReportMetric(ms(took[len(took)*9/10]), "p90-ms")
 }
+
+// BenchmarkAskPaired alternates the client's Ask and the raw stub's Ask on one pair (the order flipping
+// each round), so drift on a shared machine hits both alike, and reports each one's median: what the
+// client adds is client-p50-ms minus raw-p50-ms. `make bench` runs this one.
+func BenchmarkAskPaired(b *testing.B) {
+	c := dial(b, benchFrom)
+	reboot(b, c)
+	team := c.Team(benchTeam())
+	timeout := iris.DefaultAskTimeout.Milliseconds()
+	req := &irisv1.AskRequest{Team: benchTeam(), Question: "say hi", FromTeam: benchFrom, Timeout: &timeout}
+	key := os.Getenv("IRIS_API_KEY")
+	conn, err := grpc.NewClient(address(b), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	raw := irisv1.NewIrisClient(conn)
+	viaClient := func() error {
+		_, err := team.Ask(context.Background(), "say hi")
+		return err
+	}
+	viaRaw := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), iris.DefaultAskTimeout+10*time.Second)
+		defer cancel()
+		_, err := raw.Ask(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key), req)
+		return err
+	}
+	for range 10 {
+		if viaClient() != nil || viaRaw() != nil {
+			b.Fatal("warm-up Ask failed")
+		}
+	}
+	client := make([]time.Duration, 0, b.N)
+	plain := make([]time.Duration, 0, b.N)
+	timed := func(ask func() error, into *[]time.Duration) {
+		start := time.Now()
+		if err := ask(); err != nil {
+			b.Fatalf("Ask: %v", err)
+		}
+		*into = append(*into, time.Since(start))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			timed(viaClient, &client)
+			timed(viaRaw, &plain)
+		} else {
+			timed(viaRaw, &plain)
+			timed(viaClient, &client)
+		}
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(median(client), "client-p50-ms")
+	b.ReportMetric(median(plain), "raw-p50-ms")
+}
