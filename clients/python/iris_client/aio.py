@@ -286,12 +286,13 @@ class AsyncJob:
 
 
 async def _stream(
-    call: grpc.aio.UnaryStreamCall[Any, Event], view: Callable[[Event], View]
+    call: grpc.aio.UnaryStreamCall[Any, Event], view: Callable[[Event], View | None]
 ) -> AsyncIterator[View]:
     """Yield a server stream's events; a failure raises its error; leaving early cancels the call."""
     try:
         async for event in call:
-            yield view(event)
+            if (viewed := view(event)) is not None:  # None: an event kind newer than this client
+                yield viewed
     except grpc.aio.AioRpcError as exc:
         raise error_from(exc) from exc
     finally:

@@ -276,11 +276,12 @@ Event = TypeVar("Event")
 View = TypeVar("View")
 
 
-def _stream(call: Iterator[Event], view: Callable[[Event], View]) -> Iterator[View]:
+def _stream(call: Iterator[Event], view: Callable[[Event], View | None]) -> Iterator[View]:
     """Yield a server stream's events; a failure raises its error; leaving early cancels the call."""
     try:
         for event in call:
-            yield view(event)
+            if (viewed := view(event)) is not None:  # None: an event kind newer than this client
+                yield viewed
     except grpc.RpcError as exc:
         assert isinstance(exc, grpc.Call)
         raise error_from(exc) from exc

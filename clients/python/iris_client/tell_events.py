@@ -27,12 +27,10 @@ class TellEvent:
     """The event as Iris sent it."""
 
     @classmethod
-    def of(cls, event: pb.TellResponse) -> TellEvent:
-        """Name an event by the field it sets."""
+    def of(cls, event: pb.TellResponse) -> TellEvent | None:
+        """Name an event by the field it sets; None for a kind newer than this client (streams skip it)."""
         kind = event.WhichOneof("event")
-        if kind is None:  # an event this client's contract does not know yet: from a newer Iris
-            raise ValueError("Iris sent an event of a kind this client does not know; upgrade iris-client")
-        return cls(kind, event)
+        return None if kind is None else cls(kind, event)
 
     @property
     def text(self) -> str:
