@@ -217,3 +217,53 @@ def test_the_python_quick_start_runs_as_written(live_iris: LiveIris) -> None:
     assert lines[:2] == ["echo: What database do we use?", "echo: Explain auth"]
     job_id, status, response = lines[2].split(": ", 2)
     assert (status, response, delivery.body["jobId"]) == ("completed", "echo: Generate the report", job_id)
+
+
+def test_the_exposed_stub_carries_the_key_and_a_deadline(live_iris: LiveIris) -> None:
+    with IrisClient(live_iris.address, api_key=live_iris.api_key, call_timeout=1) as iris:
+        assert {"backend", "alpha"} <= {t.name for t in iris.stub.ListTeams(pb.ListTeamsRequest()).teams}
+        request = pb.SendMessageRequest(to_team="alpha", message="slow 3 1000", from_team="py-raw-deadline")
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as caught:
+            iris.stub.SendMessage(request)
+        assert isinstance(caught.value, grpc.Call)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 2.5
+        iris.cancel_message(_latest_message(iris, "py-raw-deadline").message_id)
+
+
+def test_a_stream_that_is_never_iterated_sends_nothing(iris: IrisClient) -> None:
+    stream = iris.teams.alpha.stream("say never sent", from_team="py-lazy")
+    iris.teams.alpha.ask("say sent", from_team="py-lazy")
+    del stream
+    assert [m.message for m in _history(iris, "py-lazy")] == ["say sent"]
+
+
+def test_a_closed_client_says_so(live_iris: LiveIris) -> None:
+    iris = IrisClient(live_iris.address, api_key=live_iris.api_key)
+    iris.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        iris.list_teams()
+    with pytest.raises(RuntimeError, match="closed"):
+        iris.teams.alpha.stream("say x")
+
+
+def test_the_async_client_works_from_one_event_loop_after_another(live_iris: LiveIris) -> None:
+    iris = AsyncIrisClient(live_iris.address, api_key=live_iris.api_key, from_team="py-loops")
+
+    async def ask(text: str) -> str:
+        return (await iris.teams.gamma.ask(f"say {text}")).response
+
+    assert asyncio.run(ask("first loop")) == "first loop"
+    assert asyncio.run(ask("second loop")) == "second loop"
+
+    async def closed() -> None:
+        await iris.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await iris.list_teams()
+
+    asyncio.run(closed())
+
+
+def _history(iris: IrisClient, from_team: str) -> list[pb.MessageRecord]:
+    return list(iris.call(iris.stub.ListMessages, pb.ListMessagesRequest(from_team=from_team)).messages)

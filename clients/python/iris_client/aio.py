@@ -30,7 +30,8 @@ from .call_options import (
     WebhookHeaders,
 )
 from .channels import CHANNEL_OPTIONS
-from .errors import DeadlineExceededError, UnavailableError, error_from
+from .client_interceptors import AsyncKeyAndDeadline, AsyncKeyOnStreams
+from .errors import CancelledError, DeadlineExceededError, UnavailableError, error_from
 from .generated.iris.v1 import iris_pb2 as pb
 from .generated.iris.v1 import iris_pb2_grpc
 from .job_waiting import ended, poll_delays, poll_timeout, still_waiting
@@ -69,6 +70,8 @@ class AsyncIrisClient:
         )
         self._channel: grpc.aio.Channel | None = None
         self._stub: iris_pb2_grpc.IrisAsyncStub | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         self.teams = AsyncTeams(self)
         """The teams: ``iris.teams.backend`` or ``iris.teams["data-pipeline"]``."""
 
@@ -82,29 +85,43 @@ class AsyncIrisClient:
 
     @property
     def stub(self) -> iris_pb2_grpc.IrisAsyncStub:
-        """Return the generated stub, for any other RPC (pass ``metadata=options.metadata``)."""
-        if self._stub is None:
+        """Return the generated stub, for the RPCs this class has no method for.
+
+        Its calls carry the client's key, and its unary calls the client's deadline unless given another; they
+        fail with grpc's errors. A channel belongs to its event loop, so a client used from a new loop (a new
+        ``asyncio.run``) opens a new one.
+
+        Raises:
+            RuntimeError: the client is closed, or there is no running event loop.
+
+        """
+        if self._closed:
+            raise RuntimeError("This AsyncIrisClient is closed")
+        loop = asyncio.get_running_loop()
+        if self._stub is None or self._loop is not loop:
+            interceptors = [AsyncKeyAndDeadline(self.options), AsyncKeyOnStreams(self.options)]
             if self._credentials is None:
-                self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+                self._channel = grpc.aio.insecure_channel(
+                    self._address, options=CHANNEL_OPTIONS, interceptors=interceptors
+                )
             else:
                 self._channel = grpc.aio.secure_channel(
-                    self._address, self._credentials, options=CHANNEL_OPTIONS
+                    self._address, self._credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
                 )
-            self._stub = iris_pb2_grpc.IrisStub(self._channel)
+            self._stub, self._loop = iris_pb2_grpc.IrisStub(self._channel), loop
         return self._stub
 
     async def close(self) -> None:
-        """Close the connection; streams still open end with CancelledError."""
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = self._stub = None
+        """Close the connection; streams still open end with CancelledError, later calls fail."""
+        self._closed = True
+        channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None and self._loop is asyncio.get_running_loop():
+            await channel.close()
 
     async def call(self, method: Callable[..., Any], request: object, *, timeout: float | None = None) -> Any:
         """Make one unary call with the client's key and a deadline; raise the error its reason names."""
         try:
-            return await method(
-                request, metadata=self.options.metadata, timeout=timeout or self.options.call_timeout_s
-            )
+            return await method(request, timeout=timeout or self.options.call_timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc) from exc
 
@@ -129,8 +146,7 @@ class AsyncIrisClient:
         self, request: pb.WatchEventsRequest | None = None
     ) -> AsyncIterator[pb.WatchEventsResponse]:
         """Iris's events as they happen (processes, turns, jobs, webhooks, health), until the loop stops."""
-        call = self.stub.WatchEvents(request or pb.WatchEventsRequest(), metadata=self.options.metadata)
-        return _stream(call, lambda event: event)
+        return _stream(lambda: self.stub.WatchEvents(request or pb.WatchEventsRequest()), lambda event: event)
 
 
 class AsyncTeams:
@@ -196,8 +212,7 @@ class AsyncTeam:
         request = self.client.options.tell(
             self.name, message, timeout_s=timeout, from_team=from_team, persist=persist
         )
-        call = self.client.stub.Tell(request, metadata=self.client.options.metadata)
-        return _stream(call, TellEvent.of)
+        return _stream(lambda: self.client.stub.Tell(request), TellEvent.of)
 
     async def execute(
         self,
@@ -274,7 +289,7 @@ class AsyncJob:
                 record = await self.client.get_message(self.job_id, timeout=timeout_s)
                 if ended(record):
                     return record
-            except (UnavailableError, DeadlineExceededError):  # a poll changes nothing: poll again
+            except (UnavailableError, DeadlineExceededError, CancelledError):  # not from Iris: poll again
                 pass
             now = time.monotonic()
             if deadline is not None:
@@ -286,9 +301,13 @@ class AsyncJob:
 
 
 async def _stream(
-    call: grpc.aio.UnaryStreamCall[Any, Event], view: Callable[[Event], View | None]
+    open_call: Callable[[], grpc.aio.UnaryStreamCall[Any, Event]], view: Callable[[Event], View | None]
 ) -> AsyncIterator[View]:
-    """Yield a server stream's events; a failure raises its error; leaving early cancels the call."""
+    """Yield a server stream's events, opening it at the first ``anext``.
+
+    A failure raises its error; leaving early (or cancelling the task) cancels the call.
+    """
+    call = open_call()
     try:
         async for event in call:
             if (viewed := view(event)) is not None:  # None: an event kind newer than this client

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 __all__ = ["HTTP_STATUS_OF", "CallFailure", "FailedCall", "error_body", "failure_of"]
@@ -113,7 +114,10 @@ def _error_info(exc: FailedCall) -> error_details_pb2.ErrorInfo | None:
     for key, value in trailers:
         if key != "grpc-status-details-bin" or not isinstance(value, bytes):
             continue
-        status = status_pb2.Status.FromString(value)
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:  # not from Iris (a proxy's, or garbled): named after the code alone
+            return None
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info):

@@ -5,6 +5,7 @@ Both clients build the same contract messages here, so they cannot drift apart; 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ __all__ = [
     "CallOptions",
     "JsonValue",
     "WebhookHeaders",
+    "millis",
 ]
 
 DEFAULT_CALL_TIMEOUT_S = 30.0
@@ -51,9 +53,11 @@ class CallOptions:
     @classmethod
     def of(cls, api_key: str | None, from_team: str | None, call_timeout_s: float) -> CallOptions:
         """Resolve the options a client was given: the key from the argument, else IRIS_API_KEY."""
-        if call_timeout_s <= 0:
-            raise ValueError("call_timeout must be a positive number of seconds")
-        key = api_key if api_key is not None else os.environ.get("IRIS_API_KEY")
+        millis(call_timeout_s, "call_timeout")
+        key = (api_key if api_key is not None else os.environ.get("IRIS_API_KEY", "")).strip()
+        if not all(" " <= char <= "~" for char in key):
+            # Never echo it: the message of an error ends up in logs.
+            raise ValueError("The API key has characters a key cannot have (a second line?); it was not sent")
         return cls(api_key=key or None, from_team=from_team or "", call_timeout_s=call_timeout_s)
 
     @property
@@ -78,13 +82,14 @@ class CallOptions:
         """Return an Ask request and its call deadline in seconds.
 
         Raises:
-            ValueError: ``timeout_s`` is not positive (every call has a deadline).
+            ValueError: ``timeout_s`` is not a positive number (every call has a deadline).
 
         """
-        if timeout_s <= 0:
-            raise ValueError("timeout must be a positive number of seconds")
         request = pb.AskRequest(
-            team=team, question=question, timeout=round(timeout_s * 1000), from_team=self.caller(from_team)
+            team=team,
+            question=question,
+            timeout=millis(timeout_s, "timeout"),
+            from_team=self.caller(from_team),
         )
         if source is not None:
             request.context.source = source
@@ -100,9 +105,7 @@ class CallOptions:
             to_team=team, message=message, from_team=self.caller(from_team), persist=persist
         )
         if timeout_s is not None:
-            if timeout_s <= 0:
-                raise ValueError("timeout must be a positive number of seconds, or None to stream to the end")
-            request.timeout = round(timeout_s * 1000)
+            request.timeout = millis(timeout_s, "timeout")
         return request
 
     def execute(
@@ -130,7 +133,19 @@ class CallOptions:
             request.callback.url = callback
             request.callback.headers.update(callback_headers or {})
         if timeout_s is not None:
-            request.timeout = round(timeout_s * 1000)
+            request.timeout = millis(timeout_s, "timeout")
         if ttl_days is not None:
             request.ttl_days = ttl_days
         return request
+
+
+def millis(seconds: float, name: str) -> int:
+    """Return a positive time in whole milliseconds, rounded up (Iris reads 0 as "no limit").
+
+    Raises:
+        ValueError: it is not a positive, finite number of seconds.
+
+    """
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a positive, finite number of seconds, not {seconds!r}")
+    return max(1, math.ceil(seconds * 1000))

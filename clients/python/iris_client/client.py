@@ -32,7 +32,8 @@ from .call_options import (
     WebhookHeaders,
 )
 from .channels import CHANNEL_OPTIONS
-from .errors import DeadlineExceededError, UnavailableError, error_from
+from .client_interceptors import KeyAndDeadline
+from .errors import CancelledError, DeadlineExceededError, UnavailableError, error_from
 from .generated.iris.v1 import iris_pb2 as pb
 from .generated.iris.v1 import iris_pb2_grpc
 from .job_waiting import ended, poll_delays, poll_timeout, still_waiting
@@ -72,8 +73,11 @@ class IrisClient:
             self._channel = grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
         else:
             self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
-        self.stub = iris_pb2_grpc.IrisStub(self._channel)
-        """The generated stub, for any other RPC (pass ``metadata=self.options.metadata``)."""
+        self._closed = False
+        channel = grpc.intercept_channel(self._channel, KeyAndDeadline(self.options))
+        self.stub = iris_pb2_grpc.IrisStub(channel)
+        """The generated stub, for the RPCs this class has no method for: its calls carry the client's key,
+        and its unary calls the client's deadline unless given another; they fail with grpc's errors."""
         self.teams = Teams(self)
         """The teams: ``iris.teams.backend`` or ``iris.teams["data-pipeline"]``."""
 
@@ -86,18 +90,27 @@ class IrisClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connection; streams still open end with CancelledError."""
+        """Close the connection; streams still open end with CancelledError, later calls fail."""
+        self._closed = True
         self._channel.close()
 
     def call(self, method: Callable[..., Reply], request: object, *, timeout: float | None = None) -> Reply:
-        """Make one unary call with the client's key and a deadline; raise the error its reason names."""
+        """Make one unary call with the client's key and a deadline; raise the error its reason names.
+
+        Raises:
+            RuntimeError: the client is closed.
+
+        """
+        self._check_open()
         try:
-            return method(
-                request, metadata=self.options.metadata, timeout=timeout or self.options.call_timeout_s
-            )
+            return method(request, timeout=timeout or self.options.call_timeout_s)
         except grpc.RpcError as exc:
             assert isinstance(exc, grpc.Call)
             raise error_from(exc) from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("This IrisClient is closed")
 
     def list_teams(self) -> list[pb.TeamInfo]:
         """Return the configured teams, with their state."""
@@ -114,8 +127,8 @@ class IrisClient:
 
     def watch_events(self, request: pb.WatchEventsRequest | None = None) -> Iterator[pb.WatchEventsResponse]:
         """Iris's events as they happen (processes, turns, jobs, webhooks, health), until the loop stops."""
-        call = self.stub.WatchEvents(request or pb.WatchEventsRequest(), metadata=self.options.metadata)
-        return _stream(call, lambda event: event)
+        self._check_open()
+        return _stream(lambda: self.stub.WatchEvents(request or pb.WatchEventsRequest()), lambda event: event)
 
 
 class Teams:
@@ -181,8 +194,8 @@ class Team:
         request = self.client.options.tell(
             self.name, message, timeout_s=timeout, from_team=from_team, persist=persist
         )
-        call = self.client.stub.Tell(request, metadata=self.client.options.metadata)
-        return _stream(call, TellEvent.of)
+        self.client._check_open()
+        return _stream(lambda: self.client.stub.Tell(request), TellEvent.of)
 
     def execute(
         self,
@@ -261,7 +274,7 @@ class Job:
                 record = self.client.get_message(self.job_id, timeout=timeout_s)
                 if ended(record):
                     return record
-            except (UnavailableError, DeadlineExceededError):  # a poll changes nothing: poll again
+            except (UnavailableError, DeadlineExceededError, CancelledError):  # not from Iris: poll again
                 pass
             now = time.monotonic()
             if deadline is not None:
@@ -276,8 +289,12 @@ Event = TypeVar("Event")
 View = TypeVar("View")
 
 
-def _stream(call: Iterator[Event], view: Callable[[Event], View | None]) -> Iterator[View]:
-    """Yield a server stream's events; a failure raises its error; leaving early cancels the call."""
+def _stream(open_call: Callable[[], Iterator[Event]], view: Callable[[Event], View | None]) -> Iterator[View]:
+    """Yield a server stream's events, opening it at the first ``next``.
+
+    A failure raises its error; leaving early cancels the call.
+    """
+    call = open_call()
     try:
         for event in call:
             if (viewed := view(event)) is not None:  # None: an event kind newer than this client

@@ -89,6 +89,16 @@ class IrisError(Exception):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Copies and pickles (an error crossing a process pool) rebuild it from its fields.
+        return (_rebuild, (type(self), self.message, self.code, self.reason, self.details))
+
+
+def _rebuild(
+    cls: type[IrisError], message: str, code: grpc.StatusCode, reason: str, details: dict[str, str]
+) -> IrisError:
+    return cls(message, code=code, reason=reason, details=details)
+
 
 class ValidationError(IrisError):
     """The request was malformed (``details["field"]`` names the field, where one is to blame)."""
