@@ -227,6 +227,9 @@ func (c *Client) withKey(ctx context.Context) context.Context {
 }
 
 func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	// The caller's context decides whether the failure is the caller's: the client's own default deadline
+	// firing is a DeadlineExceededError, but not context.DeadlineExceeded, since the caller's context lives.
+	caller := ctx
 	timeout := c.callTimeout
 	for _, opt := range opts {
 		if t, ok := opt.(callTimeout); ok {
@@ -239,7 +242,7 @@ func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply
 		defer cancel()
 	}
 	ctx = c.withKey(ctx)
-	return asError(ctx, invoker(ctx, method, req, reply, cc, opts...))
+	return asError(caller, invoker(ctx, method, req, reply, cc, opts...))
 }
 
 func (c *Client) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {

@@ -83,11 +83,41 @@ func TestContextErrors(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &e) || e.Code != codes.Canceled || e.Reason != "Cancelled"+"Error" {
 		t.Errorf("Ask on a cancelled context = %#v", err)
 	}
-	// The client's default deadline applies to unary calls whose context has none.
+	// The client's default deadline applies to unary calls whose context has none; it is not the caller's
+	// context ending, so errors.Is(err, context.DeadlineExceeded) does not hold.
 	short := dial(t, "go-test-errors", iris.WithCallTimeout(time.Microsecond))
 	_, err = short.ListTeams(context.Background())
-	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Reason != "DeadlineExceeded"+"Error" {
+	if errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Code != codes.DeadlineExceeded || e.Reason != "DeadlineExceeded"+"Error" {
 		t.Errorf("ListTeams past the call timeout = %#v", err)
+	}
+}
+
+func TestClientDeadlineIsNotTheCallers(t *testing.T) {
+	// A raw call that outlasts the client's default deadline (the turn takes 1.5 s, the deadline is 300 ms,
+	// the caller's context has none): DeadlineExceededError, but not context.DeadlineExceeded.
+	c := dial(t, "go-test-calldeadline", iris.WithCallTimeout(300*time.Millisecond))
+	send := func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
+		_, err := c.Raw().SendMessage(ctx, &irisv1.SendMessageRequest{ToTeam: "data-pipeline", Message: "slow 3 500", FromTeam: "go-test-calldeadline"})
+		return time.Since(start), err
+	}
+	took, err := send(context.Background())
+	var e *iris.Error
+	if !errors.As(err, &e) || e.Code != codes.DeadlineExceeded || e.Reason != "DeadlineExceeded"+"Error" {
+		t.Fatalf("SendMessage past the client's deadline = %#v", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.Errorf("the client's own deadline looks like the caller's context ending: %v", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("SendMessage took %v with a 300 ms call timeout", took)
+	}
+	// The caller's own deadline, earlier than the client's, still shows as context.DeadlineExceeded.
+	c = dial(t, "go-test-calldeadline")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := send(ctx); !errors.Is(err, context.DeadlineExceeded) || !isReason(err, "DeadlineExceeded"+"Error") {
+		t.Errorf("SendMessage past the caller's deadline = %#v", err)
 	}
 }
 
