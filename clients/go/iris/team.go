@@ -54,9 +54,11 @@ type askOptions struct {
 	err     error
 }
 
-// WithAskTimeout sets how long Ask waits for the whole answer (default DefaultAskTimeout; 0: until the turn
-// ends, bounded only by ctx). Past it Ask fails with Reason ReasonTimeout and Details["messageId"], while
-// the turn goes on; the call's gRPC deadline is this plus 10 s so that the server's answer arrives first.
+// WithAskTimeout sets how long Ask waits for the whole answer (default DefaultAskTimeout). Past it Ask fails
+// with Reason ReasonTimeout and Details["messageId"], while the turn goes on; the call's gRPC deadline is
+// this plus 10 s so that the server's answer arrives first. d must be positive: every Ask has a bound, so
+// with d <= 0 Ask fails at once, without a call, with Reason ReasonValidation (codes.InvalidArgument,
+// Details["field"] "timeout").
 func WithAskTimeout(d time.Duration) AskOption {
 	return func(o *askOptions) { o.timeout = d }
 }
@@ -88,12 +90,16 @@ func (t *Team) Ask(ctx context.Context, question string, opts ...AskOption) (*An
 	if o.err != nil {
 		return nil, o.err
 	}
+	if o.timeout <= 0 {
+		// Iris reads a timeout of 0 as "until the turn ends"; the client never asks without a bound.
+		return nil, &Error{Code: codes.InvalidArgument, Reason: ReasonValidation, Message: "ask timeout must be positive, got " + o.timeout.String(), Details: map[string]string{"field": "timeout"}}
+	}
 	req := &irisv1.AskRequest{Team: t.name, Question: question, FromTeam: t.c.fromTeam, Context: o.context}
 	ms := millis(o.timeout)
 	req.Timeout = &ms
-	deadline := time.Duration(0) // none beyond ctx when the wait is unbounded
-	if o.timeout > 0 {
-		deadline = o.timeout + askGrace
+	deadline := o.timeout + askGrace
+	if deadline < o.timeout { // overflow: a deadline all the same
+		deadline = o.timeout
 	}
 	resp, err := t.c.raw.Ask(ctx, req, callTimeout{d: deadline})
 	if err != nil {

@@ -253,3 +253,19 @@ func isReason(err error, reason string) bool {
 	var e *iris.Error
 	return errors.As(err, &e) && e.Reason == reason
 }
+
+func TestAskTimeoutMustBePositive(t *testing.T) {
+	// No Iris is needed: Ask refuses before any call (the address has nothing listening).
+	c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey("unused"))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := c.Team("backend").Ask(context.Background(), "say never", iris.WithAskTimeout(d))
+		var e *iris.Error
+		if !errors.As(err, &e) || e.Reason != iris.ReasonValidation || e.Code != codes.InvalidArgument || e.Details["field"] != "timeout" {
+			t.Errorf("Ask with WithAskTimeout(%v) = %#v, want ValidationError on field timeout", d, err)
+		}
+	}
+}
