@@ -196,6 +196,30 @@ func TestAskTimeoutNamesTheMessage(t *testing.T) {
 	}
 }
 
+func TestAskWithinTheCallersDeadlineNamesTheMessage(t *testing.T) {
+	// The caller's context ends (2 s) long before the ask timeout (300 s by default) and the turn (5 s):
+	// Ask tells Iris to give up first, so the TimeoutError naming the message arrives while ctx lives.
+	c := dial(t, "go-test-askctx")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Team("backend").Ask(ctx, "slow 5 1000")
+	var e *iris.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Ask = %v, want *iris.Error", err)
+	}
+	cancelLater(t, c, e.Details["messageId"])
+	if e.Reason != iris.ReasonTimeout || e.Code != codes.DeadlineExceeded || !strings.HasPrefix(e.Details["messageId"], "msg_") {
+		t.Errorf("error = %+v, want TimeoutError with a messageId", e)
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Ask ended with the caller's context (%v): %v", ctx.Err(), err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("Ask gave up after %v of the 2 s it had", took)
+	}
+}
+
 func TestTeamsAndStatus(t *testing.T) {
 	c := dial(t, "go-test-status")
 	ctx := bounded(t, 30*time.Second)
