@@ -3,7 +3,9 @@ package iris_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +121,42 @@ func TestClientDeadlineIsNotTheCallers(t *testing.T) {
 	if _, err := send(ctx); !errors.Is(err, context.DeadlineExceeded) || !isReason(err, "DeadlineExceeded"+"Error") {
 		t.Errorf("SendMessage past the caller's deadline = %#v", err)
 	}
+}
+
+func TestDialRefusesAKeyThatCannotBeSent(t *testing.T) {
+	// No Iris is needed: Dial refuses the key before any call, and its error does not show the key.
+	secret := "iris_sk_live_secret-" + run
+	for _, tc := range []struct{ key, env, from string }{
+		{key: secret + "\n# comment", from: "WithAPIKey"},
+		{key: secret + "\x00", from: "WithAPIKey"},
+		{key: "secr\u00e9t-" + secret, from: "WithAPIKey"},
+		{env: secret + "\r\n", from: "IRIS_API_KEY"},
+	} {
+		t.Setenv("IRIS_API_KEY", tc.env)
+		c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey(tc.key))
+		if c != nil {
+			_ = c.Close()
+		}
+		var e *iris.Error
+		if !errors.As(err, &e) || e.Reason != iris.ReasonValidation || e.Code != codes.InvalidArgument || e.Details["field"] != "apiKey" {
+			t.Errorf("Dial with the key %q (from %s) = %#v, want ValidationError on field apiKey", tc.key+tc.env, tc.from, err)
+			continue
+		}
+		if !strings.Contains(e.Message, tc.from) {
+			t.Errorf("the error does not say where the key came from (%s): %v", tc.from, err)
+		}
+		for _, shown := range []string{err.Error(), fmt.Sprintf("%+v", e), fmt.Sprintf("%#v", e)} {
+			if strings.Contains(shown, "secret") || strings.Contains(shown, run) {
+				t.Errorf("the error shows the key: %s", shown)
+			}
+		}
+	}
+	// A printable key (spaces and punctuation too) is accepted.
+	c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey("iris_sk_live_A-z 0~9"))
+	if err != nil {
+		t.Fatalf("Dial with a printable key: %v", err)
+	}
+	_ = c.Close()
 }
 
 func TestDialChecksContext(t *testing.T) {
