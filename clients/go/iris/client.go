@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -46,7 +47,8 @@ type dialOptions struct {
 
 // WithAPIKey sets the API key sent with every call (as "authorization: Bearer <key>"). Without it, or with
 // an empty key, Dial uses the IRIS_API_KEY environment variable; when that is empty too, calls carry no key
-// (for an Iris that does not require one).
+// (for an Iris that does not require one). A key must be printable ASCII: Dial refuses one with another
+// character (a line break, say) with Reason ReasonValidation, without showing the key.
 func WithAPIKey(key string) DialOption {
 	return func(o *dialOptions) { o.apiKey = key }
 }
@@ -94,9 +96,12 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*Client, erro
 	for _, opt := range opts {
 		opt(&o)
 	}
-	key := o.apiKey
+	key, from := o.apiKey, "WithAPIKey"
 	if key == "" {
-		key = os.Getenv(APIKeyEnv)
+		key, from = os.Getenv(APIKeyEnv), APIKeyEnv
+	}
+	if err := checkKey(key, from); err != nil {
+		return nil, err
 	}
 	c := &Client{apiKey: key, callTimeout: o.callTimeout, fromTeam: o.fromTeam}
 	creds := insecure.NewCredentials()
@@ -117,6 +122,24 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*Client, erro
 	c.conn = conn
 	c.raw = irisv1.NewIrisClient(conn)
 	return c, nil
+}
+
+// checkKey refuses, before any call, a key that cannot travel as a header value: gRPC sends only printable
+// ASCII (space to ~), so a key with a line break or a comment copied with it, or a non-ASCII letter, would
+// fail every call. The error names where the key came from, never the key.
+func checkKey(key, from string) error {
+	for i := 0; i < len(key); i++ {
+		if b := key[i]; b < ' ' || b > '~' {
+			return &Error{
+				Code:   codes.InvalidArgument,
+				Reason: ReasonValidation,
+				Message: "the API key from " + from + " has a character that is not printable ASCII (a control " +
+					"character such as a line break, or a non-ASCII one), which cannot be sent; the key is not shown",
+				Details: map[string]string{"field": "apiKey"},
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the connection; calls in flight fail with codes.Canceled.
@@ -227,6 +250,9 @@ func (c *Client) withKey(ctx context.Context) context.Context {
 }
 
 func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	// The caller's context decides whether the failure is the caller's: the client's own default deadline
+	// firing is a DeadlineExceededError, but not context.DeadlineExceeded, since the caller's context lives.
+	caller := ctx
 	timeout := c.callTimeout
 	for _, opt := range opts {
 		if t, ok := opt.(callTimeout); ok {
@@ -239,7 +265,7 @@ func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply
 		defer cancel()
 	}
 	ctx = c.withKey(ctx)
-	return asError(ctx, invoker(ctx, method, req, reply, cc, opts...))
+	return asError(caller, invoker(ctx, method, req, reply, cc, opts...))
 }
 
 func (c *Client) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {

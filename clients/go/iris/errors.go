@@ -61,7 +61,9 @@ const (
 //
 // Error keeps the gRPC status: status.Code(err) and status.FromError(err) still work on it. When the call
 // failed because the caller's context ended, errors.Is(err, context.Canceled) (or
-// context.DeadlineExceeded) holds as well.
+// context.DeadlineExceeded) holds as well; it does not when the client's own default deadline
+// (WithCallTimeout, CallTimeout) ended the call while the caller's context lives, nor for Iris's
+// TimeoutError: those are DeadlineExceeded by Code and Reason only.
 type Error struct {
 	// Code is the gRPC status code.
 	Code codes.Code
@@ -75,8 +77,9 @@ type Error struct {
 	// out or retryAfterMs for a refusal by the rate limit. Never nil.
 	Details map[string]string
 
-	status *status.Status // the status as received, kept for GRPCStatus
-	cause  error          // the context's error when the caller's context ended the call
+	status   *status.Status // the status as received, kept for GRPCStatus
+	cause    error          // the context's error when the caller's context ended the call
+	fromIris bool           // the status carried an ErrorInfo: Iris's servicer sent it
 }
 
 // Error formats the error for logs; it has a value receiver so that Error values satisfy error too, which
@@ -108,8 +111,10 @@ func (e *Error) GRPCStatus() *status.Status {
 	return status.New(e.Code, e.Message)
 }
 
-// asError turns any error of a call into an *Error (an *Error is returned as it is). ctx is the call's
-// context: when it has ended and the status says so, its error becomes the cause.
+// asError turns any error of a call into an *Error (an *Error is returned as it is). ctx is the caller's
+// context (not one the client derived from it for its default deadline): when it has ended and the status
+// says so (Canceled or DeadlineExceeded, without an ErrorInfo, so not Iris's own TimeoutError), its error
+// becomes the cause.
 func asError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -129,6 +134,7 @@ func asError(ctx context.Context, err error) error {
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			e.Reason = info.GetReason()
+			e.fromIris = true
 			for k, v := range info.GetMetadata() {
 				e.Details[k] = v
 			}
@@ -138,7 +144,7 @@ func asError(ctx context.Context, err error) error {
 	if e.Reason == "" {
 		e.Reason = reasonOfCode(e.Code)
 	}
-	if ctx != nil && ctx.Err() != nil && (e.Code == codes.Canceled || e.Code == codes.DeadlineExceeded) {
+	if ctx != nil && ctx.Err() != nil && !e.fromIris && (e.Code == codes.Canceled || e.Code == codes.DeadlineExceeded) {
 		e.cause = ctx.Err()
 	}
 	return e

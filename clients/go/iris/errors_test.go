@@ -3,7 +3,9 @@ package iris_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,12 +85,78 @@ func TestContextErrors(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &e) || e.Code != codes.Canceled || e.Reason != "Cancelled"+"Error" {
 		t.Errorf("Ask on a cancelled context = %#v", err)
 	}
-	// The client's default deadline applies to unary calls whose context has none.
+	// The client's default deadline applies to unary calls whose context has none; it is not the caller's
+	// context ending, so errors.Is(err, context.DeadlineExceeded) does not hold.
 	short := dial(t, "go-test-errors", iris.WithCallTimeout(time.Microsecond))
 	_, err = short.ListTeams(context.Background())
-	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Reason != "DeadlineExceeded"+"Error" {
+	if errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.Code != codes.DeadlineExceeded || e.Reason != "DeadlineExceeded"+"Error" {
 		t.Errorf("ListTeams past the call timeout = %#v", err)
 	}
+}
+
+func TestClientDeadlineIsNotTheCallers(t *testing.T) {
+	// A raw call that outlasts the client's default deadline (the turn takes 1.5 s, the deadline is 300 ms,
+	// the caller's context has none): DeadlineExceededError, but not context.DeadlineExceeded.
+	c := dial(t, "go-test-calldeadline", iris.WithCallTimeout(300*time.Millisecond))
+	send := func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
+		_, err := c.Raw().SendMessage(ctx, &irisv1.SendMessageRequest{ToTeam: "data-pipeline", Message: "slow 3 500", FromTeam: "go-test-calldeadline"})
+		return time.Since(start), err
+	}
+	took, err := send(context.Background())
+	var e *iris.Error
+	if !errors.As(err, &e) || e.Code != codes.DeadlineExceeded || e.Reason != "DeadlineExceeded"+"Error" {
+		t.Fatalf("SendMessage past the client's deadline = %#v", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.Errorf("the client's own deadline looks like the caller's context ending: %v", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("SendMessage took %v with a 300 ms call timeout", took)
+	}
+	// The caller's own deadline, earlier than the client's, still shows as context.DeadlineExceeded.
+	c = dial(t, "go-test-calldeadline")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := send(ctx); !errors.Is(err, context.DeadlineExceeded) || !isReason(err, "DeadlineExceeded"+"Error") {
+		t.Errorf("SendMessage past the caller's deadline = %#v", err)
+	}
+}
+
+func TestDialRefusesAKeyThatCannotBeSent(t *testing.T) {
+	// No Iris is needed: Dial refuses the key before any call, and its error does not show the key.
+	secret := "iris_sk_live_secret-" + run
+	for _, tc := range []struct{ key, env, from string }{
+		{key: secret + "\n# comment", from: "WithAPIKey"},
+		{key: secret + "\x00", from: "WithAPIKey"},
+		{key: "secr\u00e9t-" + secret, from: "WithAPIKey"},
+		{env: secret + "\r\n", from: "IRIS_API_KEY"},
+	} {
+		t.Setenv("IRIS_API_KEY", tc.env)
+		c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey(tc.key))
+		if c != nil {
+			_ = c.Close()
+		}
+		var e *iris.Error
+		if !errors.As(err, &e) || e.Reason != iris.ReasonValidation || e.Code != codes.InvalidArgument || e.Details["field"] != "apiKey" {
+			t.Errorf("Dial with the key %q (from %s) = %#v, want ValidationError on field apiKey", tc.key+tc.env, tc.from, err)
+			continue
+		}
+		if !strings.Contains(e.Message, tc.from) {
+			t.Errorf("the error does not say where the key came from (%s): %v", tc.from, err)
+		}
+		for _, shown := range []string{err.Error(), fmt.Sprintf("%+v", e), fmt.Sprintf("%#v", e)} {
+			if strings.Contains(shown, "secret") || strings.Contains(shown, run) {
+				t.Errorf("the error shows the key: %s", shown)
+			}
+		}
+	}
+	// A printable key (spaces and punctuation too) is accepted.
+	c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey("iris_sk_live_A-z 0~9"))
+	if err != nil {
+		t.Fatalf("Dial with a printable key: %v", err)
+	}
+	_ = c.Close()
 }
 
 func TestDialChecksContext(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/iris-dev/iris/clients/go/irisv1"
 )
@@ -106,8 +107,13 @@ func (j *Job) Cancel(ctx context.Context) (*irisv1.MessageRecord, error) {
 
 // Wait polls the job (after 100 ms, then twice as long each time, at most 2 s apart) until it has ended,
 // and returns its record: its Status is completed, failed or cancelled, which is not an error of Wait.
-// Jobs survive a restart of Iris, so Wait keeps polling through codes.Unavailable; any other failure, or
-// the end of ctx, ends it with an *Error. Bound it with ctx.
+//
+// Jobs survive a restart of Iris, so while ctx lives Wait polls again after a failure that did not come
+// from Iris's servicer: codes.Unavailable (Iris unreachable), and codes.Canceled or
+// codes.DeadlineExceeded without an ErrorInfo (Reason CancelledError or DeadlineExceededError: Iris's
+// graceful stop cancels the calls in flight; a poll outlasted the client's default deadline because Iris
+// was hung or overloaded). Any failure from Iris (an ErrorInfo, such as ReasonMessageNotFound), the end of
+// ctx, or Close ends it with an *Error. Bound it with ctx.
 func (j *Job) Wait(ctx context.Context) (*irisv1.MessageRecord, error) {
 	const first, most = 100 * time.Millisecond, 2 * time.Second
 	delay := first
@@ -118,7 +124,7 @@ func (j *Job) Wait(ctx context.Context) (*irisv1.MessageRecord, error) {
 			case "completed", "failed", "cancelled":
 				return rec, nil
 			}
-		} else if e := (*Error)(nil); !errors.As(err, &e) || e.Code != codes.Unavailable || ctx.Err() != nil {
+		} else if ctx.Err() != nil || !j.c.transient(err) {
 			return nil, err
 		}
 		timer := time.NewTimer(delay)
@@ -130,4 +136,22 @@ func (j *Job) Wait(ctx context.Context) (*irisv1.MessageRecord, error) {
 		}
 		delay = min(delay*2, most)
 	}
+}
+
+// transient reports whether a failed poll is worth repeating: the call did not reach Iris's servicer
+// (Unavailable), or ended under the client without an answer from Iris (Canceled or DeadlineExceeded
+// carrying no ErrorInfo), and the client has not been closed (calls on a closed client fail as Canceled).
+// The caller checks that its context lives.
+func (c *Client) transient(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || c.conn.GetState() == connectivity.Shutdown {
+		return false
+	}
+	switch e.Code {
+	case codes.Unavailable:
+		return true
+	case codes.Canceled, codes.DeadlineExceeded:
+		return !e.fromIris
+	}
+	return false
 }

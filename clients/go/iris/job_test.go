@@ -1,16 +1,24 @@
 package iris_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/iris-dev/iris/clients/go/iris"
+	"github.com/iris-dev/iris/clients/go/irisv1"
 )
 
 // delivery is one webhook POST as the test's receiver saw it.
@@ -117,5 +125,64 @@ func TestJobCancel(t *testing.T) {
 	}
 	if rec, err := c.Job(job.JobID).Get(ctx); err != nil || rec.GetStatus() != "cancelled" {
 		t.Errorf("Job(id).Get = %v, %v", rec, err)
+	}
+}
+
+func TestWaitPollsThroughTransientFailures(t *testing.T) {
+	// The first polls of the job fail as a restart of Iris, or an Iris that hangs, shows to the client,
+	// each without an ErrorInfo and while the caller's context lives; Wait polls on to the completed record.
+	var polls atomic.Int32
+	flaky := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == irisv1.Iris_GetMessage_FullMethodName {
+			switch polls.Add(1) {
+			case 1: // Iris's graceful stop cancels the calls in flight
+				return status.Error(codes.Canceled, "Cancelled")
+			case 2: // Iris hangs: the poll outlasts the client's default deadline (200 ms here)
+				<-ctx.Done()
+			case 3: // Iris is down
+				return status.Error(codes.Unavailable, "connection refused")
+			}
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	c := dial(t, "go-test-jobflaky", iris.WithCallTimeout(200*time.Millisecond),
+		iris.WithDialOption(grpc.WithChainUnaryInterceptor(flaky)))
+	ctx := bounded(t, 30*time.Second)
+	job, err := c.Team("data-pipeline").Execute(ctx, "slow 4 250")
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	cancelLater(t, c, job.JobID)
+	rec, err := job.Wait(ctx)
+	if err != nil {
+		t.Fatalf("Wait: %v (after %d polls)", err, polls.Load())
+	}
+	if rec.GetStatus() != "completed" || rec.GetJobId() != job.JobID {
+		t.Errorf("Wait = %v", rec)
+	}
+	if n := polls.Load(); n < 4 {
+		t.Errorf("%d polls, want the 3 failures and at least one more", n)
+	}
+}
+
+func TestWaitEndsOnIrisErrorsAndClose(t *testing.T) {
+	c := dial(t, "go-test-jobend")
+	ctx := bounded(t, 30*time.Second)
+	// A failure from Iris (with its ErrorInfo) ends the wait at once.
+	start := time.Now()
+	_, err := c.Job("job_no-such-job-" + run).Wait(ctx)
+	if !isReason(err, iris.ReasonMessageNotFound) {
+		t.Errorf("Wait on an unknown job = %v, want MessageNotFoundError", err)
+	}
+	// So does closing the client (its calls fail as Canceled), though the caller's context lives.
+	closed := dial(t, "go-test-jobend")
+	_ = closed.Close()
+	_, err = closed.Job("job_no-such-job-" + run).Wait(ctx)
+	var e *iris.Error
+	if !errors.As(err, &e) || e.Code != codes.Canceled || errors.Is(err, context.Canceled) {
+		t.Errorf("Wait on a closed client = %#v, want CancelledError", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the waits took %v; they should end at once", took)
 	}
 }

@@ -54,9 +54,11 @@ type askOptions struct {
 	err     error
 }
 
-// WithAskTimeout sets how long Ask waits for the whole answer (default DefaultAskTimeout; 0: until the turn
-// ends, bounded only by ctx). Past it Ask fails with Reason ReasonTimeout and Details["messageId"], while
-// the turn goes on; the call's gRPC deadline is this plus 10 s so that the server's answer arrives first.
+// WithAskTimeout sets how long Ask waits for the whole answer (default DefaultAskTimeout). Past it Ask fails
+// with Reason ReasonTimeout and Details["messageId"], while the turn goes on; the call's gRPC deadline is
+// this plus 10 s so that the server's answer arrives first. d must be positive: every Ask has a bound, so
+// with d <= 0 Ask fails at once, without a call, with Reason ReasonValidation (codes.InvalidArgument,
+// Details["field"] "timeout"). A ctx with an earlier deadline shortens the wait (see Ask).
 func WithAskTimeout(d time.Duration) AskOption {
 	return func(o *askOptions) { o.timeout = d }
 }
@@ -80,6 +82,11 @@ func WithAskContext(source string, metadata map[string]any) AskOption {
 // Ask asks the team a question and waits for the whole answer. The answer's Status says how the turn
 // ended (completed, error or cancelled); a failed call (an unknown team, a timeout, a refused key) is an
 // *Error.
+//
+// When ctx has a deadline sooner than the ask timeout, Iris is told to wait only until shortly before it
+// (1 s before, or a tenth of the time left when that is under 10 s), so that the TimeoutError naming the
+// message (Details["messageId"]) arrives while ctx lives, rather than a bare DeadlineExceededError that
+// leaves the running turn without an id.
 func (t *Team) Ask(ctx context.Context, question string, opts ...AskOption) (*Answer, error) {
 	o := askOptions{timeout: DefaultAskTimeout}
 	for _, opt := range opts {
@@ -88,12 +95,20 @@ func (t *Team) Ask(ctx context.Context, question string, opts ...AskOption) (*An
 	if o.err != nil {
 		return nil, o.err
 	}
+	if o.timeout <= 0 {
+		// Iris reads a timeout of 0 as "until the turn ends"; the client never asks without a bound.
+		return nil, &Error{Code: codes.InvalidArgument, Reason: ReasonValidation, Message: "ask timeout must be positive, got " + o.timeout.String(), Details: map[string]string{"field": "timeout"}}
+	}
+	wait := o.timeout
+	if end, ok := ctx.Deadline(); ok {
+		wait = min(wait, waitBefore(time.Until(end)))
+	}
 	req := &irisv1.AskRequest{Team: t.name, Question: question, FromTeam: t.c.fromTeam, Context: o.context}
-	ms := millis(o.timeout)
+	ms := millis(wait)
 	req.Timeout = &ms
-	deadline := time.Duration(0) // none beyond ctx when the wait is unbounded
-	if o.timeout > 0 {
-		deadline = o.timeout + askGrace
+	deadline := wait + askGrace // ctx's deadline, when earlier, stays the call's
+	if deadline < wait {        // overflow: a deadline all the same
+		deadline = wait
 	}
 	resp, err := t.c.raw.Ask(ctx, req, callTimeout{d: deadline})
 	if err != nil {
@@ -163,6 +178,14 @@ func (t *Team) Status(ctx context.Context) (*irisv1.TeamStatusResponse, error) {
 		return nil, asError(ctx, err)
 	}
 	return resp, nil
+}
+
+// waitBefore is how long Iris may wait for an answer when the caller's context ends in left: left less a
+// margin for the TimeoutError to travel back (1 s, or a tenth of left when left is under 10 s), and at
+// least 1 ms (0 would mean "no limit" to Iris).
+func waitBefore(left time.Duration) time.Duration {
+	margin := min(time.Second, left/10)
+	return max(left-margin, time.Millisecond)
 }
 
 // millis is d in whole milliseconds for the contract's timeouts, rounded up so that a positive duration

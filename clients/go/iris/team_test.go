@@ -196,6 +196,30 @@ func TestAskTimeoutNamesTheMessage(t *testing.T) {
 	}
 }
 
+func TestAskWithinTheCallersDeadlineNamesTheMessage(t *testing.T) {
+	// The caller's context ends (2 s) long before the ask timeout (300 s by default) and the turn (5 s):
+	// Ask tells Iris to give up first, so the TimeoutError naming the message arrives while ctx lives.
+	c := dial(t, "go-test-askctx")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Team("backend").Ask(ctx, "slow 5 1000")
+	var e *iris.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Ask = %v, want *iris.Error", err)
+	}
+	cancelLater(t, c, e.Details["messageId"])
+	if e.Reason != iris.ReasonTimeout || e.Code != codes.DeadlineExceeded || !strings.HasPrefix(e.Details["messageId"], "msg_") {
+		t.Errorf("error = %+v, want TimeoutError with a messageId", e)
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Ask ended with the caller's context (%v): %v", ctx.Err(), err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("Ask gave up after %v of the 2 s it had", took)
+	}
+}
+
 func TestTeamsAndStatus(t *testing.T) {
 	c := dial(t, "go-test-status")
 	ctx := bounded(t, 30*time.Second)
@@ -252,4 +276,20 @@ func TestWatchEventsSeesATurn(t *testing.T) {
 func isReason(err error, reason string) bool {
 	var e *iris.Error
 	return errors.As(err, &e) && e.Reason == reason
+}
+
+func TestAskTimeoutMustBePositive(t *testing.T) {
+	// No Iris is needed: Ask refuses before any call (the address has nothing listening).
+	c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey("unused"))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := c.Team("backend").Ask(context.Background(), "say never", iris.WithAskTimeout(d))
+		var e *iris.Error
+		if !errors.As(err, &e) || e.Reason != iris.ReasonValidation || e.Code != codes.InvalidArgument || e.Details["field"] != "timeout" {
+			t.Errorf("Ask with WithAskTimeout(%v) = %#v, want ValidationError on field timeout", d, err)
+		}
+	}
 }
