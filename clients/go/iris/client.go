@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -65,7 +66,8 @@ func WithTLS(config *tls.Config) DialOption {
 }
 
 // WithCallTimeout changes the deadline given to unary calls whose context has none earlier (default
-// DefaultCallTimeout; 0 or less: none). Ask has its own (see WithAskTimeout); streams have none.
+// DefaultCallTimeout; it must be positive: every unary call has a deadline, and Dial refuses 0 or less).
+// Ask has its own (see WithAskTimeout); streams have none.
 func WithCallTimeout(d time.Duration) DialOption {
 	return func(o *dialOptions) { o.callTimeout = d }
 }
@@ -96,10 +98,20 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*Client, erro
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.callTimeout <= 0 {
+		return nil, &Error{
+			Code:    codes.InvalidArgument,
+			Reason:  ReasonValidation,
+			Message: "WithCallTimeout must be positive: every unary call has a deadline",
+			Details: map[string]string{"field": "callTimeout"},
+		}
+	}
 	key, from := o.apiKey, "WithAPIKey"
 	if key == "" {
 		key, from = os.Getenv(APIKeyEnv), APIKeyEnv
 	}
+	// A key read from a file keeps its line break; surrounding white space is never part of a key.
+	key = strings.TrimSpace(key)
 	if err := checkKey(key, from); err != nil {
 		return nil, err
 	}

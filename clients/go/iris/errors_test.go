@@ -130,7 +130,7 @@ func TestDialRefusesAKeyThatCannotBeSent(t *testing.T) {
 		{key: secret + "\n# comment", from: "WithAPIKey"},
 		{key: secret + "\x00", from: "WithAPIKey"},
 		{key: "secr\u00e9t-" + secret, from: "WithAPIKey"},
-		{env: secret + "\r\n", from: "IRIS_API_KEY"},
+		{env: secret + "\r\nsecond line", from: "IRIS_API_KEY"},
 	} {
 		t.Setenv("IRIS_API_KEY", tc.env)
 		c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey(tc.key))
@@ -151,12 +151,25 @@ func TestDialRefusesAKeyThatCannotBeSent(t *testing.T) {
 			}
 		}
 	}
-	// A printable key (spaces and punctuation too) is accepted.
-	c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey("iris_sk_live_A-z 0~9"))
-	if err != nil {
-		t.Fatalf("Dial with a printable key: %v", err)
+	// A printable key (spaces and punctuation too) is accepted, and so is one with the line break of the
+	// file it was read from (white space around a key is never part of it).
+	for _, key := range []string{"iris_sk_live_A-z 0~9", "iris_sk_live_from_a_file\n"} {
+		c, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithAPIKey(key))
+		if err != nil {
+			t.Fatalf("Dial with the key %q: %v", key, err)
+		}
+		_ = c.Close()
 	}
-	_ = c.Close()
+}
+
+func TestDialRefusesACallTimeoutThatIsNoDeadline(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := iris.Dial(context.Background(), "127.0.0.1:1", iris.WithCallTimeout(d))
+		var e *iris.Error
+		if !errors.As(err, &e) || e.Reason != iris.ReasonValidation || e.Details["field"] != "callTimeout" {
+			t.Errorf("Dial with WithCallTimeout(%v) = %v, want ValidationError on field callTimeout", d, err)
+		}
+	}
 }
 
 func TestDialChecksContext(t *testing.T) {
