@@ -42,7 +42,11 @@ export interface IrisClientOptions {
    * environment variable, else 127.0.0.1:50051.
    */
   address?: string;
-  /** The API key, sent as `authorization: Bearer <key>`. Default: the IRIS_API_KEY environment variable. */
+  /**
+   * The API key, sent as `authorization: Bearer <key>`. Default: the IRIS_API_KEY environment variable.
+   * Surrounding whitespace is trimmed (a key read from a file ends with a newline); what is left must be
+   * printable ASCII, else the constructor throws a TypeError that does not quote the key.
+   */
   apiKey?: string;
   /**
    * The calling team (request from_team). Empty (the default) means the API key's own name; another name
@@ -164,7 +168,7 @@ export class IrisClient {
 
   constructor(options: IrisClientOptions = {}) {
     const address = options.address ?? process.env.IRIS_ADDRESS ?? "127.0.0.1:50051";
-    const apiKey = options.apiKey ?? process.env.IRIS_API_KEY ?? "";
+    const apiKey = checkedApiKey(options.apiKey ?? process.env.IRIS_API_KEY ?? "");
     this.fromTeam = options.fromTeam ?? "";
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const tls = options.tls === true ? {} : options.tls || undefined;
@@ -467,6 +471,29 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * The key as it is sent: trimmed of surrounding whitespace (as HTTP trims a header value, and as a key read
+ * from a file needs), then printable ASCII only, the characters gRPC metadata carries. Anything else would
+ * make the call fail with an error quoting the header, key included, so it is refused here, without it.
+ */
+function checkedApiKey(raw: string): string {
+  const key = raw.trim();
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) {
+      // The character's code is shown only for a control character, which no key really contains.
+      const what =
+        c < 0x20 || c === 0x7f
+          ? `a control character (U+${c.toString(16).toUpperCase().padStart(4, "0")})`
+          : "a character that is not ASCII";
+      throw new TypeError(
+        `IrisClient: the API key (apiKey or IRIS_API_KEY) contains ${what} at index ${i}; a key is printable ASCII`,
+      );
+    }
+  }
+  return key;
 }
 
 /** A transport whose unary calls get `timeoutMs` when they name no deadline; streams get none. */

@@ -137,6 +137,16 @@ describe("IrisClient against a live Iris", () => {
     }
   });
 
+  live("an API key with surrounding whitespace (a key file's newline) is trimmed and works", async () => {
+    const padded = new IrisClient({ address, apiKey: ` ${apiKey}\r\n`, fromTeam });
+    try {
+      const teams = await padded.listTeams();
+      assert.ok(teams.teams.some((t) => t.name === "backend"));
+    } finally {
+      padded.close();
+    }
+  });
+
   live("without the apiKey option the key comes from IRIS_API_KEY", async () => {
     const saved = process.env.IRIS_API_KEY;
     try {

@@ -26,6 +26,33 @@ test("a failure without ErrorInfo is named after its gRPC code", () => {
   assert.equal(SERVER_REASONS.length, 14);
 });
 
+test("an API key that no header can carry is refused by the constructor, without quoting it", () => {
+  const saved = process.env.IRIS_API_KEY;
+  try {
+    const refused = (err: unknown): boolean => {
+      assert.ok(err instanceof TypeError);
+      assert.match(err.message, /API key/);
+      assert.doesNotMatch(`${err.message} ${err.stack ?? ""}`, /SECRET|SECRÉT/);
+      return true;
+    };
+    const bad = ["iris_sk_live_SECRET\n# comment", "iris_sk_live_SECRET\r\nX-Other: 1", "iris_sk_live_SECRÉT"];
+    for (const key of [...bad, "iris_sk_live_\0SECRET", "iris_sk_live_\x7fSECRET"]) {
+      assert.throws(() => new IrisClient({ address: "127.0.0.1:1", apiKey: key }), refused, JSON.stringify(key));
+    }
+    // An environment variable cannot hold a NUL, so those are tried as the argument only.
+    for (const key of bad) {
+      process.env.IRIS_API_KEY = key;
+      assert.throws(() => new IrisClient({ address: "127.0.0.1:1" }), refused, JSON.stringify(key));
+    }
+  } finally {
+    if (saved === undefined) delete process.env.IRIS_API_KEY;
+    else process.env.IRIS_API_KEY = saved;
+  }
+  // Surrounding whitespace, such as the newline a key file ends with, is trimmed, not refused.
+  assert.doesNotThrow(() => new IrisClient({ address: "127.0.0.1:1", apiKey: " iris_sk_live_ok\r\n" }));
+  assert.doesNotThrow(() => new IrisClient({ address: "127.0.0.1:1", apiKey: "" }));
+});
+
 // The lines the README and the other clients' docs show, type-checked with every build (not run here: the
 // example and the live tests run them).
 export async function documentedUsage(apiKey: string, url: string): Promise<void> {
