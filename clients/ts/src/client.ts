@@ -55,7 +55,10 @@ export interface IrisClientOptions {
   fromTeam?: string;
   /** Deadline in milliseconds of every unary call that names none (default 30 000). Streams have none. */
   timeoutMs?: number;
-  /** Use TLS (https); `true` for the system's CAs. Without it the connection is plaintext HTTP/2. */
+  /**
+   * Use TLS (https); `true` for the system's CAs. Without it the connection is plaintext HTTP/2, unless the
+   * address is an https:// URL. With an http:// address the constructor throws (that would be plaintext).
+   */
   tls?: boolean | TlsOptions;
   /** Extra connect interceptors (logging, tracing), run after the one that adds the API key. */
   interceptors?: Interceptor[];
@@ -172,7 +175,11 @@ export class IrisClient {
     this.fromTeam = options.fromTeam ?? "";
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const tls = options.tls === true ? {} : options.tls || undefined;
-    const baseUrl = /^https?:\/\//.test(address) ? address : `${tls ? "https" : "http"}://${address}`;
+    // An http:// URL is plaintext whatever `tls` says: refuse the pair rather than send the key in clear.
+    if (tls && /^http:\/\//i.test(address)) {
+      throw new TypeError("IrisClient: tls was given with an http:// address; use https:// or host:port");
+    }
+    const baseUrl = /^https?:\/\//i.test(address) ? address : `${tls ? "https" : "http"}://${address}`;
     const nodeOptions: SecureClientSessionOptions = tls
       ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.serverName }
       : {};

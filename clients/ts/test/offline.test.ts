@@ -53,6 +53,22 @@ test("an API key that no header can carry is refused by the constructor, without
   assert.doesNotThrow(() => new IrisClient({ address: "127.0.0.1:1", apiKey: "" }));
 });
 
+test("tls with an http:// address is refused, rather than sending the key in clear", () => {
+  for (const tls of [true, {}, { serverName: "iris.example.com" }]) {
+    for (const address of ["http://127.0.0.1:1", "HTTP://127.0.0.1:1"]) {
+      assert.throws(() => new IrisClient({ address, apiKey: "unused", tls }), (err: unknown) => {
+        assert.ok(err instanceof TypeError);
+        assert.match(err.message, /tls .*http:\/\//);
+        return true;
+      });
+    }
+    new IrisClient({ address: "https://127.0.0.1:1", apiKey: "unused", tls }).close();
+    new IrisClient({ address: "127.0.0.1:1", apiKey: "unused", tls }).close();
+  }
+  new IrisClient({ address: "http://127.0.0.1:1", apiKey: "unused", tls: false }).close();
+  new IrisClient({ address: "http://127.0.0.1:1", apiKey: "unused" }).close();
+});
+
 // The lines the README and the other clients' docs show, type-checked with every build (not run here: the
 // example and the live tests run them).
 export async function documentedUsage(apiKey: string, url: string): Promise<void> {
