@@ -53,7 +53,10 @@ export interface IrisClientOptions {
    * needs the team:impersonate permission. Each (calling team, team) pair has its own Claude Code session.
    */
   fromTeam?: string;
-  /** Deadline in milliseconds of every unary call that names none (default 30 000). Streams have none. */
+  /**
+   * Deadline in milliseconds of every unary call that names none (default 30 000). Streams have none. It
+   * must be a finite number above 0 (a fraction is rounded up): every unary call has a deadline.
+   */
   timeoutMs?: number;
   /**
    * Use TLS (https); `true` for the system's CAs. Without it the connection is plaintext HTTP/2, unless the
@@ -72,16 +75,22 @@ export interface CallOpts {
 
 /** Options of a unary call: a signal and a deadline. */
 export interface UnaryOpts extends CallOpts {
-  /** Deadline of this call in milliseconds (default: the client's timeoutMs). */
+  /**
+   * Deadline of this call in milliseconds (default: the client's timeoutMs): a finite number above 0, rounded
+   * up to a whole millisecond; anything else rejects with a RangeError before the call is made.
+   */
   timeoutMs?: number;
 }
 
 /** Options of {@link Team.ask}. */
 export interface AskOptions extends CallOpts {
   /**
-   * How long Iris waits for the whole answer, in milliseconds (default 300 000; 0 waits until the turn
-   * ends). Past it the call rejects with reason TimeoutError and `details.messageId`, while the turn goes
-   * on. The call's own deadline is this plus 10 s, so that Iris's answer, not the transport, ends it.
+   * How long Iris waits for the whole answer, in milliseconds (default 300 000; Iris takes at most an hour).
+   * Past it the call rejects with reason TimeoutError and `details.messageId`, while the turn goes on. The
+   * call's own deadline is this plus 10 s, so that Iris's answer, not the transport, ends it. 0 asks Iris
+   * to wait until the turn ends (which settings.turnTimeout bounds, an hour by default); the call's deadline
+   * is then an hour and 10 s. A fraction is rounded up; a negative or non-finite value rejects with a
+   * RangeError before the call is made.
    */
   timeoutMs?: number;
   /** Where the question comes from; kept with the message. */
@@ -99,9 +108,13 @@ export interface ExecuteOptions extends UnaryOpts {
   priority?: "low" | "normal" | "high";
   /** The same key from the same API key within 24 hours returns the same job and starts nothing. */
   idempotencyKey?: string;
-  /** Milliseconds the job may run once started (default: the server's turnTimeout). */
+  /**
+   * Milliseconds the job may run once started (default, and 0: the server's settings.turnTimeout alone;
+   * Iris takes at most an hour). A fraction is rounded up; a negative or non-finite value rejects with a
+   * RangeError before the call is made.
+   */
   jobTimeoutMs?: number;
-  /** Days the job may wait in the queue before it expires (default 30). */
+  /** Days the job may wait in the queue before it expires (default 30); a whole number, else a RangeError. */
   ttlDays?: number;
 }
 
@@ -140,6 +153,10 @@ const ENDED = new Set(["completed", "failed", "cancelled"]);
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_ASK_TIMEOUT_MS = 300_000;
 const ASK_DEADLINE_MARGIN_MS = 10_000;
+/** The longest wait Iris accepts (an hour), which is also settings.turnTimeout's default. */
+const IRIS_MAX_TIMEOUT_MS = 3_600_000;
+/** The longest delay a Node timer holds (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const POLL_FIRST_MS = 100;
 const POLL_MAX_MS = 2_000;
 
@@ -173,7 +190,10 @@ export class IrisClient {
     const address = options.address ?? process.env.IRIS_ADDRESS ?? "127.0.0.1:50051";
     const apiKey = checkedApiKey(options.apiKey ?? process.env.IRIS_API_KEY ?? "");
     this.fromTeam = options.fromTeam ?? "";
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs =
+      options.timeoutMs === undefined
+        ? DEFAULT_TIMEOUT_MS
+        : millis("IrisClient timeoutMs", options.timeoutMs, ABOVE_ZERO);
     const tls = options.tls === true ? {} : options.tls || undefined;
     // An http:// URL is plaintext whatever `tls` says: refuse the pair rather than send the key in clear.
     if (tls && /^http:\/\//i.test(address)) {
@@ -199,14 +219,12 @@ export class IrisClient {
 
   /** Lists the configured teams with their settings. */
   async listTeams(opts: UnaryOpts = {}): Promise<ListTeamsResponse> {
-    return await this.call(opts.signal, (signal) => this.raw.listTeams({}, this.unary(opts, signal)));
+    return await this.unaryCall(opts, (options) => this.raw.listTeams({}, options));
   }
 
   /** Looks a message up by its id (msg_...) or its job's id (job_...). */
   async getMessage(messageId: string, opts: UnaryOpts = {}): Promise<MessageRecord> {
-    const reply = await this.call(opts.signal, (signal) =>
-      this.raw.getMessage({ messageId }, this.unary(opts, signal)),
-    );
+    const reply = await this.unaryCall(opts, (options) => this.raw.getMessage({ messageId }, options));
     return reply.message ?? missing("GetMessage");
   }
 
@@ -215,9 +233,7 @@ export class IrisClient {
    * may still say "processing" for a moment; {@link Job.wait} sees it end.
    */
   async cancelMessage(messageId: string, opts: UnaryOpts = {}): Promise<MessageRecord> {
-    const reply = await this.call(opts.signal, (signal) =>
-      this.raw.cancelMessage({ messageId }, this.unary(opts, signal)),
-    );
+    const reply = await this.unaryCall(opts, (options) => this.raw.cancelMessage({ messageId }, options));
     return reply.message ?? missing("CancelMessage");
   }
 
@@ -244,9 +260,14 @@ export class IrisClient {
     this.#session.abort();
   }
 
-  /** @internal Call options of a unary call: its signal and its deadline (the client's default). */
-  unary(opts: UnaryOpts, signal: AbortSignal | undefined): CallOptions {
-    return { signal, timeoutMs: opts.timeoutMs ?? this.timeoutMs };
+  /**
+   * @internal Runs one unary call with the options' signal and deadline (else the client's default),
+   * rejecting with an IrisError; a deadline that is no positive finite number rejects with a RangeError.
+   */
+  async unaryCall<T>(opts: UnaryOpts, run: (options: CallOptions) => Promise<T>): Promise<T> {
+    const timeoutMs =
+      opts.timeoutMs === undefined ? this.timeoutMs : millis("timeoutMs", opts.timeoutMs, ABOVE_ZERO);
+    return await this.call(opts.signal, (signal) => run({ signal, timeoutMs }));
   }
 
   /** @internal Runs one call, rejecting with an IrisError. */
@@ -332,8 +353,11 @@ export class Team {
    * `details.messageId`, and the turn goes on.
    */
   async ask(question: string, opts: AskOptions = {}): Promise<AskResponse> {
-    const timeout = opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
-    const deadline = timeout > 0 ? timeout + ASK_DEADLINE_MARGIN_MS : undefined;
+    const timeout =
+      opts.timeoutMs === undefined ? DEFAULT_ASK_TIMEOUT_MS : millis("timeoutMs", opts.timeoutMs, ZERO_OR_MORE);
+    // 0: Iris waits until the turn ends, which settings.turnTimeout (an hour by default) bounds; the call
+    // still gets a deadline, the longest explicit wait Iris takes plus the margin.
+    const deadline = Math.min((timeout || IRIS_MAX_TIMEOUT_MS) + ASK_DEADLINE_MARGIN_MS, MAX_TIMER_MS);
     return await this.client.call(opts.signal, (signal) =>
       this.client.raw.ask(
         {
@@ -343,8 +367,7 @@ export class Team {
           fromTeam: this.client.fromTeam,
           context: opts.context,
         },
-        // timeoutMs 0 tells connect "no deadline" (undefined would mean the client's default).
-        { signal, timeoutMs: deadline ?? 0 },
+        { signal, timeoutMs: deadline },
       ),
     );
   }
@@ -366,7 +389,12 @@ export class Team {
    * restart and, with `opts.callback`, its result is POSTed there when it ends.
    */
   async execute(task: string, opts: ExecuteOptions = {}): Promise<Job> {
-    const response = await this.client.call(opts.signal, (signal) =>
+    const jobTimeout =
+      opts.jobTimeoutMs === undefined ? undefined : millis("jobTimeoutMs", opts.jobTimeoutMs, ZERO_OR_MORE);
+    if (opts.ttlDays !== undefined && !Number.isSafeInteger(opts.ttlDays)) {
+      throw new RangeError(`ttlDays must be a whole number of days, not ${String(opts.ttlDays)}`);
+    }
+    const response = await this.client.unaryCall(opts, (options) =>
       this.client.raw.execute(
         {
           team: this.name,
@@ -374,11 +402,11 @@ export class Team {
           priority: opts.priority ?? "",
           callback: opts.callback,
           idempotencyKey: opts.idempotencyKey ?? "",
-          timeout: opts.jobTimeoutMs === undefined ? undefined : BigInt(opts.jobTimeoutMs),
+          timeout: jobTimeout === undefined ? undefined : BigInt(jobTimeout),
           ttlDays: opts.ttlDays,
           fromTeam: this.client.fromTeam,
         },
-        this.client.unary(opts, signal),
+        options,
       ),
     );
     return new Job(this.client, response);
@@ -503,14 +531,54 @@ function checkedApiKey(raw: string): string {
   return key;
 }
 
-/** A transport whose unary calls get `timeoutMs` when they name no deadline; streams get none. */
+/** Whether a duration may be 0, and its largest value. */
+interface MillisRange {
+  zero: boolean;
+  max: number;
+}
+/** A deadline: above 0, and no longer than a timer holds. */
+const ABOVE_ZERO: MillisRange = { zero: false, max: MAX_TIMER_MS };
+/** A duration sent to Iris (which refuses more than an hour itself): 0 or more. */
+const ZERO_OR_MORE: MillisRange = { zero: true, max: Number.MAX_SAFE_INTEGER };
+
+/**
+ * A duration option as a whole number of milliseconds (a fraction rounded up, since the request's int64 and
+ * gRPC's grpc-timeout header take whole ones); anything else is the caller's mistake: a RangeError naming
+ * the option, before any call.
+ */
+function millis(name: string, value: number, range: MillisRange): number {
+  const ok = typeof value === "number" && Number.isFinite(value) && (range.zero ? value >= 0 : value > 0);
+  if (!ok || value > range.max) {
+    const wanted = range.zero ? "0 or more" : "above 0";
+    throw new RangeError(
+      `${name} must be a finite number of milliseconds, ${wanted} and at most ${range.max}, not ${String(value)}`,
+    );
+  }
+  return Math.ceil(value);
+}
+
+/**
+ * A transport whose unary calls get `timeoutMs` when they name no deadline (streams get none), and whose
+ * deadlines are whole milliseconds: gRPC's grpc-timeout header takes an integer, and Iris's gRPC server,
+ * given "1.5m", fails that call and every later one on the connection that sends another timeout.
+ */
 function withUnaryDeadline(inner: Transport, timeoutMs: number): Transport {
   return {
-    unary: (method, signal, callTimeoutMs, header, input, contextValues) =>
-      inner.unary(method, signal, callTimeoutMs ?? timeoutMs, header, input, contextValues),
-    stream: (method, signal, callTimeoutMs, header, input, contextValues) =>
-      inner.stream(method, signal, callTimeoutMs, header, input, contextValues),
+    unary: async (method, signal, callTimeoutMs, header, input, contextValues) =>
+      await inner.unary(method, signal, wholeMillis(callTimeoutMs ?? timeoutMs), header, input, contextValues),
+    stream: async (method, signal, callTimeoutMs, header, input, contextValues) =>
+      await inner.stream(method, signal, wholeMillis(callTimeoutMs), header, input, contextValues),
   };
+}
+
+/**
+ * A raw call's deadline as connect reads it (undefined: the default; 0 or less: none), in whole milliseconds
+ * no longer than a timer holds; NaN, which connect would send as "NaNm", is no deadline anyone means.
+ */
+function wholeMillis(ms: number | undefined): number | undefined {
+  if (ms === undefined || ms <= 0) return ms;
+  if (Number.isNaN(ms)) throw new RangeError("timeoutMs must be a number of milliseconds, not NaN");
+  return Math.min(Math.ceil(ms), MAX_TIMER_MS);
 }
 
 function missing(rpc: string): never {

@@ -239,6 +239,29 @@ describe("IrisClient against a live Iris", () => {
     }
   });
 
+  live("fractional deadlines are rounded up, and leave the connection usable for later calls", async () => {
+    const text = `fractional ${nonce}`;
+    const a = await iris.teams.backend.ask(`say ${text}`, { timeoutMs: 60_000.5 });
+    assert.equal(a.response, text);
+    // Iris's gRPC server fails a call whose grpc-timeout is no integer, and every later one on the
+    // connection that sends another; the raw client's deadlines are rounded up too.
+    await iris.raw.listTeams({}, { timeoutMs: 20_000.5 });
+    await iris.listTeams({ timeoutMs: 20_001.5 });
+    assert.ok((await iris.listTeams({ timeoutMs: 20_002 })).teams.length > 0);
+    const job = await iris.teams.team("data-pipeline").execute(`say ${text}`, { jobTimeoutMs: 60_000.5 });
+    const record = await job.wait({ timeoutMs: 60_000.5 });
+    assert.equal(record.status, "completed");
+    assert.equal(record.response, text);
+  });
+
+  live("ask with timeoutMs 0 waits until the turn ends", async () => {
+    const started = Date.now();
+    const a = await within(30_000, iris.teams.backend.ask(`slow 3 300`, { timeoutMs: 0 }), "ask");
+    assert.equal(a.status, "completed");
+    assert.equal(a.response, "chunk 1 chunk 2 chunk 3 ");
+    assert.ok(Date.now() - started >= 900, "it waited for the three chunks");
+  });
+
   live("ask past its timeoutMs rejects with reason TimeoutError and the message id in details", async () => {
     const err = await rejection(iris.teams.backend.ask(`slow 5 1000`, { timeoutMs: 1000 }));
     assert.equal(err.reason, TimeoutError);

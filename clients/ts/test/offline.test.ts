@@ -1,9 +1,52 @@
-// Tests that need no Iris: the shape of `iris.teams` and the reasons of failures without ErrorInfo.
+// Tests that need no Iris: the shape of `iris.teams`, the reasons of failures without ErrorInfo, the options
+// the client refuses, and what it sends and does against a fake Iris (connect's own gRPC server, in process)
+// that answers as a real one does when it restarts or hangs.
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { test } from "node:test";
-import { Code } from "@connectrpc/connect";
-import { IrisClient, reasonOfCode, SERVER_REASONS, Team } from "../src/index.js";
+import { Code, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Iris, IrisClient, reasonOfCode, SERVER_REASONS, Team } from "../src/index.js";
+
+/** A fake Iris on 127.0.0.1: the given methods (the others answer Unimplemented), and the calls' headers. */
+async function fakeIris(impl: Partial<ServiceImpl<typeof Iris>>): Promise<{
+  address: string;
+  headers: Array<{ method: string; header: Headers }>;
+  close: () => Promise<void>;
+}> {
+  const headers: Array<{ method: string; header: Headers }> = [];
+  const routes = (router: ConnectRouter): void => {
+    router.service(Iris, impl, {
+      interceptors: [
+        (next) => async (req) => {
+          headers.push({ method: req.method.name, header: new Headers(req.header) });
+          return await next(req);
+        },
+      ],
+    });
+  };
+  const server = createServer(connectNodeAdapter({ routes, grpc: true, connect: false, grpcWeb: false }));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    headers,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Asserts that `promise` rejects with a RangeError that names `option`. */
+async function refusesOption(promise: Promise<unknown>, option: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof RangeError, `expected a RangeError, got ${String(err)}`);
+    assert.match(err.message, option);
+    return true;
+  });
+}
 
 test("iris.teams: any name is a team, and it is no thenable and prints", async () => {
   const iris = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused" });
@@ -67,6 +110,69 @@ test("tls with an http:// address is refused, rather than sending the key in cle
   }
   new IrisClient({ address: "http://127.0.0.1:1", apiKey: "unused", tls: false }).close();
   new IrisClient({ address: "http://127.0.0.1:1", apiKey: "unused" }).close();
+});
+
+test("the client's timeoutMs must be a finite number above 0: every unary call has a deadline", () => {
+  for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+    assert.throws(() => new IrisClient({ address: "127.0.0.1:1", apiKey: "unused", timeoutMs }), RangeError);
+  }
+  const iris = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused", timeoutMs: 1500.2 });
+  assert.equal(iris.timeoutMs, 1501);
+  iris.close();
+});
+
+test("durations that are negative or not finite reject with a RangeError before any call", async () => {
+  // Nothing listens on port 1: a call that went out would fail with UnavailableError instead.
+  const iris = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused" });
+  try {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      await refusesOption(iris.teams.backend.ask("say x", { timeoutMs: bad }), /timeoutMs/);
+      await refusesOption(iris.teams.backend.execute("say x", { jobTimeoutMs: bad }), /jobTimeoutMs/);
+      await refusesOption(iris.teams.backend.execute("say x", { timeoutMs: bad }), /timeoutMs/);
+      await refusesOption(iris.listTeams({ timeoutMs: bad }), /timeoutMs/);
+      await refusesOption(iris.getMessage("msg_x", { timeoutMs: bad }), /timeoutMs/);
+    }
+    // A unary call's own deadline cannot be 0 either (connect would read it as none).
+    await refusesOption(iris.cancelMessage("msg_x", { timeoutMs: 0 }), /timeoutMs/);
+    await refusesOption(iris.teams.backend.execute("say x", { ttlDays: 1.5 }), /ttlDays/);
+  } finally {
+    iris.close();
+  }
+});
+
+test("fractional durations are sent rounded up; ask's timeoutMs 0 still has a call deadline", async () => {
+  const fake = await fakeIris({
+    ask: (req) => ({ messageId: "msg_fake", response: `timeout=${req.timeout}`, status: "completed" }),
+    execute: (req) => ({ jobId: "job_fake", messageId: "msg_fake", status: "queued", team: `timeout=${req.timeout}` }),
+    listTeams: () => ({}),
+  });
+  const iris = new IrisClient({ address: fake.address, apiKey: "iris_sk_fake" });
+  try {
+    assert.equal((await iris.teams.backend.ask("q", { timeoutMs: 1500.2 })).response, "timeout=1501");
+    assert.equal((await iris.teams.backend.ask("q", { timeoutMs: 0 })).response, "timeout=0");
+    assert.equal((await iris.teams.backend.ask("q")).response, "timeout=300000");
+    assert.equal((await iris.teams.backend.execute("t", { jobTimeoutMs: 0.5 })).response.team, "timeout=1");
+    assert.equal((await iris.teams.backend.execute("t", { jobTimeoutMs: 0 })).response.team, "timeout=0");
+    assert.equal((await iris.teams.backend.execute("t")).response.team, "timeout=undefined"); // not sent
+    await iris.listTeams({ timeoutMs: 2500.5 });
+    await iris.raw.listTeams({}, { timeoutMs: 3500.5 });
+    await iris.raw.listTeams({});
+    const timeouts = fake.headers.map((h) => `${h.method} ${h.header.get("grpc-timeout")}`);
+    assert.deepEqual(timeouts, [
+      "Ask 11501m", // Iris's wait plus the 10 s margin
+      "Ask 3610000m", // until the turn ends: an hour (Iris's longest wait) plus the margin
+      "Ask 310000m",
+      "Execute 30000m",
+      "Execute 30000m",
+      "Execute 30000m",
+      "ListTeams 2501m",
+      "ListTeams 3501m", // a raw call's deadline is rounded up too
+      "ListTeams 30000m", // and a raw call without one gets the client's default
+    ]);
+  } finally {
+    iris.close();
+    await fake.close();
+  }
 });
 
 // The lines the README and the other clients' docs show, type-checked with every build (not run here: the
