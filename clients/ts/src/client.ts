@@ -19,7 +19,7 @@ import {
   type WatchEventsResponse,
 } from "./gen/iris/v1/iris_pb.js";
 import { TimeoutError } from "./errors.js";
-import { IrisError, reasonOfCode, toIrisError } from "./iris_error.js";
+import { carriesErrorInfo, IrisError, reasonOfCode, toIrisError } from "./iris_error.js";
 
 /** The raw generated client: every RPC of the contract, with the generated request and reply types. */
 export type RawIrisClient = Client<typeof Iris>;
@@ -454,10 +454,12 @@ export class Job {
 
   /**
    * Resolves to the job's record once it has ended (completed, failed or cancelled; check `status`).
-   * It polls GetMessage, 100 ms doubling to 2 s; an Unavailable answer (Iris restarting, since jobs survive
-   * a restart) is polled through, any other failure rejects. It stops, rejecting, when `opts.signal` aborts
-   * (reason "CancelledError") or `opts.timeoutMs` passes (reason "TimeoutError", with `details.messageId`);
-   * the job goes on.
+   * It polls GetMessage, 100 ms doubling to 2 s. A poll that fails without Iris's ErrorInfo because Iris
+   * could not be reached or went away (Unavailable, or Canceled or DeadlineExceeded while `opts.signal` has
+   * not aborted: Iris restarting cancels its calls, a hung Iris lets a poll's deadline pass) is polled
+   * through, since jobs survive a restart; any other failure rejects with it. It stops, rejecting, when
+   * `opts.signal` aborts (reason "CancelledError") or `opts.timeoutMs` passes (reason "TimeoutError", with
+   * `details.messageId`); the job goes on.
    */
   async wait(opts: WaitOptions = {}): Promise<MessageRecord> {
     const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
@@ -480,16 +482,24 @@ export class Job {
         if (ENDED.has(record.status)) return record;
       } catch (err) {
         const e = toIrisError(err, opts.signal);
-        const unavailable = e.code === Code.Unavailable;
-        const ranOut = e.code === Code.DeadlineExceeded && deadline !== undefined && Date.now() >= deadline;
-        if (ranOut) throw gaveUp();
-        if (!unavailable) throw e;
+        if (opts.signal?.aborted || !irisWentAway(e)) throw e;
+        if (deadline !== undefined && Date.now() >= deadline) throw gaveUp();
       }
       const sleep = deadline === undefined ? pause : Math.min(pause, Math.max(0, deadline - Date.now()));
       await delay(sleep, opts.signal);
       pause = Math.min(pause * 2, POLL_MAX_MS);
     }
   }
+}
+
+/**
+ * Whether a failed poll says only that Iris was not there to answer: Unavailable (down, restarting), or,
+ * without ErrorInfo, Canceled (a server stopping gracefully cancels its calls) or DeadlineExceeded (the
+ * poll's own deadline passed). The caller checks its own signal first: then Canceled is the caller's.
+ */
+function irisWentAway(e: IrisError): boolean {
+  if (e.code === Code.Unavailable) return true;
+  return (e.code === Code.Canceled || e.code === Code.DeadlineExceeded) && !carriesErrorInfo(e);
 }
 
 /** Waits ms, or rejects with CancelledError when the signal aborts first. */

@@ -80,3 +80,11 @@ export function toIrisError(err: unknown, signal?: AbortSignal): IrisError {
     cause: ce,
   });
 }
+
+/**
+ * @internal Whether a failure carries Iris's ErrorInfo, i.e. Iris decided it; without it the reason was
+ * derived from the code (the transport, a deadline, a server stopping).
+ */
+export function carriesErrorInfo(err: IrisError): boolean {
+  return err.cause instanceof ConnectError && err.cause.findDetails(ErrorInfoSchema).length > 0;
+}

@@ -7,9 +7,22 @@ import { createServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { test } from "node:test";
-import { Code, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Iris, IrisClient, reasonOfCode, SERVER_REASONS, Team } from "../src/index.js";
+import {
+  CancelledError,
+  ErrorInfoSchema,
+  Iris,
+  IrisClient,
+  IrisError,
+  Job,
+  MessageNotFoundError,
+  reasonOfCode,
+  SERVER_REASONS,
+  Team,
+  TimeoutError,
+  type MessageRecord,
+} from "../src/index.js";
 
 /** A fake Iris on 127.0.0.1: the given methods (the others answer Unimplemented), and the calls' headers. */
 async function fakeIris(impl: Partial<ServiceImpl<typeof Iris>>): Promise<{
@@ -37,6 +50,69 @@ async function fakeIris(impl: Partial<ServiceImpl<typeof Iris>>): Promise<{
     headers,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** What the fake Iris's GetMessage does on each call, in turn: a status to answer, or a failure to make. */
+type Poll = string | "hang" | ConnectError;
+
+/**
+ * A client of a fake Iris whose GetMessage answers by `polls` (the last one repeats), and a Job on it, for
+ * Job.wait. "hang" answers nothing, so the poll's deadline (the client's timeoutMs) passes.
+ */
+async function fakeJob(polls: Poll[], clientTimeoutMs = 30_000) {
+  let calls = 0;
+  const fake = await fakeIris({
+    getMessage: async (req, ctx: HandlerContext) => {
+      const poll = polls[Math.min(calls++, polls.length - 1)]!;
+      if (poll instanceof ConnectError) throw poll;
+      if (poll === "hang") {
+        await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+      }
+      return { message: { messageId: "msg_fake", jobId: req.messageId, status: poll } };
+    },
+  });
+  const iris = new IrisClient({ address: fake.address, apiKey: "iris_sk_fake", timeoutMs: clientTimeoutMs });
+  const job = new Job(iris, { jobId: "job_fake", messageId: "msg_fake" } as never);
+  return {
+    job,
+    calls: () => calls,
+    close: async () => {
+      iris.close();
+      await fake.close();
+    },
+  };
+}
+
+/** A failure as Iris sends it: a code with ErrorInfo. */
+function irisFailure(code: Code, reason: string): ConnectError {
+  return new ConnectError(`${reason} from the fake Iris`, code, undefined, [
+    { desc: ErrorInfoSchema, value: { reason, domain: "iris", metadata: { messageId: "msg_fake" } } },
+  ]);
+}
+
+/** Rejects when `promise` has not settled within `ms` (every wait here is bounded). */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Asserts that `promise` rejects with an IrisError of that reason, and returns it. */
+async function rejectsWith(promise: Promise<unknown>, reason: string): Promise<IrisError> {
+  try {
+    await within(20_000, promise);
+  } catch (err) {
+    assert.ok(err instanceof IrisError, `expected an IrisError, got ${String(err)}`);
+    assert.equal(err.reason, reason);
+    return err;
+  }
+  assert.fail("it resolved; it should have rejected");
 }
 
 /** Asserts that `promise` rejects with a RangeError that names `option`. */
@@ -172,6 +248,92 @@ test("fractional durations are sent rounded up; ask's timeoutMs 0 still has a ca
   } finally {
     iris.close();
     await fake.close();
+  }
+});
+
+test("job.wait polls through an Iris restart: Unavailable, and Canceled without ErrorInfo", async () => {
+  // grpc-python's graceful stop cancels the calls in flight: the client sees Canceled, no ErrorInfo,
+  // while its own signal is not aborted; then the port refuses (Unavailable) until Iris is back.
+  const canceled = new ConnectError("Cancelled", Code.Canceled);
+  const unavailable = new ConnectError("connection refused", Code.Unavailable);
+  const fake = await fakeJob(["processing", canceled, unavailable, canceled, "processing", "completed"]);
+  try {
+    const record: MessageRecord = await within(20_000, fake.job.wait({ timeoutMs: 15_000 }));
+    assert.equal(record.status, "completed");
+    assert.equal(fake.calls(), 6);
+  } finally {
+    await fake.close();
+  }
+});
+
+test("job.wait polls again after a poll's deadline passes (a hung Iris) while its own time remains", async () => {
+  const fake = await fakeJob(["hang", "hang", "completed"], 300);
+  try {
+    const record = await within(20_000, fake.job.wait({ timeoutMs: 15_000 }));
+    assert.equal(record.status, "completed");
+    assert.equal(fake.calls(), 3);
+  } finally {
+    await fake.close();
+  }
+  // Without a timeoutMs of its own too.
+  const unbounded = await fakeJob(["hang", "completed"], 300);
+  try {
+    assert.equal((await within(20_000, unbounded.job.wait())).status, "completed");
+    assert.equal(unbounded.calls(), 2);
+  } finally {
+    await unbounded.close();
+  }
+});
+
+test("job.wait on a hung Iris gives up at its own timeoutMs with TimeoutError, not at a poll's deadline", async () => {
+  const fake = await fakeJob(["hang"], 300);
+  try {
+    const started = Date.now();
+    const err = await rejectsWith(fake.job.wait({ timeoutMs: 1_000 }), TimeoutError);
+    const took = Date.now() - started;
+    assert.ok(took >= 950 && took < 5_000, `gave up after ${took} ms`);
+    assert.equal(err.code, Code.DeadlineExceeded);
+    assert.equal(err.details.messageId, "msg_fake");
+    assert.ok(fake.calls() >= 2, `${fake.calls()} polls`);
+  } finally {
+    await fake.close();
+  }
+});
+
+test("job.wait rejects on a failure Iris names (ErrorInfo), even Canceled or DeadlineExceeded", async () => {
+  for (const [failure, reason] of [
+    [irisFailure(Code.NotFound, MessageNotFoundError), MessageNotFoundError],
+    [irisFailure(Code.DeadlineExceeded, TimeoutError), TimeoutError],
+    [irisFailure(Code.Canceled, "SomeFutureError"), "SomeFutureError"],
+  ] as const) {
+    const fake = await fakeJob(["processing", failure, "completed"]);
+    try {
+      const err = await rejectsWith(fake.job.wait({ timeoutMs: 15_000 }), reason);
+      assert.equal(err.code, failure.code);
+      assert.equal(fake.calls(), 2);
+    } finally {
+      await fake.close();
+    }
+  }
+});
+
+test("job.wait stops at once on its own signal, even while Iris is away", async () => {
+  const fake = await fakeJob([new ConnectError("Cancelled", Code.Canceled)]);
+  try {
+    const err = await rejectsWith(fake.job.wait({ signal: AbortSignal.timeout(500) }), CancelledError);
+    assert.equal(err.code, Code.Canceled);
+    assert.ok(fake.calls() >= 2, `${fake.calls()} polls`);
+  } finally {
+    await fake.close();
+  }
+  const hung = await fakeJob(["hang"]);
+  try {
+    const started = Date.now();
+    await rejectsWith(hung.job.wait({ signal: AbortSignal.timeout(300) }), CancelledError);
+    assert.ok(Date.now() - started < 3_000, "the abort ended the hung poll");
+    assert.equal(hung.calls(), 1);
+  } finally {
+    await hung.close();
   }
 });
 
