@@ -120,7 +120,11 @@ export interface ExecuteOptions extends UnaryOpts {
 
 /** Options of {@link Job.wait}. */
 export interface WaitOptions extends CallOpts {
-  /** Give up after this many milliseconds (reason "DeadlineExceededError"); the job goes on. */
+  /**
+   * Give up after this many milliseconds, rejecting with reason "TimeoutError" (code DeadlineExceeded,
+   * `details.messageId` and `details.jobId`); the job goes on. It polls at least once, so 0 looks once
+   * and resolves if the job has ended. A negative or non-finite value rejects with a RangeError.
+   */
   timeoutMs?: number;
 }
 
@@ -459,32 +463,34 @@ export class Job {
    * not aborted: Iris restarting cancels its calls, a hung Iris lets a poll's deadline pass) is polled
    * through, since jobs survive a restart; any other failure rejects with it. It stops, rejecting, when
    * `opts.signal` aborts (reason "CancelledError") or `opts.timeoutMs` passes (reason "TimeoutError", with
-   * `details.messageId`); the job goes on.
+   * `details.messageId`), after one poll at least; the job goes on.
    */
   async wait(opts: WaitOptions = {}): Promise<MessageRecord> {
-    const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
+    const budget = opts.timeoutMs === undefined ? undefined : millis("timeoutMs", opts.timeoutMs, ZERO_OR_MORE);
+    const deadline = budget === undefined ? undefined : Date.now() + budget;
     const gaveUp = (): IrisError =>
       new IrisError({
         // Iris's own name for a bounded wait that ran out while the work goes on (as Ask's timeout).
         reason: TimeoutError,
         code: Code.DeadlineExceeded,
-        message: `job ${this.jobId} had not ended within ${opts.timeoutMs} ms; it goes on`,
+        message: `job ${this.jobId} had not ended within ${budget} ms; it goes on`,
         details: { jobId: this.jobId, messageId: this.messageId },
       });
     let pause = POLL_FIRST_MS;
-    for (;;) {
+    for (let first = true; ; first = false) {
       if (opts.signal?.aborted) throw toIrisError(opts.signal.reason, opts.signal);
       const left = deadline === undefined ? undefined : deadline - Date.now();
-      if (left !== undefined && left <= 0) throw gaveUp();
+      if (left !== undefined && left <= 0 && !first) throw gaveUp();
       try {
-        const timeoutMs = left === undefined ? undefined : Math.min(left, this.client.timeoutMs);
+        // The first poll is made even when no time is left (timeoutMs 0), with the client's own deadline.
+        const timeoutMs = left === undefined || left <= 0 ? undefined : Math.min(left, this.client.timeoutMs);
         const record = await this.get({ signal: opts.signal, timeoutMs });
         if (ENDED.has(record.status)) return record;
       } catch (err) {
         const e = toIrisError(err, opts.signal);
         if (opts.signal?.aborted || !irisWentAway(e)) throw e;
-        if (deadline !== undefined && Date.now() >= deadline) throw gaveUp();
       }
+      if (deadline !== undefined && Date.now() >= deadline) throw gaveUp();
       const sleep = deadline === undefined ? pause : Math.min(pause, Math.max(0, deadline - Date.now()));
       await delay(sleep, opts.signal);
       pause = Math.min(pause * 2, POLL_MAX_MS);

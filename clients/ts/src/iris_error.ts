@@ -42,7 +42,7 @@ export class IrisError extends Error {
 
 /** Reason of a call cancelled by its caller (an aborted signal, a stream left early). */
 export const CancelledError = "CancelledError";
-/** Reason of a call whose client-side deadline passed, or of a Job.wait that ran out of time. */
+/** Reason of a call whose client-side deadline passed (a Job.wait that runs out is a TimeoutError). */
 export const DeadlineExceededError = "DeadlineExceededError";
 /** Reason of a call that could not reach Iris (down, restarting, refused connection). */
 export const UnavailableError = "UnavailableError";

@@ -203,6 +203,15 @@ describe("IrisClient against a live Iris", () => {
     }
   });
 
+  live("job.wait({ timeoutMs: 0 }) on an ended job resolves to its record (it polls once)", async () => {
+    const text = `ended ${nonce}`;
+    const job = await iris.teams.team("data-pipeline").execute(`say ${text}`);
+    assert.equal((await job.wait({ timeoutMs: 60_000 })).status, "completed");
+    const record = await within(30_000, job.wait({ timeoutMs: 0 }), "the wait");
+    assert.equal(record.status, "completed");
+    assert.equal(record.response, text);
+  });
+
   live("job.cancel() on a slow job ends it cancelled", async () => {
     const job = await iris.teams.team("data-pipeline").execute(`slow 30 500`);
     // Let it start, so that the cancel interrupts a running turn (a queued one would simply never start).

@@ -337,6 +337,30 @@ test("job.wait stops at once on its own signal, even while Iris is away", async 
   }
 });
 
+test("job.wait({ timeoutMs: 0 }) polls once: it resolves on an ended job, else rejects TimeoutError", async () => {
+  const done = await fakeJob(["completed"]);
+  try {
+    assert.equal((await within(10_000, done.job.wait({ timeoutMs: 0 }))).status, "completed");
+    assert.equal(done.calls(), 1);
+  } finally {
+    await done.close();
+  }
+  const running = await fakeJob(["processing"]);
+  try {
+    const err = await rejectsWith(running.job.wait({ timeoutMs: 0 }), TimeoutError);
+    assert.equal(err.code, Code.DeadlineExceeded);
+    assert.equal(err.details.messageId, "msg_fake");
+    assert.equal(err.details.jobId, "job_fake");
+    assert.equal(running.calls(), 1);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await refusesOption(running.job.wait({ timeoutMs: bad }), /timeoutMs/);
+    }
+    assert.equal(running.calls(), 1);
+  } finally {
+    await running.close();
+  }
+});
+
 // The lines the README and the other clients' docs show, type-checked with every build (not run here: the
 // example and the live tests run them).
 export async function documentedUsage(apiKey: string, url: string): Promise<void> {
