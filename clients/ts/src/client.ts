@@ -305,17 +305,32 @@ export class IrisClient {
 
 /**
  * The teams of an Iris, by name. Any property is a team (`iris.teams.backend`); `team(name)` reaches the
- * names that are not identifiers (`iris.teams.team("data-pipeline")`) or that an object already uses
- * (`then`, `toString`, `constructor`, ...). Nothing is checked locally: an unknown team fails on its first
- * call with reason TeamNotFoundError.
+ * names that are not identifiers (`iris.teams.team("data-pipeline")`) or that an object already uses or
+ * tools look up (`then`, `toString`, `constructor`, `length`, `$$typeof`, ...). Nothing is checked
+ * locally: an unknown team fails on its first call with reason TeamNotFoundError.
  */
 export type Teams = { readonly [name: string]: Team } & {
   /** The team of that name. */
   team(name: string): Team;
 };
 
-/** Properties of `iris.teams` that are not teams, so that it is no thenable and inspects and prints well. */
-const NOT_TEAMS = new Set(["then", "toJSON", "inspect", "prototype"]);
+/**
+ * Properties of `iris.teams` that are not teams, because tools look them up on any object they are given:
+ * `then` (await), `toJSON` (JSON.stringify), `inspect`, `prototype`, and the ones that test runners,
+ * React and pretty-printers probe to tell what an object is: `$$typeof` (React elements), `asymmetricMatch`
+ * (Jest's and Vitest's matchers), `nodeType` (DOM nodes), `length` (array-likes). A team of such a name is
+ * reached with `team(name)`.
+ */
+const NOT_TEAMS = new Set([
+  "then",
+  "toJSON",
+  "inspect",
+  "prototype",
+  "$$typeof",
+  "asymmetricMatch",
+  "nodeType",
+  "length",
+]);
 
 function teamsProxy(client: IrisClient): Teams {
   const cache = new Map<string, Team>();

@@ -138,6 +138,17 @@ test("iris.teams: any name is a team, and it is no thenable and prints", async (
   assert.doesNotThrow(() => JSON.stringify(iris.teams));
 });
 
+test("iris.teams answers undefined to the names Jest, React and the DOM probe; team(name) reaches them", () => {
+  const iris = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused" });
+  const probed = iris.teams as unknown as Record<string, unknown>;
+  for (const name of ["$$typeof", "asymmetricMatch", "nodeType", "length", "then", "toJSON", "inspect"]) {
+    assert.equal(probed[name], undefined, name);
+    assert.equal(iris.teams.team(name).name, name);
+    assert.ok(iris.teams.team(name) instanceof Team);
+  }
+  assert.ok(iris.teams.lengthy instanceof Team); // only those exact names
+});
+
 test("a failure without ErrorInfo is named after its gRPC code", () => {
   assert.equal(reasonOfCode(Code.Unavailable), "UnavailableError");
   assert.equal(reasonOfCode(Code.Canceled), "CancelledError");
