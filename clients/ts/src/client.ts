@@ -180,7 +180,10 @@ const KIND_OF_CASE: Record<string, StreamEventKind> = {
  * alive, and {@link IrisClient.close} ends it at once.
  */
 export class IrisClient {
-  /** The generated client, for every RPC; its unary calls get the client's default deadline too. */
+  /**
+   * The generated client, for every RPC: the same API key, the client's default deadline on unary calls,
+   * and failures that are IrisErrors (their `cause` the ConnectError), as the client's own calls.
+   */
   readonly raw: RawIrisClient;
   /** The teams, by name: `iris.teams.backend`, or `iris.teams.team("data-pipeline")`. */
   readonly teams: Teams;
@@ -217,7 +220,7 @@ export class IrisClient {
       sessionManager: this.#session,
       interceptors: [auth, ...(options.interceptors ?? [])],
     });
-    this.raw = createClient(Iris, withUnaryDeadline(transport, this.timeoutMs));
+    this.raw = createClient(Iris, irisTransport(transport, this.timeoutMs));
     this.teams = teamsProxy(this);
   }
 
@@ -589,17 +592,40 @@ function millis(name: string, value: number, range: MillisRange): number {
 }
 
 /**
- * A transport whose unary calls get `timeoutMs` when they name no deadline (streams get none), and whose
- * deadlines are whole milliseconds: gRPC's grpc-timeout header takes an integer, and Iris's gRPC server,
- * given "1.5m", fails that call and every later one on the connection that sends another timeout.
+ * The transport of every call, `iris.raw`'s included: its unary calls get `timeoutMs` when they name no
+ * deadline (streams get none); deadlines are whole milliseconds (gRPC's grpc-timeout header takes an
+ * integer, and Iris's gRPC server, given "1.5m", fails that call and every later one on the connection that
+ * sends another timeout); and every failure is an IrisError, a stream's while it is read too.
  */
-function withUnaryDeadline(inner: Transport, timeoutMs: number): Transport {
+function irisTransport(inner: Transport, timeoutMs: number): Transport {
   return {
-    unary: async (method, signal, callTimeoutMs, header, input, contextValues) =>
-      await inner.unary(method, signal, wholeMillis(callTimeoutMs ?? timeoutMs), header, input, contextValues),
-    stream: async (method, signal, callTimeoutMs, header, input, contextValues) =>
-      await inner.stream(method, signal, wholeMillis(callTimeoutMs), header, input, contextValues),
+    unary: async (method, signal, callTimeoutMs, header, input, contextValues) => {
+      const deadline = wholeMillis(callTimeoutMs ?? timeoutMs);
+      try {
+        return await inner.unary(method, signal, deadline, header, input, contextValues);
+      } catch (err) {
+        throw toIrisError(err, signal);
+      }
+    },
+    stream: async (method, signal, callTimeoutMs, header, input, contextValues) => {
+      const deadline = wholeMillis(callTimeoutMs);
+      try {
+        const response = await inner.stream(method, signal, deadline, header, input, contextValues);
+        return { ...response, message: withIrisErrors(response.message, signal) };
+      } catch (err) {
+        throw toIrisError(err, signal);
+      }
+    },
   };
+}
+
+/** The messages of a stream, failing with an IrisError. */
+async function* withIrisErrors<T>(messages: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw toIrisError(err, signal);
+  }
 }
 
 /**

@@ -126,6 +126,18 @@ describe("IrisClient against a live Iris", () => {
     assert.ok(err.message.length > 0);
   });
 
+  live("iris.raw's failures are IrisErrors too, unary and streamed", async () => {
+    const team = `no-such-team-${nonce}`;
+    const unary = await rejection(iris.raw.ask({ team, question: "say x", fromTeam: fromTeam ?? "" }));
+    assert.equal(unary.reason, TeamNotFoundError);
+    const read = async (): Promise<void> => {
+      for await (const _ of iris.raw.tell({ toTeam: team, message: "say x", fromTeam: fromTeam ?? "" })) void _;
+    };
+    const streamed = await rejection(read());
+    assert.equal(streamed.reason, TeamNotFoundError);
+    assert.equal(streamed.code, Code.NotFound);
+  });
+
   live("a bad API key rejects with reason UnauthorizedError", async () => {
     const bad = new IrisClient({ address, apiKey: "iris_sk_live_notarealkey0000000000000000" });
     try {

@@ -372,6 +372,55 @@ test("job.wait({ timeoutMs: 0 }) polls once: it resolves on an ended job, else r
   }
 });
 
+test("iris.raw sends the same key and default deadline, and fails with IrisError", async () => {
+  const fake = await fakeIris({
+    listTeams: () => ({}),
+    getMessage: () => {
+      throw irisFailure(Code.NotFound, MessageNotFoundError);
+    },
+    watchEvents: async function* () {
+      yield { id: 1n };
+      throw irisFailure(Code.PermissionDenied, "PermissionDeniedError");
+    },
+  });
+  const iris = new IrisClient({ address: fake.address, apiKey: " iris_sk_fake\n", timeoutMs: 12_000 });
+  try {
+    await iris.raw.listTeams({});
+    await iris.listTeams();
+    const [raw, own] = fake.headers;
+    assert.equal(raw?.header.get("authorization"), "Bearer iris_sk_fake");
+    assert.equal(raw?.header.get("grpc-timeout"), "12000m");
+    assert.equal(own?.header.get("authorization"), raw?.header.get("authorization"));
+
+    // A unary failure Iris names, one it does not implement, and one of a stream as it is read.
+    const notFound = await rejectsWith(iris.raw.getMessage({ messageId: "msg_x" }), MessageNotFoundError);
+    assert.equal(notFound.code, Code.NotFound);
+    assert.equal(notFound.details.messageId, "msg_fake");
+    assert.ok(notFound.cause instanceof ConnectError);
+    await rejectsWith(iris.raw.teamStatus({}), "UnimplementedError");
+    const ids: bigint[] = [];
+    const read = async (): Promise<void> => {
+      for await (const e of iris.raw.watchEvents({})) ids.push(e.id);
+    };
+    await rejectsWith(read(), "PermissionDeniedError");
+    assert.deepEqual(ids, [1n]);
+    // An aborted raw call is CancelledError, as any other.
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(iris.raw.listTeams({}, { signal: controller.signal }), CancelledError);
+  } finally {
+    iris.close();
+    await fake.close();
+  }
+  // And one that could not reach Iris.
+  const away = new IrisClient({ address: "127.0.0.1:1", apiKey: "unused" });
+  try {
+    await rejectsWith(away.raw.listTeams({}), "UnavailableError");
+  } finally {
+    away.close();
+  }
+});
+
 // The lines the README and the other clients' docs show, type-checked with every build (not run here: the
 // example and the live tests run them).
 export async function documentedUsage(apiKey: string, url: string): Promise<void> {
