@@ -122,8 +122,9 @@ export interface ExecuteOptions extends UnaryOpts {
 export interface WaitOptions extends CallOpts {
   /**
    * Give up after this many milliseconds, rejecting with reason "TimeoutError" (code DeadlineExceeded,
-   * `details.messageId` and `details.jobId`); the job goes on. It polls at least once, so 0 looks once
-   * and resolves if the job has ended. A negative or non-finite value rejects with a RangeError.
+   * `details.messageId` and `details.jobId`); the job goes on. It polls at least once (with the client's
+   * deadline when no time is left), so 0 looks once and resolves if the job has ended. A negative or
+   * non-finite value rejects with a RangeError.
    */
   timeoutMs?: number;
 }
@@ -569,11 +570,13 @@ function checkedApiKey(raw: string): string {
 interface MillisRange {
   zero: boolean;
   max: number;
+  /** Why there is a largest value. */
+  why: string;
 }
 /** A deadline: above 0, and no longer than a timer holds. */
-const ABOVE_ZERO: MillisRange = { zero: false, max: MAX_TIMER_MS };
-/** A duration sent to Iris (which refuses more than an hour itself): 0 or more. */
-const ZERO_OR_MORE: MillisRange = { zero: true, max: Number.MAX_SAFE_INTEGER };
+const ABOVE_ZERO: MillisRange = { zero: false, max: MAX_TIMER_MS, why: "the longest a Node timer holds" };
+/** A duration sent to Iris (which refuses more than an hour itself) or a wait's: 0 or more. */
+const ZERO_OR_MORE: MillisRange = { zero: true, max: Number.MAX_SAFE_INTEGER, why: "the largest safe integer" };
 
 /**
  * A duration option as a whole number of milliseconds (a fraction rounded up, since the request's int64 and
@@ -582,11 +585,12 @@ const ZERO_OR_MORE: MillisRange = { zero: true, max: Number.MAX_SAFE_INTEGER };
  */
 function millis(name: string, value: number, range: MillisRange): number {
   const ok = typeof value === "number" && Number.isFinite(value) && (range.zero ? value >= 0 : value > 0);
-  if (!ok || value > range.max) {
+  if (!ok) {
     const wanted = range.zero ? "0 or more" : "above 0";
-    throw new RangeError(
-      `${name} must be a finite number of milliseconds, ${wanted} and at most ${range.max}, not ${String(value)}`,
-    );
+    throw new RangeError(`${name} must be a finite number of milliseconds, ${wanted}, not ${String(value)}`);
+  }
+  if (value > range.max) {
+    throw new RangeError(`${name} must be at most ${range.max} ms (${range.why}), not ${value}`);
   }
   return Math.ceil(value);
 }
