@@ -42,7 +42,7 @@ export class IrisError extends Error {
 
 /** Reason of a call cancelled by its caller (an aborted signal, a stream left early). */
 export const CancelledError = "CancelledError";
-/** Reason of a call whose client-side deadline passed, or of a Job.wait that ran out of time. */
+/** Reason of a call whose client-side deadline passed (a Job.wait that runs out is a TimeoutError). */
 export const DeadlineExceededError = "DeadlineExceededError";
 /** Reason of a call that could not reach Iris (down, restarting, refused connection). */
 export const UnavailableError = "UnavailableError";
@@ -79,4 +79,12 @@ export function toIrisError(err: unknown, signal?: AbortSignal): IrisError {
     details: info ? { ...info.metadata } : {},
     cause: ce,
   });
+}
+
+/**
+ * @internal Whether a failure carries Iris's ErrorInfo, i.e. Iris decided it; without it the reason was
+ * derived from the code (the transport, a deadline, a server stopping).
+ */
+export function carriesErrorInfo(err: IrisError): boolean {
+  return err.cause instanceof ConnectError && err.cause.findDetails(ErrorInfoSchema).length > 0;
 }

@@ -126,6 +126,18 @@ describe("IrisClient against a live Iris", () => {
     assert.ok(err.message.length > 0);
   });
 
+  live("iris.raw's failures are IrisErrors too, unary and streamed", async () => {
+    const team = `no-such-team-${nonce}`;
+    const unary = await rejection(iris.raw.ask({ team, question: "say x", fromTeam: fromTeam ?? "" }));
+    assert.equal(unary.reason, TeamNotFoundError);
+    const read = async (): Promise<void> => {
+      for await (const _ of iris.raw.tell({ toTeam: team, message: "say x", fromTeam: fromTeam ?? "" })) void _;
+    };
+    const streamed = await rejection(read());
+    assert.equal(streamed.reason, TeamNotFoundError);
+    assert.equal(streamed.code, Code.NotFound);
+  });
+
   live("a bad API key rejects with reason UnauthorizedError", async () => {
     const bad = new IrisClient({ address, apiKey: "iris_sk_live_notarealkey0000000000000000" });
     try {
@@ -134,6 +146,16 @@ describe("IrisClient against a live Iris", () => {
       assert.equal(err.code, Code.Unauthenticated);
     } finally {
       bad.close();
+    }
+  });
+
+  live("an API key with surrounding whitespace (a key file's newline) is trimmed and works", async () => {
+    const padded = new IrisClient({ address, apiKey: ` ${apiKey}\r\n`, fromTeam });
+    try {
+      const teams = await padded.listTeams();
+      assert.ok(teams.teams.some((t) => t.name === "backend"));
+    } finally {
+      padded.close();
     }
   });
 
@@ -193,6 +215,15 @@ describe("IrisClient against a live Iris", () => {
     }
   });
 
+  live("job.wait({ timeoutMs: 0 }) on an ended job resolves to its record (it polls once)", async () => {
+    const text = `ended ${nonce}`;
+    const job = await iris.teams.team("data-pipeline").execute(`say ${text}`);
+    assert.equal((await job.wait({ timeoutMs: 60_000 })).status, "completed");
+    const record = await within(30_000, job.wait({ timeoutMs: 0 }), "the wait");
+    assert.equal(record.status, "completed");
+    assert.equal(record.response, text);
+  });
+
   live("job.cancel() on a slow job ends it cancelled", async () => {
     const job = await iris.teams.team("data-pipeline").execute(`slow 30 500`);
     // Let it start, so that the cancel interrupts a running turn (a queued one would simply never start).
@@ -227,6 +258,29 @@ describe("IrisClient against a live Iris", () => {
     } finally {
       await job.cancel();
     }
+  });
+
+  live("fractional deadlines are rounded up, and leave the connection usable for later calls", async () => {
+    const text = `fractional ${nonce}`;
+    const a = await iris.teams.backend.ask(`say ${text}`, { timeoutMs: 60_000.5 });
+    assert.equal(a.response, text);
+    // Iris's gRPC server fails a call whose grpc-timeout is no integer, and every later one on the
+    // connection that sends another; the raw client's deadlines are rounded up too.
+    await iris.raw.listTeams({}, { timeoutMs: 20_000.5 });
+    await iris.listTeams({ timeoutMs: 20_001.5 });
+    assert.ok((await iris.listTeams({ timeoutMs: 20_002 })).teams.length > 0);
+    const job = await iris.teams.team("data-pipeline").execute(`say ${text}`, { jobTimeoutMs: 60_000.5 });
+    const record = await job.wait({ timeoutMs: 60_000.5 });
+    assert.equal(record.status, "completed");
+    assert.equal(record.response, text);
+  });
+
+  live("ask with timeoutMs 0 waits until the turn ends", async () => {
+    const started = Date.now();
+    const a = await within(30_000, iris.teams.backend.ask(`slow 3 300`, { timeoutMs: 0 }), "ask");
+    assert.equal(a.status, "completed");
+    assert.equal(a.response, "chunk 1 chunk 2 chunk 3 ");
+    assert.ok(Date.now() - started >= 900, "it waited for the three chunks");
   });
 
   live("ask past its timeoutMs rejects with reason TimeoutError and the message id in details", async () => {
