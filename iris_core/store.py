@@ -365,6 +365,9 @@ class Store(SqliteFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._session_ids: dict[tuple[str, str], str] = {}
+        # The connection is shared and in autocommit mode: an explicit BEGIN ... COMMIT holds this, or a
+        # second one begun meanwhile fails with "cannot start a transaction within a transaction".
+        self._transaction = asyncio.Lock()
 
     async def open(self) -> None:
         """Open the file; a record written before a column of ``_ADDED_COLUMNS`` existed gets it."""
@@ -438,14 +441,15 @@ class Store(SqliteFile):
     async def delete_session(self, session_id: str) -> None:
         """Delete a session and all its turns."""
         self._session_ids = {pair: sid for pair, sid in self._session_ids.items() if sid != session_id}
-        await self._conn.execute("BEGIN")
-        try:
-            await self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
-            await self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
-        await self._conn.execute("COMMIT")
+        async with self._transaction:
+            await self._conn.execute("BEGIN")
+            try:
+                await self._conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
+                await self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
 
     async def list_sessions(self, from_team: str) -> list[SessionRow]:
         """Return every session of one caller."""

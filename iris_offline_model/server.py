@@ -36,6 +36,7 @@ __all__ = ["OfflineModel", "offline_model_env"]
 logger = logging.getLogger(__name__)
 
 _MAX_RECORDED_REQUESTS = 1000
+_MAX_RECORDED_BYTES = 16 * 1024 * 1024
 _MAX_HEADER_LINE = 64 * 1024
 _MAX_HEADERS = 100
 _MAX_BODY = 64 * 1024 * 1024
@@ -101,16 +102,24 @@ class OfflineModel:
     Args:
         host: The address to listen on.
         port: The port to listen on; 0 picks a free one (see :attr:`base_url`).
+        keep_bytes: How many bytes of request bodies :attr:`requests` keeps at most, 16 MiB unless set (the
+            newest body is kept whatever its size). A Claude Code body carries the session's whole history, so
+            it grows with every turn: a count alone would not bound them.
 
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, keep_bytes: int = _MAX_RECORDED_BYTES
+    ) -> None:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
         self._closed = False
         self._connections: set[asyncio.Task[Any]] = set()
-        self._requests: deque[dict[str, Any]] = deque(maxlen=_MAX_RECORDED_REQUESTS)
+        self._keep_bytes = keep_bytes
+        # Raw bodies, parsed on reading: a parsed body takes several times the memory of its bytes.
+        self._requests: deque[bytes] = deque()
+        self._recorded_bytes = 0
 
     async def start(self) -> None:
         """Start listening.
@@ -173,11 +182,25 @@ class OfflineModel:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Bodies of the ``POST /v1/messages`` requests received, oldest first (the newest 1000 are kept).
+        """Bodies of the ``POST /v1/messages`` requests received, oldest first, parsed afresh on each read.
 
+        Only the newest are kept: at most 1000 of them, in at most ``keep_bytes`` (:attr:`recorded_bytes`).
         Tests read them to check what Claude Code sent: the history, the system prompt, the tools.
         """
-        return list(self._requests)
+        return [json.loads(body) for body in self._requests]
+
+    @property
+    def recorded_bytes(self) -> int:
+        """The size of the bodies :attr:`requests` keeps, in bytes."""
+        return self._recorded_bytes
+
+    def _record(self, body: bytes) -> None:
+        self._requests.append(body)
+        self._recorded_bytes += len(body)
+        while len(self._requests) > 1 and (
+            len(self._requests) > _MAX_RECORDED_REQUESTS or self._recorded_bytes > self._keep_bytes
+        ):
+            self._recorded_bytes -= len(self._requests.popleft())
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one connection's requests until it closes; the top of the connection's task."""
@@ -232,7 +255,7 @@ class OfflineModel:
 
     async def _messages(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         body = _parse_json(request.body)
-        self._requests.append(body)
+        self._record(request.body)
         reply = decide_reply(body)
         keep_alive = request.keep_alive
         logger.debug("messages request: stream=%s reply=%r", body.get("stream"), reply)

@@ -439,6 +439,22 @@ async def test_requests_keeps_only_the_newest_thousand_bodies(model: OfflineMode
     assert user_text(model.requests[0]) == "say 5"
 
 
+async def test_requests_keeps_only_the_newest_bodies_that_fit_in_keep_bytes() -> None:
+    # Claude Code's bodies carry the whole session, so they grow with every turn: a count alone is no bound.
+    padding = assistant("x" * 30_000)
+    async with OfflineModel(keep_bytes=100_000) as model, asyncio.timeout(30), http(model) as conn:
+        for number in range(10):
+            await conn.send("/v1/messages", body(padding, user(f"say {number}"), stream=False))
+            await conn.read_response()
+        assert [user_text(kept) for kept in model.requests] == ["say 7", "say 8", "say 9"]
+        assert model.recorded_bytes == sum(len(json.dumps(kept).encode()) for kept in model.requests)
+        assert model.recorded_bytes <= 100_000
+        # The newest body is kept even when it alone is larger than keep_bytes.
+        await conn.send("/v1/messages", body(assistant("x" * 200_000), user("say big"), stream=False))
+        await conn.read_response()
+        assert [user_text(kept) for kept in model.requests] == ["say big"]
+
+
 def test_offline_model_env_points_claude_code_at_the_model_and_away_from_the_network() -> None:
     env = offline_model_env("http://127.0.0.1:1234")
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:1234"

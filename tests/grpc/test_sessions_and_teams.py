@@ -98,6 +98,21 @@ async def test_reboot_of_a_pair_without_a_session_creates_one(iris: Iris) -> Non
     assert (await status_of(iris, "beta")).session_id == reboot.new_session_id
 
 
+async def test_reboots_and_deletes_of_many_pairs_at_once_all_succeed(iris: Iris) -> None:
+    # Each removes its session in a transaction on the one shared connection: they must not overlap.
+    pairs = [(team, f"caller{i}") for i in range(3) for team in TEAMS]
+
+    async def reboot(team: str, caller: str) -> pb.SessionRebootResponse:
+        return await iris.stub.SessionReboot(pb.SessionRebootRequest(to_team=team, from_team=caller))
+
+    async def delete(team: str, caller: str) -> pb.SessionDeleteResponse:
+        return await iris.stub.SessionDelete(pb.SessionDeleteRequest(to_team=team, from_team=caller))
+
+    assert all(r.new_session_id for r in await asyncio.gather(*(reboot(*pair) for pair in pairs)))
+    assert all(r.had_previous_session for r in await asyncio.gather(*(reboot(*pair) for pair in pairs)))
+    assert all(d.had_session for d in await asyncio.gather(*(delete(*pair) for pair in pairs)))
+
+
 # --- SessionDelete -----------------------------------------------------------------------------------------
 
 
