@@ -30,6 +30,13 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     generate.add_argument("--expires", default="", help="lifetime such as 30d, 12h, 90m (default: never)")
     generate.add_argument("--env", default="live", help="the key's environment tag (live, test)")
     generate.add_argument("--rate-limit", type=int, default=0, help="requests per window (default: config)")
+    generate.add_argument(
+        "--daily-budget-usd",
+        type=float,
+        default=0.0,
+        help="USD the key's turns may cost per UTC day (0: none)",
+    )
+    generate.add_argument("--monthly-budget-usd", type=float, default=0.0, help="USD per UTC month (0: none)")
     key_commands.add_parser("list", help="list keys (never the keys themselves)")
     revoke = key_commands.add_parser("revoke", help="revoke a key by name or id")
     revoke.add_argument("key", metavar="NAME|ID")
@@ -63,6 +70,8 @@ async def run_admin_command(args: argparse.Namespace, home: Path) -> int:
                 expires_in=args.expires,
                 environment=args.env,
                 rate_limit=args.rate_limit,
+                daily_budget_usd=args.daily_budget_usd,
+                monthly_budget_usd=args.monthly_budget_usd,
                 by="iris key generate",
             )
             print(key)

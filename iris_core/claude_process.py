@@ -44,6 +44,7 @@ from .deathsig import LAUNCHER_MESSAGE_PREFIX, PARENT_ENV, TARGET_ENV, real_cli
 from .errors import ConfigurationError, ProcessError, ProcessGoneError, RewindRefusedError
 from .rewind import REFUSAL
 from .run_as import KEEP_ENV, RUN_AS_ENV, Identity
+from .spend import ModelSpend, ModelTotals, spend_since
 
 # A team's allowedTools is a deliberate "approve without asking"; the SDK warns that such tools skip
 # can_use_tool, which is exactly what the config means.
@@ -104,6 +105,8 @@ class LaunchSpec:
     """With ``resume_at``: the prompt uuid of the attempt the rewind drops, which Claude Code checks."""
     rewound_for: str = ""
     """The message id of the cut-off turn this process was started for (rewound or not), if any."""
+    max_budget_usd: float | None = None
+    """The most one turn may cost (the team's ``maxTurnBudgetUsd``); Claude Code stops a turn there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,9 @@ class TurnResult:
     errors: tuple[str, ...] = ()
     usage: Mapping[str, Any] = field(default_factory=dict)
     """Claude Code's token count of this turn (its result's ``usage``; per turn, not cumulative)."""
+    spend: tuple[ModelSpend, ...] = ()
+    """This turn's cost and tokens per model (Claude Code reports totals over the process; these are the
+    differences), cache tokens included."""
 
 
 TurnEvent = TextDelta | ToolCall | TurnResult
@@ -158,6 +164,7 @@ class ClaudeProcess:
         self.pid: int = process.pid
         self._closing: asyncio.Future[None] | None = None
         self._cost_total = 0.0
+        self._model_totals: ModelTotals = {}
 
     @property
     def exited(self) -> bool:
@@ -220,6 +227,7 @@ class ClaudeProcess:
                 elif isinstance(message, ResultMessage):
                     total = message.total_cost_usd or 0.0
                     cost, self._cost_total = max(total - self._cost_total, 0.0), total
+                    spend, self._model_totals = spend_since(self._model_totals, message.model_usage or {})
                     yield TurnResult(
                         text=message.result or "",
                         is_error=message.is_error,
@@ -227,6 +235,7 @@ class ClaudeProcess:
                         cost_usd=cost,
                         errors=tuple(message.errors or ()),
                         usage=dict(message.usage or {}),
+                        spend=spend,
                     )
                     return
         except ProcessError:
@@ -501,6 +510,7 @@ async def launch_claude(
         session_id=None if spec.resume else spec.session_id,
         resume_session_at=spec.resume_at if spec.resume else None,
         resume_drops_turn=spec.drops_turn if spec.resume and spec.resume_at else None,
+        max_budget_usd=spec.max_budget_usd,
         stderr=_log_stderr,
     )
     client = ClaudeSDKClient(options)

@@ -13,6 +13,7 @@ adapter on top of it) maps the tree once, by class, so every transport names the
     │   └── MessageNotFoundError     no turn with that message id
     ├── OperationTimeoutError        (reason "TimeoutError") a bounded wait ran out
     ├── TooManyRequestsError         rate limit or a full queue
+    ├── BudgetExceededError          a team's or key's spending budget for the day or month is used up
     ├── PreconditionFailedError      the operation needs something the machine lacks (e.g. the spawn script)
     ├── ProcessError                 a Claude Code process failed to start or died
     │   └── ProcessGoneError         (reason "ProcessError") it was dead before the turn began: retried once
@@ -29,6 +30,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 __all__ = [
+    "BudgetExceededError",
     "ConfigurationError",
     "ForbiddenError",
     "IrisError",
@@ -105,6 +107,10 @@ class OperationTimeoutError(IrisError):
 
 class TooManyRequestsError(IrisError):
     """A limit on requests was hit: a rate limit, or a pair's queue is full."""
+
+
+class BudgetExceededError(IrisError):
+    """A turn would start past a spending budget; its details name the budget and when it resets."""
 
 
 class PreconditionFailedError(IrisError):

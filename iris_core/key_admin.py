@@ -26,6 +26,8 @@ def key_info(record: ApiKey) -> pb.ApiKeyInfo:
         last_used_at=record.last_used_at,
         revoked=record.revoked,
         rate_limit=record.rate_limit,
+        daily_budget_usd=record.daily_budget_usd,
+        monthly_budget_usd=record.monthly_budget_usd,
     )
 
 
@@ -44,6 +46,8 @@ class KeyAdmin:
         expires_in: str = "",
         environment: str = "",
         rate_limit: int = 0,
+        daily_budget_usd: float = 0.0,
+        monthly_budget_usd: float = 0.0,
         by: str = "",
     ) -> tuple[str, ApiKey]:
         """Create a key; return it, this once (the store keeps only its hash), with its record.
@@ -53,7 +57,13 @@ class KeyAdmin:
 
         """
         key, record = await self._keys.create(
-            name, tuple(permissions), expires_in=expires_in, environment=environment, rate_limit=rate_limit
+            name,
+            tuple(permissions),
+            expires_in=expires_in,
+            environment=environment,
+            rate_limit=rate_limit,
+            daily_budget_usd=daily_budget_usd,
+            monthly_budget_usd=monthly_budget_usd,
         )
         await self._audit.record(
             "key_created", outcome="OK", key_id=record.id, key_name=record.name, detail=f"by {by or 'local'}"
@@ -86,6 +96,8 @@ class KeyAdmin:
             expires_in=request.expires_in,
             environment=request.environment,
             rate_limit=request.rate_limit,
+            daily_budget_usd=request.daily_budget_usd,
+            monthly_budget_usd=request.monthly_budget_usd,
             by=caller.description,
         )
         return pb.CreateApiKeyResponse(key=key, info=key_info(record))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import secrets
 import string
@@ -52,6 +53,8 @@ CREATE TABLE IF NOT EXISTS keys (
     environment  TEXT NOT NULL,
     permissions  TEXT NOT NULL,
     rate_limit   INTEGER NOT NULL DEFAULT 0,
+    daily_budget_usd   REAL NOT NULL DEFAULT 0,
+    monthly_budget_usd REAL NOT NULL DEFAULT 0,
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL DEFAULT 0,
     last_used_at INTEGER NOT NULL DEFAULT 0,
@@ -105,6 +108,10 @@ class ApiKey:
     team: str = ""
     """For a key Iris issued to a team's own Claude (see ``issue_session_key``): the only team it may call
     as. Empty for ordinary keys, which may name any calling team."""
+    daily_budget_usd: float = 0.0
+    """USD the key's turns may cost per UTC day; 0: no daily budget."""
+    monthly_budget_usd: float = 0.0
+    """USD the key's turns may cost per UTC month; 0: no monthly budget."""
 
     @property
     def revoked(self) -> bool:
@@ -128,6 +135,8 @@ def _key(row: aiosqlite.Row) -> ApiKey:
         expires_at=row["expires_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        daily_budget_usd=row["daily_budget_usd"],
+        monthly_budget_usd=row["monthly_budget_usd"],
     )
 
 
@@ -144,6 +153,14 @@ class KeyStore(SqliteFile):
         """Session keys by hash (never written to keys.db)."""
         self._session_names: dict[str, str] = {}
         """Session key name -> the hash of its current key, so reissuing replaces the old key."""
+
+    async def open(self) -> None:
+        """Open keys.db, adding the budget columns to a file made before keys had budgets."""
+        await super().open()
+        columns = {row["name"] async for row in await self._conn.execute("PRAGMA table_info(keys)")}
+        for column in ("daily_budget_usd", "monthly_budget_usd"):
+            if column not in columns:
+                await self._conn.execute(f"ALTER TABLE keys ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
 
     def issue_session_key(self, name: str, permissions: list[str] | tuple[str, ...], *, team: str) -> str:
         """Issue an in-memory key named ``name`` for ``team``; return it (its only time in plain text).
@@ -198,11 +215,14 @@ class KeyStore(SqliteFile):
         expires_in: str = "",
         environment: str = "live",
         rate_limit: int = 0,
+        daily_budget_usd: float = 0.0,
+        monthly_budget_usd: float = 0.0,
     ) -> tuple[str, ApiKey]:
         """Create a key; return it (the only time it exists in plain text) and its record.
 
         Raises:
-            ValidationError: a bad name, permission, lifetime, environment or rate limit, or a name in use.
+            ValidationError: a bad name, permission, lifetime, environment, rate limit or budget, or a name in
+                use.
 
         """
         if not _NAME_FORMAT.fullmatch(name):
@@ -218,6 +238,12 @@ class KeyStore(SqliteFile):
             )
         if rate_limit < 0:
             raise ValidationError("rateLimit must be 0 (default) or more", details={"field": "rateLimit"})
+        for field_name, usd in (
+            ("dailyBudgetUsd", daily_budget_usd),
+            ("monthlyBudgetUsd", monthly_budget_usd),
+        ):
+            if not math.isfinite(usd) or usd < 0:
+                raise ValidationError(f"{field_name} must be 0 (none) or more", details={"field": field_name})
         created = now_ms()
         expires_at = created + parse_duration_ms(expires_in) if expires_in else 0
         key = f"iris_sk_{environment}_" + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS))
@@ -232,11 +258,14 @@ class KeyStore(SqliteFile):
             expires_at=expires_at,
             last_used_at=0,
             revoked_at=0,
+            daily_budget_usd=daily_budget_usd,
+            monthly_budget_usd=monthly_budget_usd,
         )
         try:
             await self._conn.execute(
                 "INSERT INTO keys (id, name, key_hash, prefix, environment, permissions, rate_limit, "
-                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, expires_at, daily_budget_usd, monthly_budget_usd) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     name,
@@ -247,6 +276,8 @@ class KeyStore(SqliteFile):
                     rate_limit,
                     created,
                     expires_at,
+                    daily_budget_usd,
+                    monthly_budget_usd,
                 ),
             )
         except aiosqlite.IntegrityError as exc:

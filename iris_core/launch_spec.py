@@ -70,4 +70,5 @@ def launch_spec(
         run_as=identity_of(team.run_as) if team.run_as else None,
         resume_at=rewind.resume_at if rewind is not None else None,
         drops_turn=rewind.prompt if rewind is not None and rewind.resume_at else None,
+        max_budget_usd=team.max_turn_budget_usd or None,
     )

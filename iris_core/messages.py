@@ -18,6 +18,7 @@ from typing import TypeVar
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .access import Caller
+from .budgets import check_budgets
 from .clock import now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, OperationTimeoutError, PreconditionFailedError, ValidationError
@@ -28,6 +29,7 @@ from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
 from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
+from .usage import CostLedger
 from .validation import validate_message, validate_timeout, validate_ttl_days
 from .webhooks import check_destination, check_headers
 
@@ -66,9 +68,16 @@ class Messages:
     """Accepts messages to teams and answers with how their turns went."""
 
     def __init__(
-        self, config: IrisConfig, store: Store, pool: ProcessPool, jobs: JobQueue, locks: SessionLocks
+        self,
+        config: IrisConfig,
+        store: Store,
+        pool: ProcessPool,
+        jobs: JobQueue,
+        locks: SessionLocks,
+        ledger: CostLedger,
     ) -> None:
         self._config = config
+        self._ledger = ledger
         self._store = store
         self._pool = pool
         self._jobs = jobs
@@ -99,7 +108,7 @@ class Messages:
         from_team = caller.team(request.from_team)
         timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_MS
         validate_timeout(timeout)
-        turn = await self._accept(from_team, request)
+        turn = await self._accept(from_team, request, caller)
         if timeout == -1:
             return _outcome(turn, "async", reply)
         finished = await turn.wait(None if timeout == 0 else timeout / 1000)
@@ -111,7 +120,7 @@ class Messages:
 
     async def quick_message(self, request: pb.QuickMessageRequest, caller: Caller) -> pb.QuickMessageResponse:
         """Queue a message and reply at once with status "async" (it survives a restart with ``persist``)."""
-        turn = await self._accept(caller.team(request.from_team), request)
+        turn = await self._accept(caller.team(request.from_team), request, caller)
         return pb.QuickMessageResponse(
             from_team=turn.pair.from_team,
             to_team=turn.pair.to_team,
@@ -133,7 +142,7 @@ class Messages:
         from_team = caller.team(request.from_team)
         timeout = request.timeout if request.HasField("timeout") else 0
         validate_timeout(timeout)
-        turn = await self._accept(from_team, request)
+        turn = await self._accept(from_team, request, caller)
         return _follow_until(turn, timeout)
 
     async def ask(self, request: pb.AskRequest, caller: Caller) -> pb.AskResponse:
@@ -152,7 +161,7 @@ class Messages:
         validate_timeout(timeout, allow_async=False)
         context = request.context if request.HasField("context") else None
         asked = Asked(request.team, request.question, context=context, fields=("team", "question"))
-        turn = await self._accept_text(from_team, asked)
+        turn = await self._accept_text(from_team, asked, caller)
         if not await turn.wait(None if timeout == 0 else timeout / 1000):
             raise OperationTimeoutError(
                 f"{request.team} did not answer within {timeout} ms; the turn goes on, and its result can "
@@ -231,7 +240,7 @@ class Messages:
                     live = self._jobs.live_turn(earlier.message_id)
                     current = live.status.value if live is not None else earlier.status
                     return self._job_reply(earlier.message_id, earlier.job.job_id, earlier.to_team, current)
-            turn = await self._accept_text(from_team, asked)
+            turn = await self._accept_text(from_team, asked, caller)
         # A new job is "queued" (accepted into the queue), even if a free slot has already handed it out.
         return self._job_reply(turn.message_id, job.job_id, turn.pair.to_team, TurnStatus.QUEUED.value)
 
@@ -245,18 +254,18 @@ class Messages:
             estimated_completion=self._jobs.estimated_completion(message_id),
         )
 
-    async def _accept(self, from_team: str, request: Sent) -> Turn:
+    async def _accept(self, from_team: str, request: Sent, caller: Caller) -> Turn:
         ttl_days = request.ttl_days if request.HasField("ttl_days") else None
-        return await self._accept_text(
-            from_team, Asked(request.to_team, request.message, persist=request.persist, ttl_days=ttl_days)
-        )
+        asked = Asked(request.to_team, request.message, persist=request.persist, ttl_days=ttl_days)
+        return await self._accept_text(from_team, asked, caller)
 
-    async def _accept_text(self, from_team: str, asked: Asked) -> Turn:
-        """Validate, admit, record and queue one message."""
+    async def _accept_text(self, from_team: str, asked: Asked, caller: Caller) -> Turn:
+        """Validate, check budgets, admit, record and queue one message."""
         validate_ttl_days(asked.ttl_days)
         pair = pair_of(from_team, asked.to_team, team_field=asked.fields[0])
         validate_message(asked.message, field=asked.fields[1])
         team = configured_team(self._config, pair.to_team)
+        await check_budgets(self._ledger, team, caller.key)
         self._pool.admit(pair)  # a message that will be refused must not create a session
         cycle = self._pool.wait_cycle(pair)
         if cycle is not None:
@@ -268,10 +277,13 @@ class Messages:
         accepted: list[Turn] = []
         # One owned step with the lock inside: a caller that goes away mid-accept cannot let a reboot slip
         # between the session read and the record write, nor leave the turn half-accepted.
-        await self._pool.owned(self._accept_locked(pair, team, asked, accepted), f"accept-{pair}")
+        key_name = caller.key.name if caller.key is not None else ""
+        await self._pool.owned(self._accept_locked(pair, team, asked, key_name, accepted), f"accept-{pair}")
         return accepted[0]
 
-    async def _accept_locked(self, pair: Pair, team: TeamConfig, asked: Asked, out: list[Turn]) -> None:
+    async def _accept_locked(
+        self, pair: Pair, team: TeamConfig, asked: Asked, key_name: str, out: list[Turn]
+    ) -> None:
         async with self._locks.of(pair):
             session_id = await self._store.session_id_for(pair.from_team, pair.to_team)
             created = now_ms()
@@ -286,6 +298,7 @@ class Messages:
                 expires_at=created + expires_in if asked.persist else 0,
                 context=asked.context,
                 job=asked.job or (JobSpec() if asked.persist else None),
+                key_name=key_name,
             )
             if turn.job is None:
                 await self._pool.submit(turn, team)
@@ -318,6 +331,8 @@ class Messages:
                     recovered_attempts=row.attempts,
                     # A turn that began: its recorded attempt, or the next (if its count was not written).
                     job=row.job or JobSpec(),
+                    # A job's key is kept with it (its owner); a plain persisted message's is not.
+                    key_name=row.job.owner if row.job is not None else "",
                     rewind_prompts=tuple(
                         prompt_uuid(row.message_id, n) for n in (row.attempts + 1, row.attempts)
                     )

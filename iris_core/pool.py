@@ -25,6 +25,8 @@ import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+
 from .claude_process import ClaudeProcess
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
@@ -43,6 +45,7 @@ from .slots import Launcher, ProcessSlots
 from .store import Store
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
+from .usage import CostLedger
 from .wait_cycles import wait_cycle
 
 __all__ = ["Launcher", "PairState", "PairView", "ProcessPool"]
@@ -69,8 +72,10 @@ class ProcessPool:
         extra_env: Mapping[str, str] | None = None,
         session_mcp: SessionMcp | None = None,
         events: EventLog | None = None,
+        ledger: CostLedger | None = None,
     ) -> None:
         self._config = config
+        self._ledger = ledger
         self._events = events
         self._settings = config.settings
         self._store = store
@@ -100,6 +105,7 @@ class ProcessPool:
             is_closing=lambda: self._closing,
             owned=self.owned,
             on_started=events.turn_started if events is not None else None,
+            on_recorded=ledger.add if ledger is not None else None,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -263,9 +269,20 @@ class ProcessPool:
         await self._store.mark_queued(turn.message_id)
         await self._enqueue(self._pair(turn.pair, team), turn)
 
-    async def _enqueue(self, state: PairRuntime, turn: Turn) -> None:
+    def _observe(self, turn: Turn, event: pb.TellResponse) -> None:
+        """Hear every event a turn publishes.
+
+        The event log takes them all; the cost ledger notes the end before the turn's waiters wake, so a
+        GetUsage or a budget check right after sees its cost.
+        """
         if self._events is not None:
-            turn.observer = self._events.turn_event
+            self._events.turn_event(turn, event)
+        if self._ledger is not None and event.HasField("complete"):
+            self._ledger.note(turn)
+
+    async def _enqueue(self, state: PairRuntime, turn: Turn) -> None:
+        if self._events is not None or self._ledger is not None:
+            turn.observer = self._observe
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
         await turn.publish_start()

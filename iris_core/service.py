@@ -10,6 +10,7 @@ contract's RPCs as ``async def rpc_name(request, caller) -> reply`` with the con
     key_admin  CreateApiKey, ListApiKeys, RevokeApiKey                        (key_admin.KeyAdmin)
     approvals  PermissionsApprove                                             (approvals.Approvals)
     records    GetMessage, ListMessages, CancelMessage                        (message_records.MessageRecords)
+    ledger     GetUsage                                                       (usage.CostLedger)
 
 A transport finds the handler of an RPC by name (``handler``), so it needs no per-RPC code. Keys, the audit
 log and the session MCP tools are parts too, for the transport's interceptors and its endpoint.
@@ -54,6 +55,7 @@ from .sessions import Sessions
 from .store import Store
 from .system import System
 from .teams import Teams
+from .usage import CostLedger
 from .webhooks import WebhookSender, signing_secret
 
 __all__ = ["Handler", "IrisService"]
@@ -63,6 +65,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Any, Caller], Awaitable[Message] | Awaitable[AsyncIterator[Message]]]
 """An RPC's implementation: the request message and the caller in, the reply (or the stream of replies)."""
 
+
+USAGE_FILE = "usage.db"
+"""The cost ledger, in the home."""
 
 CHILDREN_FILE = "children.db"
 """The record of started Claude Code processes, in the home."""
@@ -158,6 +163,7 @@ class IrisService:
         keys: KeyStore,
         audit: AuditLog,
         session_mcp: SessionMcp,
+        ledger: CostLedger,
     ) -> None:
         locks = SessionLocks()
         self.config = config
@@ -169,7 +175,9 @@ class IrisService:
         self.session_mcp = session_mcp
         """The Iris MCP tools of ``sessionMcpEnabled`` teams; the transport sets ``session_mcp.endpoint``
         once it knows where the MCP adapter is served."""
-        self.messages = Messages(config, store, pool, jobs, locks)
+        self.ledger = ledger
+        """The cost ledger (usage.db): every turn's cost per model; GetUsage and the budgets read it."""
+        self.messages = Messages(config, store, pool, jobs, locks, ledger)
         self.sessions = Sessions(config, home, store, pool, jobs, locks)
         self.teams = Teams(config, store, pool, jobs, locks)
         self.system = System(config, store, pool, logs, events)
@@ -231,9 +239,17 @@ class IrisService:
             )
             broker.on_decided = _decided_to(events)
             keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
+            ledger = CostLedger(home / USAGE_FILE)
             session_mcp = SessionMcp(keys)
             pool = ProcessPool(
-                config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp, events=events
+                config,
+                store,
+                broker,
+                launcher,
+                extra_env=extra_env,
+                session_mcp=session_mcp,
+                events=events,
+                ledger=ledger,
             )
             jobs = JobQueue(config.settings, pool, events)
             secret = signing_secret(config.api.webhooks, home)
@@ -253,8 +269,10 @@ class IrisService:
                 keys=keys,
                 audit=audit,
                 session_mcp=session_mcp,
+                ledger=ledger,
             )
             await stack.enter_async_context(keys)
+            await stack.enter_async_context(ledger)  # closes after the pool, whose last turns it records
             await stack.enter_async_context(audit)
             await stack.enter_async_context(store)
             await stack.enter_async_context(events)  # closes last of the running parts: it hears their ends
@@ -282,6 +300,7 @@ class IrisService:
             self.key_admin,
             self.approvals,
             self.records,
+            self.ledger,
         )
         found: list[Handler] = [getattr(part, name) for part in parts if callable(getattr(part, name, None))]
         if len(found) != 1:

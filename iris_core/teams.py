@@ -13,6 +13,7 @@ from .config import IrisConfig
 from .errors import IrisError
 from .jobs import JobQueue
 from .pool import ProcessPool
+from .process_memory import resident_bytes
 from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
@@ -139,6 +140,7 @@ class Teams:
                 session_id=session.session_id if session else "",
                 message_count=session.message_count if session else 0,
                 last_used=view.last_used_ms or (session.last_used_at if session else 0),
+                memory_bytes=resident_bytes(view.pid) if view.pid else 0,
             )
             if with_queues:
                 pending = view.pending + self._jobs.waiting_for(view.pair)  # its jobs not yet handed out too

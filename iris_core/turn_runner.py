@@ -42,6 +42,7 @@ class TurnRunner:
         is_closing: Callable[[], bool],
         owned: Owned,
         on_started: Callable[[Turn], None] | None = None,
+        on_recorded: Callable[[Turn], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         """Create a runner.
 
@@ -52,6 +53,8 @@ class TurnRunner:
             is_closing: whether the pool is shutting down.
             owned: runs a record write as a task of the pool, so a cancelled caller cannot cut it short.
             on_started: told of each turn as it starts running (the event log's ``turn.started``).
+            on_recorded: writes an ended turn's cost to the cost ledger, after its record (never raises
+                into the turn: a failed write is logged).
 
         """
         self._store = store
@@ -59,6 +62,7 @@ class TurnRunner:
         self._retire = retire
         self._is_closing = is_closing
         self._owned = owned
+        self._on_recorded = on_recorded
         self._on_started = on_started
 
     async def run(self, process: ClaudeProcess, turn: Turn) -> bool:
@@ -149,11 +153,14 @@ class TurnRunner:
         elif isinstance(event, ToolCall):
             await turn.publish_tool_use(event.name, event.input, event.tool_use_id)
         elif turn.cancel_requested:
+            turn.spend = event.spend
             await turn.end(TurnStatus.CANCELLED, cost_usd=event.cost_usd, usage=event.usage)
         elif event.is_error:
+            turn.spend = event.spend
             detail = event.text or "; ".join(event.errors) or "Claude Code reported an error"
             await turn.end(TurnStatus.ERROR, error=detail, cost_usd=event.cost_usd, usage=event.usage)
         else:
+            turn.spend = event.spend
             await turn.end(
                 TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd, usage=event.usage
             )
@@ -170,6 +177,8 @@ class TurnRunner:
         await self._write(
             f"the end of {turn.message_id}", self._finish(turn, response, cut or turn.truncated)
         )
+        if self._on_recorded is not None:
+            await self._write(f"the cost of {turn.message_id}", self._on_recorded(turn))
 
     async def _finish(self, turn: Turn, response: str, truncated: bool) -> None:
         await self._store.finish_turn(

@@ -35,6 +35,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from .clock import monotonic_ms, now_ms
 from .config import Settings
 from .errors import IrisError
+from .spend import ModelSpend
 
 __all__ = ["TRANSITIONS", "IllegalTransitionError", "Pair", "Turn", "TurnStatus", "cut_text"]
 
@@ -192,6 +193,10 @@ class Turn:
     """Files the team's tools named, each once, in order (``FILE_INPUTS`` of their input)."""
     usage: pb.TokenUsage = field(default_factory=pb.TokenUsage)
     """Tokens of the turn, as Claude Code reported them at its end."""
+    spend: tuple[ModelSpend, ...] = ()
+    """The turn's cost and tokens per model, for the cost ledger (empty until it ends)."""
+    key_name: str = ""
+    """The API key the message was sent with ("" without authentication): costs and budgets are per key."""
     chunk_count: int = 0
     """Text chunks published so far (kept whatever the caps)."""
     tool_use_count: int = 0

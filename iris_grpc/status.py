@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from iris_core.errors import (
+    BudgetExceededError,
     ConfigurationError,
     ForbiddenError,
     IrisError,
@@ -40,6 +41,7 @@ STATUS_OF: dict[type[IrisError], grpc.StatusCode] = {
     NotFoundError: grpc.StatusCode.NOT_FOUND,
     OperationTimeoutError: grpc.StatusCode.DEADLINE_EXCEEDED,
     TooManyRequestsError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    BudgetExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     PreconditionFailedError: grpc.StatusCode.FAILED_PRECONDITION,
     ProcessError: grpc.StatusCode.INTERNAL,
     ConfigurationError: grpc.StatusCode.INTERNAL,

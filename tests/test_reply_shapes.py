@@ -42,6 +42,8 @@ VARYING_TIMES = frozenset(
     {
         "timestamp",
         "estimatedCompletion",
+        "since",
+        "until",
         "createdAt",
         "startedAt",
         "completedAt",
@@ -85,7 +87,14 @@ VARYING_IDS = frozenset(
 VARYING = VARYING_TIMES | VARYING_IDS
 
 AMOUNTS = frozenset(
-    {"costUsd", "inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
+    {
+        "costUsd",
+        "inputTokens",
+        "outputTokens",
+        "cacheCreationInputTokens",
+        "cacheReadInputTokens",
+        "memoryBytes",
+    }
 )
 """Costs and token counts Claude Code reports, from the offline model's token estimates of request bodies that
 carry the test's own paths (the tmp folder, the checkout): their digits change with the length of a path, so
@@ -454,6 +463,8 @@ async def rest_script(http: httpx.AsyncClient, record: Recorder) -> None:
         "WatchEvents 400 (a Last-Event-ID that is no id)", "/api/v1/events", headers={"last-event-id": "x"}
     )
     await get("TeamStatus /api/v1/teams/{team}/status", "/api/v1/teams/beta/status", params=frm)
+    await get("GetUsage", "/api/v1/usage", params={"groupBy": ["team", "model"], "team": "beta"})
+    await get("GetUsage 400 (an unknown groupBy)", "/api/v1/usage", params={"groupBy": "week"})
     await post("Ask 404 (an unknown team)", "/api/v1/teams/nobody/ask", {**frm, "question": "hi"})
     async with httpx.AsyncClient(base_url=base, timeout=30) as keyless:
         record.rest("ListTeams 401 (no key)", await keyless.get("/api/teams"))

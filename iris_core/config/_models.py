@@ -101,6 +101,9 @@ class Settings:
     """gRPC port; 0 lets the operating system choose one."""
     http_port: int = 1615
     """REST gateway port; 0 lets the operating system choose one."""
+    max_turn_budget_usd: float = 0.0
+    """Default of a team's ``maxTurnBudgetUsd``: the most one turn may cost, passed to Claude Code, which
+    stops the turn there (0: no cap)."""
     env: Mapping[str, str] = field(default_factory=_empty_env)
     """Extra environment for every Claude process; a team's own ``env`` wins on a clash."""
 
@@ -141,6 +144,12 @@ class TeamConfig:
     run_as: str | None = None
     """The unprivileged user this team's Claude Code runs as (``runAs``), which contains it; ``None`` runs it
     as Iris's own user, uncontained."""
+    daily_budget_usd: float = 0.0
+    """USD the team's turns may cost per UTC day (``budget.dailyUsd``); past it new turns are refused."""
+    monthly_budget_usd: float = 0.0
+    """USD the team's turns may cost per UTC month (``budget.monthlyUsd``); 0: no budget."""
+    max_turn_budget_usd: float = 0.0
+    """The most one turn may cost (``maxTurnBudgetUsd``), passed to Claude Code as ``max_budget_usd``."""
 
     def __post_init__(self) -> None:
         _freeze(self, "env")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,6 +160,22 @@ class Reader:
         if ok:
             expected = f"an integer >= {minimum}" if maximum is None else f"an integer {minimum}..{maximum}"
             self.add(key, f"expected {expected}, got {_got(raw, sub)}")
+        return default
+
+    def usd(self, key: str, raw: object, default: float) -> float:
+        """Read an amount of US dollars: a finite number >= 0 (an integer is fine; 0 means "no limit")."""
+        value, sub, ok = self._substitute(key, raw)
+        if value is None:
+            return default
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= 0
+        ):
+            return float(value)
+        if ok:
+            self.add(key, f"expected an amount in USD >= 0, got {_got(raw, sub)}")
         return default
 
     def boolean(self, key: str, raw: object, default: bool) -> bool:

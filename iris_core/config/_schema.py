@@ -51,6 +51,7 @@ _SETTINGS_KEYS = (
     "host",
     "grpcPort",
     "httpPort",
+    "maxTurnBudgetUsd",
     "env",
 )
 _TEAM_KEYS = (
@@ -67,7 +68,10 @@ _TEAM_KEYS = (
     "allowedTools",
     "disallowedTools",
     "runAs",
+    "budget",
+    "maxTurnBudgetUsd",
 )
+_BUDGET_KEYS = ("dailyUsd", "monthlyUsd")
 _REFUSED_TEAM_KEYS = {
     "remote": "remote teams are not supported yet; Iris runs Claude Code only on this machine, "
     "so remove remote and give a local path",
@@ -151,6 +155,7 @@ def _settings(reader: Reader, raw: object) -> Settings:
         host=reader.string("settings.host", data.get("host")) or default.host,
         grpc_port=integer("grpcPort", default.grpc_port, 0, _MAX_PORT),
         http_port=integer("httpPort", default.http_port, 0, _MAX_PORT),
+        max_turn_budget_usd=reader.usd("settings.maxTurnBudgetUsd", data.get("maxTurnBudgetUsd"), 0.0),
         env=MappingProxyType(reader.environment("settings.env", data.get("env"))),
     )
     if settings.grpc_port == settings.http_port != 0:
@@ -212,6 +217,7 @@ def _team(
         return None
     reader.check_keys(key, data, _TEAM_KEYS, refused=_REFUSED_TEAM_KEYS)
     path = _team_path(reader, f"{key}.path", data.get("path"), base_dir)
+    budget = _budget(reader, f"{key}.budget", data.get("budget"))
     color = reader.string(f"{key}.color", data.get("color"))
     if color is not None and not _COLOR.fullmatch(color):
         reader.add(f"{key}.color", f'expected "#RRGGBB" or "#RGB", got {describe(color)}')
@@ -237,8 +243,22 @@ def _team(
         allowed_tools=reader.strings(f"{key}.allowedTools", data.get("allowedTools")),
         disallowed_tools=reader.strings(f"{key}.disallowedTools", data.get("disallowedTools")),
         run_as=_run_as(reader, f"{key}.runAs", data.get("runAs")),
+        daily_budget_usd=budget.get("dailyUsd", 0.0),
+        monthly_budget_usd=budget.get("monthlyUsd", 0.0),
+        max_turn_budget_usd=reader.usd(
+            f"{key}.maxTurnBudgetUsd", data.get("maxTurnBudgetUsd"), settings.max_turn_budget_usd
+        ),
     )
     return team if path is not None else None
+
+
+def _budget(reader: Reader, key: str, raw: object) -> dict[str, float]:
+    """Read a team's ``budget``: ``dailyUsd`` and ``monthlyUsd``, each an amount >= 0 (0: none)."""
+    data = reader.mapping(key, raw)
+    if data is None:
+        return {}
+    reader.check_keys(key, data, _BUDGET_KEYS, refused={})
+    return {name: reader.usd(f"{key}.{name}", data.get(name), 0.0) for name in _BUDGET_KEYS}
 
 
 def _run_as(reader: Reader, key: str, raw: object) -> str | None:

@@ -81,6 +81,7 @@ ANSWERED: dict[str, Message] = {
     "PermissionsApprove": pb.PermissionsApproveRequest(tool_name="Read"),
     "Ask": pb.AskRequest(team="alpha", question="say hi"),
     "ListMessages": pb.ListMessagesRequest(),
+    "GetUsage": pb.GetUsageRequest(),
     "Execute": pb.ExecuteRequest(team="alpha", task="say hi"),
 }
 """A request each RPC answers with success, sent without fromTeam (the caller is its key's name)."""

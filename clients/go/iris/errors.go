@@ -37,6 +37,9 @@ const (
 	// ReasonTooManyRequests: a rate limit or a full queue (codes.ResourceExhausted); Details["retryAfterMs"]
 	// says when to try again.
 	ReasonTooManyRequests = "TooManyRequestsError"
+	// ReasonBudgetExceeded: a team's or API key's spending budget for the UTC day or month is used up
+	// (codes.ResourceExhausted); Details name the budget, its limitUsd and spentUsd, and resetsAt (Unix ms).
+	ReasonBudgetExceeded = "BudgetExceededError"
 	// ReasonPreconditionFailed: the operation needs something the server's machine lacks
 	// (codes.FailedPrecondition), or the message is in a state that does not allow it.
 	ReasonPreconditionFailed = "PreconditionFailedError"

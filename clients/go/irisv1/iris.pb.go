@@ -3275,6 +3275,8 @@ type TeamStatusEntry struct {
 	LastUsed int64 `protobuf:"varint,7,opt,name=last_used,json=lastUsed,proto3" json:"last_used,omitempty"`
 	// Queue statistics (when include_notifications).
 	Notifications *QueueStats `protobuf:"bytes,8,opt,name=notifications,proto3" json:"notifications,omitempty"`
+	// Resident memory of the pair's Claude Code process in bytes, when awake (0 when it cannot be read).
+	MemoryBytes   int64 `protobuf:"varint,9,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3363,6 +3365,13 @@ func (x *TeamStatusEntry) GetNotifications() *QueueStats {
 		return x.Notifications
 	}
 	return nil
+}
+
+func (x *TeamStatusEntry) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
 }
 
 // QueueStats counts turns waiting behind or running on a pair.
@@ -4794,9 +4803,13 @@ type CreateApiKeyRequest struct {
 	// The key's environment tag, the {environment} of iris_sk_{environment}_...: "live" (default) or "test".
 	Environment string `protobuf:"bytes,4,opt,name=environment,proto3" json:"environment,omitempty"`
 	// Requests allowed per rate-limit window for this key; 0 uses the configured default.
-	RateLimit     int32 `protobuf:"varint,5,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RateLimit int32 `protobuf:"varint,5,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// USD this key may spend on turns per UTC day; 0: no daily budget.
+	DailyBudgetUsd float64 `protobuf:"fixed64,6,opt,name=daily_budget_usd,json=dailyBudgetUsd,proto3" json:"daily_budget_usd,omitempty"`
+	// USD this key may spend on turns per UTC month; 0: no monthly budget.
+	MonthlyBudgetUsd float64 `protobuf:"fixed64,7,opt,name=monthly_budget_usd,json=monthlyBudgetUsd,proto3" json:"monthly_budget_usd,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreateApiKeyRequest) Reset() {
@@ -4860,6 +4873,20 @@ func (x *CreateApiKeyRequest) GetEnvironment() string {
 func (x *CreateApiKeyRequest) GetRateLimit() int32 {
 	if x != nil {
 		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *CreateApiKeyRequest) GetDailyBudgetUsd() float64 {
+	if x != nil {
+		return x.DailyBudgetUsd
+	}
+	return 0
+}
+
+func (x *CreateApiKeyRequest) GetMonthlyBudgetUsd() float64 {
+	if x != nil {
+		return x.MonthlyBudgetUsd
 	}
 	return 0
 }
@@ -4939,9 +4966,13 @@ type ApiKeyInfo struct {
 	// True once revoked.
 	Revoked bool `protobuf:"varint,8,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	// Requests per rate-limit window (0: the configured default).
-	RateLimit     int32 `protobuf:"varint,9,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RateLimit int32 `protobuf:"varint,9,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// USD the key may spend on turns per UTC day (0: no daily budget).
+	DailyBudgetUsd float64 `protobuf:"fixed64,10,opt,name=daily_budget_usd,json=dailyBudgetUsd,proto3" json:"daily_budget_usd,omitempty"`
+	// USD the key may spend on turns per UTC month (0: no monthly budget).
+	MonthlyBudgetUsd float64 `protobuf:"fixed64,11,opt,name=monthly_budget_usd,json=monthlyBudgetUsd,proto3" json:"monthly_budget_usd,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ApiKeyInfo) Reset() {
@@ -5033,6 +5064,20 @@ func (x *ApiKeyInfo) GetRevoked() bool {
 func (x *ApiKeyInfo) GetRateLimit() int32 {
 	if x != nil {
 		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *ApiKeyInfo) GetDailyBudgetUsd() float64 {
+	if x != nil {
+		return x.DailyBudgetUsd
+	}
+	return 0
+}
+
+func (x *ApiKeyInfo) GetMonthlyBudgetUsd() float64 {
+	if x != nil {
+		return x.MonthlyBudgetUsd
 	}
 	return 0
 }
@@ -7056,6 +7101,270 @@ func (x *HealthSnapshot) GetUptime() int64 {
 	return 0
 }
 
+// GetUsageRequest chooses the range, the filters and the grouping of the totals; every field is optional.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only turns that ended at or after this Unix time in milliseconds (default: 30 days before `until`).
+	Since int64 `protobuf:"varint,1,opt,name=since,proto3" json:"since,omitempty"`
+	// Only turns that ended before this Unix time in milliseconds (default: now).
+	Until int64 `protobuf:"varint,2,opt,name=until,proto3" json:"until,omitempty"`
+	// Group the totals by any of: team, from_team, key, day (UTC, YYYY-MM-DD), model. Empty: one total.
+	GroupBy []string `protobuf:"bytes,3,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// Only turns of this target team.
+	Team string `protobuf:"bytes,4,opt,name=team,proto3" json:"team,omitempty"`
+	// Only turns made with this API key (its name).
+	Key           string `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_iris_v1_iris_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iris_v1_iris_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_iris_v1_iris_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *GetUsageRequest) GetSince() int64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *GetUsageRequest) GetUntil() int64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
+func (x *GetUsageRequest) GetGroupBy() []string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// GetUsageResponse holds the totals, one row per group.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One row per group, ordered by the grouping fields (days oldest first).
+	Rows []*UsageRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// All turns in the range that match the filters.
+	Total *UsageRow `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
+	// The range the totals cover, in Unix milliseconds: [since, until).
+	Since int64 `protobuf:"varint,3,opt,name=since,proto3" json:"since,omitempty"`
+	// End of the range (exclusive).
+	Until         int64 `protobuf:"varint,4,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_iris_v1_iris_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iris_v1_iris_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_iris_v1_iris_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *GetUsageResponse) GetRows() []*UsageRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetTotal() *UsageRow {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetSince() int64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetUntil() int64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
+// UsageRow is what one group of turns cost and used; the grouping fields not asked for are empty.
+type UsageRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Target team.
+	Team string `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	// Calling team.
+	FromTeam string `protobuf:"bytes,2,opt,name=from_team,json=fromTeam,proto3" json:"from_team,omitempty"`
+	// API key name ("" for turns made without a key).
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// UTC day, YYYY-MM-DD.
+	Day string `protobuf:"bytes,4,opt,name=day,proto3" json:"day,omitempty"`
+	// Model id, as Claude Code reported it.
+	Model string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
+	// Turns counted (a turn that used two models counts in both model rows, once in the others).
+	Turns int64 `protobuf:"varint,6,opt,name=turns,proto3" json:"turns,omitempty"`
+	// Cost in USD, as Claude Code reported it.
+	CostUsd float64 `protobuf:"fixed64,7,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// Tokens, cache reads and writes included.
+	Usage         *TokenUsage `protobuf:"bytes,8,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRow) Reset() {
+	*x = UsageRow{}
+	mi := &file_iris_v1_iris_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRow) ProtoMessage() {}
+
+func (x *UsageRow) ProtoReflect() protoreflect.Message {
+	mi := &file_iris_v1_iris_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
+func (*UsageRow) Descriptor() ([]byte, []int) {
+	return file_iris_v1_iris_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *UsageRow) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *UsageRow) GetFromTeam() string {
+	if x != nil {
+		return x.FromTeam
+	}
+	return ""
+}
+
+func (x *UsageRow) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *UsageRow) GetDay() string {
+	if x != nil {
+		return x.Day
+	}
+	return ""
+}
+
+func (x *UsageRow) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *UsageRow) GetTurns() int64 {
+	if x != nil {
+		return x.Turns
+	}
+	return 0
+}
+
+func (x *UsageRow) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *UsageRow) GetUsage() *TokenUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
 var file_iris_v1_iris_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -7373,7 +7682,7 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"\x05awake\x18\x02 \x01(\bH\x00R\x05awake\x88\x01\x01\x12.\n" +
 	"\x05teams\x18\x03 \x03(\v2\x18.iris.v1.TeamStatusEntryR\x05teams\x12\x1c\n" +
 	"\ttimestamp\x18\x04 \x01(\x03R\ttimestampB\b\n" +
-	"\x06_awake\"\xff\x01\n" +
+	"\x06_awake\"\xa2\x02\n" +
 	"\x0fTeamStatusEntry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05awake\x18\x02 \x01(\bR\x05awake\x12\x14\n" +
@@ -7383,7 +7692,8 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12#\n" +
 	"\rmessage_count\x18\x06 \x01(\x05R\fmessageCount\x12\x1b\n" +
 	"\tlast_used\x18\a \x01(\x03R\blastUsed\x129\n" +
-	"\rnotifications\x18\b \x01(\v2\x13.iris.v1.QueueStatsR\rnotifications\"@\n" +
+	"\rnotifications\x18\b \x01(\v2\x13.iris.v1.QueueStatsR\rnotifications\x12!\n" +
+	"\fmemory_bytes\x18\t \x01(\x03R\vmemoryBytes\"@\n" +
 	"\n" +
 	"QueueStats\x12\x18\n" +
 	"\apending\x18\x01 \x01(\x05R\apending\x12\x18\n" +
@@ -7487,7 +7797,7 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12'\n" +
 	"\x0fremoved_entries\x18\x02 \x01(\x05R\x0eremovedEntries\x12\x1c\n" +
-	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\"\xb1\x01\n" +
+	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\"\x89\x02\n" +
 	"\x13CreateApiKeyRequest\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12 \n" +
 	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\x1d\n" +
@@ -7495,10 +7805,12 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"expires_in\x18\x03 \x01(\tR\texpiresIn\x12 \n" +
 	"\venvironment\x18\x04 \x01(\tR\venvironment\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\x05 \x01(\x05R\trateLimit\"Q\n" +
+	"rate_limit\x18\x05 \x01(\x05R\trateLimit\x12(\n" +
+	"\x10daily_budget_usd\x18\x06 \x01(\x01R\x0edailyBudgetUsd\x12,\n" +
+	"\x12monthly_budget_usd\x18\a \x01(\x01R\x10monthlyBudgetUsd\"Q\n" +
 	"\x14CreateApiKeyResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x04info\x18\x02 \x01(\v2\x13.iris.v1.ApiKeyInfoR\x04info\"\x83\x02\n" +
+	"\x04info\x18\x02 \x01(\v2\x13.iris.v1.ApiKeyInfoR\x04info\"\xdb\x02\n" +
 	"\n" +
 	"ApiKeyInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -7513,7 +7825,10 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"lastUsedAt\x12\x18\n" +
 	"\arevoked\x18\b \x01(\bR\arevoked\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\t \x01(\x05R\trateLimit\"\x14\n" +
+	"rate_limit\x18\t \x01(\x05R\trateLimit\x12(\n" +
+	"\x10daily_budget_usd\x18\n" +
+	" \x01(\x01R\x0edailyBudgetUsd\x12,\n" +
+	"\x12monthly_budget_usd\x18\v \x01(\x01R\x10monthlyBudgetUsd\"\x14\n" +
 	"\x12ListApiKeysRequest\">\n" +
 	"\x13ListApiKeysResponse\x12'\n" +
 	"\x04keys\x18\x01 \x03(\v2\x13.iris.v1.ApiKeyInfoR\x04keys\"-\n" +
@@ -7700,7 +8015,27 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"\rmax_processes\x18\x02 \x01(\x05R\fmaxProcesses\x12\x1f\n" +
 	"\vqueue_depth\x18\x03 \x01(\x05R\n" +
 	"queueDepth\x12\x16\n" +
-	"\x06uptime\x18\x04 \x01(\x03R\x06uptime2\x9b8\n" +
+	"\x06uptime\x18\x04 \x01(\x03R\x06uptime\"~\n" +
+	"\x0fGetUsageRequest\x12\x14\n" +
+	"\x05since\x18\x01 \x01(\x03R\x05since\x12\x14\n" +
+	"\x05until\x18\x02 \x01(\x03R\x05until\x12\x19\n" +
+	"\bgroup_by\x18\x03 \x03(\tR\agroupBy\x12\x12\n" +
+	"\x04team\x18\x04 \x01(\tR\x04team\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\"\x8e\x01\n" +
+	"\x10GetUsageResponse\x12%\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.iris.v1.UsageRowR\x04rows\x12'\n" +
+	"\x05total\x18\x02 \x01(\v2\x11.iris.v1.UsageRowR\x05total\x12\x14\n" +
+	"\x05since\x18\x03 \x01(\x03R\x05since\x12\x14\n" +
+	"\x05until\x18\x04 \x01(\x03R\x05until\"\xd1\x01\n" +
+	"\bUsageRow\x12\x12\n" +
+	"\x04team\x18\x01 \x01(\tR\x04team\x12\x1b\n" +
+	"\tfrom_team\x18\x02 \x01(\tR\bfromTeam\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x10\n" +
+	"\x03day\x18\x04 \x01(\tR\x03day\x12\x14\n" +
+	"\x05model\x18\x05 \x01(\tR\x05model\x12\x14\n" +
+	"\x05turns\x18\x06 \x01(\x03R\x05turns\x12\x19\n" +
+	"\bcost_usd\x18\a \x01(\x01R\acostUsd\x12)\n" +
+	"\x05usage\x18\b \x01(\v2\x13.iris.v1.TokenUsageR\x05usage2\x829\n" +
 	"\x04Iris\x12\xaf\x02\n" +
 	"\vSendMessage\x12\x1b.iris.v1.SendMessageRequest\x1a\x1c.iris.v1.SendMessageResponse\"\xe4\x01\xfa\x99\x19\tteam:tell\x82\x9a\x19\xb8\x01\n" +
 	"\fsend_message\x12\xa1\x01Send a message to a team and wait for response. Use this for communication that requires acknowledgment or when you need to wait for the team to complete a task.\x1a\x04Tell\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/teams/tell\x12\x98\x02\n" +
@@ -7770,7 +8105,8 @@ const file_iris_v1_iris_proto_rawDesc = "" +
 	"\fListMessages\x12\x1c.iris.v1.ListMessagesRequest\x1a\x1d.iris.v1.ListMessagesResponse\".\xfa\x99\x19\n" +
 	"cache:read\x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/messages/history\x12\xb5\x02\n" +
 	"\rCancelMessage\x12\x1d.iris.v1.CancelMessageRequest\x1a\x1e.iris.v1.CancelMessageResponse\"\xe4\x01\xfa\x99\x19\tteam:tell\x82\x9a\x19\x9a\x01\n" +
-	"\x0ecancel_message\x12\x87\x01Cancel one message by its id (or a job id): a queued one never starts, a running one is interrupted and the team's process stays ready.\x82\xd3\xe4\x93\x022:\x01*b\amessage\"$/api/v1/messages/{message_id}/cancel:Q\n" +
+	"\x0ecancel_message\x12\x87\x01Cancel one message by its id (or a job id): a queued one never starts, a running one is interrupted and the team's process stays ready.\x82\xd3\xe4\x93\x022:\x01*b\amessage\"$/api/v1/messages/{message_id}/cancel\x12e\n" +
+	"\bGetUsage\x12\x18.iris.v1.GetUsageRequest\x1a\x19.iris.v1.GetUsageResponse\"$\xfa\x99\x19\vstatus:read\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/usage:Q\n" +
 	"\x13required_permission\x12\x1e.google.protobuf.MethodOptions\x18\x9f\x93\x03 \x01(\tR\x12requiredPermission:M\n" +
 	"\bmcp_tool\x12\x1e.google.protobuf.MethodOptions\x18\xa0\x93\x03 \x01(\v2\x10.iris.v1.McpToolR\amcpToolB3Z1github.com/iris-dev/iris/clients/go/irisv1;irisv1b\x06proto3"
 
@@ -7786,7 +8122,7 @@ func file_iris_v1_iris_proto_rawDescGZIP() []byte {
 	return file_iris_v1_iris_proto_rawDescData
 }
 
-var file_iris_v1_iris_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
+var file_iris_v1_iris_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_iris_v1_iris_proto_goTypes = []any{
 	(*McpTool)(nil),                    // 0: iris.v1.McpTool
 	(*SendMessageRequest)(nil),         // 1: iris.v1.SendMessageRequest
@@ -7875,9 +8211,12 @@ var file_iris_v1_iris_proto_goTypes = []any{
 	(*WatchEventsRequest)(nil),         // 84: iris.v1.WatchEventsRequest
 	(*WatchEventsResponse)(nil),        // 85: iris.v1.WatchEventsResponse
 	(*HealthSnapshot)(nil),             // 86: iris.v1.HealthSnapshot
-	nil,                                // 87: iris.v1.WebhookCallback.HeadersEntry
-	(*structpb.Struct)(nil),            // 88: google.protobuf.Struct
-	(*descriptorpb.MethodOptions)(nil), // 89: google.protobuf.MethodOptions
+	(*GetUsageRequest)(nil),            // 87: iris.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),           // 88: iris.v1.GetUsageResponse
+	(*UsageRow)(nil),                   // 89: iris.v1.UsageRow
+	nil,                                // 90: iris.v1.WebhookCallback.HeadersEntry
+	(*structpb.Struct)(nil),            // 91: google.protobuf.Struct
+	(*descriptorpb.MethodOptions)(nil), // 92: google.protobuf.MethodOptions
 }
 var file_iris_v1_iris_proto_depIdxs = []int32{
 	9,  // 0: iris.v1.TellResponse.start:type_name -> iris.v1.TellStart
@@ -7885,8 +8224,8 @@ var file_iris_v1_iris_proto_depIdxs = []int32{
 	11, // 2: iris.v1.TellResponse.tool_use:type_name -> iris.v1.TellToolUse
 	12, // 3: iris.v1.TellResponse.permission_request:type_name -> iris.v1.TellPermissionRequest
 	13, // 4: iris.v1.TellResponse.complete:type_name -> iris.v1.TellComplete
-	88, // 5: iris.v1.TellToolUse.input:type_name -> google.protobuf.Struct
-	88, // 6: iris.v1.TellPermissionRequest.input:type_name -> google.protobuf.Struct
+	91, // 5: iris.v1.TellToolUse.input:type_name -> google.protobuf.Struct
+	91, // 6: iris.v1.TellPermissionRequest.input:type_name -> google.protobuf.Struct
 	24, // 7: iris.v1.SessionReportResponse.entries:type_name -> iris.v1.ReportEntry
 	25, // 8: iris.v1.SessionReportResponse.stats:type_name -> iris.v1.ReportStats
 	8,  // 9: iris.v1.ReportEntry.events:type_name -> iris.v1.TellResponse
@@ -7895,9 +8234,9 @@ var file_iris_v1_iris_proto_depIdxs = []int32{
 	38, // 12: iris.v1.TeamStatusEntry.notifications:type_name -> iris.v1.QueueStats
 	41, // 13: iris.v1.ListTeamsResponse.teams:type_name -> iris.v1.TeamInfo
 	44, // 14: iris.v1.GetLogsResponse.logs:type_name -> iris.v1.LogRecord
-	88, // 15: iris.v1.LogRecord.fields:type_name -> google.protobuf.Struct
-	88, // 16: iris.v1.PermissionsApproveRequest.input:type_name -> google.protobuf.Struct
-	88, // 17: iris.v1.PermissionsApproveResponse.updated_input:type_name -> google.protobuf.Struct
+	91, // 15: iris.v1.LogRecord.fields:type_name -> google.protobuf.Struct
+	91, // 16: iris.v1.PermissionsApproveRequest.input:type_name -> google.protobuf.Struct
+	91, // 17: iris.v1.PermissionsApproveResponse.updated_input:type_name -> google.protobuf.Struct
 	51, // 18: iris.v1.GetStatusResponse.sessions:type_name -> iris.v1.SessionCounts
 	52, // 19: iris.v1.GetStatusResponse.processes:type_name -> iris.v1.ProcessCounts
 	23, // 20: iris.v1.GetCacheResponse.report:type_name -> iris.v1.SessionReportResponse
@@ -7905,11 +8244,11 @@ var file_iris_v1_iris_proto_depIdxs = []int32{
 	61, // 22: iris.v1.ListApiKeysResponse.keys:type_name -> iris.v1.ApiKeyInfo
 	61, // 23: iris.v1.RevokeApiKeyResponse.info:type_name -> iris.v1.ApiKeyInfo
 	67, // 24: iris.v1.AskRequest.context:type_name -> iris.v1.AskContext
-	88, // 25: iris.v1.AskContext.metadata:type_name -> google.protobuf.Struct
+	91, // 25: iris.v1.AskContext.metadata:type_name -> google.protobuf.Struct
 	69, // 26: iris.v1.AskResponse.metadata:type_name -> iris.v1.AskMetadata
 	70, // 27: iris.v1.AskMetadata.usage:type_name -> iris.v1.TokenUsage
 	72, // 28: iris.v1.ExecuteRequest.callback:type_name -> iris.v1.WebhookCallback
-	87, // 29: iris.v1.WebhookCallback.headers:type_name -> iris.v1.WebhookCallback.HeadersEntry
+	90, // 29: iris.v1.WebhookCallback.headers:type_name -> iris.v1.WebhookCallback.HeadersEntry
 	78, // 30: iris.v1.GetMessageResponse.message:type_name -> iris.v1.MessageRecord
 	78, // 31: iris.v1.CancelMessageResponse.message:type_name -> iris.v1.MessageRecord
 	80, // 32: iris.v1.MessageRecord.progress:type_name -> iris.v1.MessageProgress
@@ -7918,78 +8257,83 @@ var file_iris_v1_iris_proto_depIdxs = []int32{
 	79, // 35: iris.v1.MessageRecord.deliveries:type_name -> iris.v1.WebhookDelivery
 	78, // 36: iris.v1.ListMessagesResponse.messages:type_name -> iris.v1.MessageRecord
 	83, // 37: iris.v1.ListMessagesResponse.pagination:type_name -> iris.v1.Pagination
-	88, // 38: iris.v1.WatchEventsResponse.tool_input:type_name -> google.protobuf.Struct
+	91, // 38: iris.v1.WatchEventsResponse.tool_input:type_name -> google.protobuf.Struct
 	86, // 39: iris.v1.WatchEventsResponse.health:type_name -> iris.v1.HealthSnapshot
-	89, // 40: iris.v1.required_permission:extendee -> google.protobuf.MethodOptions
-	89, // 41: iris.v1.mcp_tool:extendee -> google.protobuf.MethodOptions
-	0,  // 42: iris.v1.mcp_tool:type_name -> iris.v1.McpTool
-	1,  // 43: iris.v1.Iris.SendMessage:input_type -> iris.v1.SendMessageRequest
-	3,  // 44: iris.v1.Iris.AskMessage:input_type -> iris.v1.AskMessageRequest
-	5,  // 45: iris.v1.Iris.QuickMessage:input_type -> iris.v1.QuickMessageRequest
-	7,  // 46: iris.v1.Iris.Tell:input_type -> iris.v1.TellRequest
-	14, // 47: iris.v1.Iris.SessionCancel:input_type -> iris.v1.SessionCancelRequest
-	16, // 48: iris.v1.Iris.SessionReboot:input_type -> iris.v1.SessionRebootRequest
-	18, // 49: iris.v1.Iris.SessionDelete:input_type -> iris.v1.SessionDeleteRequest
-	20, // 50: iris.v1.Iris.SessionFork:input_type -> iris.v1.SessionForkRequest
-	22, // 51: iris.v1.Iris.SessionReport:input_type -> iris.v1.SessionReportRequest
-	26, // 52: iris.v1.Iris.TeamWake:input_type -> iris.v1.TeamWakeRequest
-	28, // 53: iris.v1.Iris.TeamLaunch:input_type -> iris.v1.TeamLaunchRequest
-	30, // 54: iris.v1.Iris.TeamSleep:input_type -> iris.v1.TeamSleepRequest
-	32, // 55: iris.v1.Iris.TeamWakeAll:input_type -> iris.v1.TeamWakeAllRequest
-	35, // 56: iris.v1.Iris.TeamStatus:input_type -> iris.v1.TeamStatusRequest
-	39, // 57: iris.v1.Iris.ListTeams:input_type -> iris.v1.ListTeamsRequest
-	42, // 58: iris.v1.Iris.GetLogs:input_type -> iris.v1.GetLogsRequest
-	45, // 59: iris.v1.Iris.GetDate:input_type -> iris.v1.GetDateRequest
-	49, // 60: iris.v1.Iris.GetStatus:input_type -> iris.v1.GetStatusRequest
-	53, // 61: iris.v1.Iris.GetHealth:input_type -> iris.v1.GetHealthRequest
-	55, // 62: iris.v1.Iris.GetCache:input_type -> iris.v1.GetCacheRequest
-	57, // 63: iris.v1.Iris.ClearCache:input_type -> iris.v1.ClearCacheRequest
-	59, // 64: iris.v1.Iris.CreateApiKey:input_type -> iris.v1.CreateApiKeyRequest
-	62, // 65: iris.v1.Iris.ListApiKeys:input_type -> iris.v1.ListApiKeysRequest
-	64, // 66: iris.v1.Iris.RevokeApiKey:input_type -> iris.v1.RevokeApiKeyRequest
-	47, // 67: iris.v1.Iris.PermissionsApprove:input_type -> iris.v1.PermissionsApproveRequest
-	66, // 68: iris.v1.Iris.Ask:input_type -> iris.v1.AskRequest
-	71, // 69: iris.v1.Iris.Execute:input_type -> iris.v1.ExecuteRequest
-	84, // 70: iris.v1.Iris.WatchEvents:input_type -> iris.v1.WatchEventsRequest
-	74, // 71: iris.v1.Iris.GetMessage:input_type -> iris.v1.GetMessageRequest
-	81, // 72: iris.v1.Iris.ListMessages:input_type -> iris.v1.ListMessagesRequest
-	77, // 73: iris.v1.Iris.CancelMessage:input_type -> iris.v1.CancelMessageRequest
-	2,  // 74: iris.v1.Iris.SendMessage:output_type -> iris.v1.SendMessageResponse
-	4,  // 75: iris.v1.Iris.AskMessage:output_type -> iris.v1.AskMessageResponse
-	6,  // 76: iris.v1.Iris.QuickMessage:output_type -> iris.v1.QuickMessageResponse
-	8,  // 77: iris.v1.Iris.Tell:output_type -> iris.v1.TellResponse
-	15, // 78: iris.v1.Iris.SessionCancel:output_type -> iris.v1.SessionCancelResponse
-	17, // 79: iris.v1.Iris.SessionReboot:output_type -> iris.v1.SessionRebootResponse
-	19, // 80: iris.v1.Iris.SessionDelete:output_type -> iris.v1.SessionDeleteResponse
-	21, // 81: iris.v1.Iris.SessionFork:output_type -> iris.v1.SessionForkResponse
-	23, // 82: iris.v1.Iris.SessionReport:output_type -> iris.v1.SessionReportResponse
-	27, // 83: iris.v1.Iris.TeamWake:output_type -> iris.v1.TeamWakeResponse
-	29, // 84: iris.v1.Iris.TeamLaunch:output_type -> iris.v1.TeamLaunchResponse
-	31, // 85: iris.v1.Iris.TeamSleep:output_type -> iris.v1.TeamSleepResponse
-	33, // 86: iris.v1.Iris.TeamWakeAll:output_type -> iris.v1.TeamWakeAllResponse
-	36, // 87: iris.v1.Iris.TeamStatus:output_type -> iris.v1.TeamStatusResponse
-	40, // 88: iris.v1.Iris.ListTeams:output_type -> iris.v1.ListTeamsResponse
-	43, // 89: iris.v1.Iris.GetLogs:output_type -> iris.v1.GetLogsResponse
-	46, // 90: iris.v1.Iris.GetDate:output_type -> iris.v1.GetDateResponse
-	50, // 91: iris.v1.Iris.GetStatus:output_type -> iris.v1.GetStatusResponse
-	54, // 92: iris.v1.Iris.GetHealth:output_type -> iris.v1.GetHealthResponse
-	56, // 93: iris.v1.Iris.GetCache:output_type -> iris.v1.GetCacheResponse
-	58, // 94: iris.v1.Iris.ClearCache:output_type -> iris.v1.ClearCacheResponse
-	60, // 95: iris.v1.Iris.CreateApiKey:output_type -> iris.v1.CreateApiKeyResponse
-	63, // 96: iris.v1.Iris.ListApiKeys:output_type -> iris.v1.ListApiKeysResponse
-	65, // 97: iris.v1.Iris.RevokeApiKey:output_type -> iris.v1.RevokeApiKeyResponse
-	48, // 98: iris.v1.Iris.PermissionsApprove:output_type -> iris.v1.PermissionsApproveResponse
-	68, // 99: iris.v1.Iris.Ask:output_type -> iris.v1.AskResponse
-	73, // 100: iris.v1.Iris.Execute:output_type -> iris.v1.ExecuteResponse
-	85, // 101: iris.v1.Iris.WatchEvents:output_type -> iris.v1.WatchEventsResponse
-	75, // 102: iris.v1.Iris.GetMessage:output_type -> iris.v1.GetMessageResponse
-	82, // 103: iris.v1.Iris.ListMessages:output_type -> iris.v1.ListMessagesResponse
-	76, // 104: iris.v1.Iris.CancelMessage:output_type -> iris.v1.CancelMessageResponse
-	74, // [74:105] is the sub-list for method output_type
-	43, // [43:74] is the sub-list for method input_type
-	42, // [42:43] is the sub-list for extension type_name
-	40, // [40:42] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	89, // 40: iris.v1.GetUsageResponse.rows:type_name -> iris.v1.UsageRow
+	89, // 41: iris.v1.GetUsageResponse.total:type_name -> iris.v1.UsageRow
+	70, // 42: iris.v1.UsageRow.usage:type_name -> iris.v1.TokenUsage
+	92, // 43: iris.v1.required_permission:extendee -> google.protobuf.MethodOptions
+	92, // 44: iris.v1.mcp_tool:extendee -> google.protobuf.MethodOptions
+	0,  // 45: iris.v1.mcp_tool:type_name -> iris.v1.McpTool
+	1,  // 46: iris.v1.Iris.SendMessage:input_type -> iris.v1.SendMessageRequest
+	3,  // 47: iris.v1.Iris.AskMessage:input_type -> iris.v1.AskMessageRequest
+	5,  // 48: iris.v1.Iris.QuickMessage:input_type -> iris.v1.QuickMessageRequest
+	7,  // 49: iris.v1.Iris.Tell:input_type -> iris.v1.TellRequest
+	14, // 50: iris.v1.Iris.SessionCancel:input_type -> iris.v1.SessionCancelRequest
+	16, // 51: iris.v1.Iris.SessionReboot:input_type -> iris.v1.SessionRebootRequest
+	18, // 52: iris.v1.Iris.SessionDelete:input_type -> iris.v1.SessionDeleteRequest
+	20, // 53: iris.v1.Iris.SessionFork:input_type -> iris.v1.SessionForkRequest
+	22, // 54: iris.v1.Iris.SessionReport:input_type -> iris.v1.SessionReportRequest
+	26, // 55: iris.v1.Iris.TeamWake:input_type -> iris.v1.TeamWakeRequest
+	28, // 56: iris.v1.Iris.TeamLaunch:input_type -> iris.v1.TeamLaunchRequest
+	30, // 57: iris.v1.Iris.TeamSleep:input_type -> iris.v1.TeamSleepRequest
+	32, // 58: iris.v1.Iris.TeamWakeAll:input_type -> iris.v1.TeamWakeAllRequest
+	35, // 59: iris.v1.Iris.TeamStatus:input_type -> iris.v1.TeamStatusRequest
+	39, // 60: iris.v1.Iris.ListTeams:input_type -> iris.v1.ListTeamsRequest
+	42, // 61: iris.v1.Iris.GetLogs:input_type -> iris.v1.GetLogsRequest
+	45, // 62: iris.v1.Iris.GetDate:input_type -> iris.v1.GetDateRequest
+	49, // 63: iris.v1.Iris.GetStatus:input_type -> iris.v1.GetStatusRequest
+	53, // 64: iris.v1.Iris.GetHealth:input_type -> iris.v1.GetHealthRequest
+	55, // 65: iris.v1.Iris.GetCache:input_type -> iris.v1.GetCacheRequest
+	57, // 66: iris.v1.Iris.ClearCache:input_type -> iris.v1.ClearCacheRequest
+	59, // 67: iris.v1.Iris.CreateApiKey:input_type -> iris.v1.CreateApiKeyRequest
+	62, // 68: iris.v1.Iris.ListApiKeys:input_type -> iris.v1.ListApiKeysRequest
+	64, // 69: iris.v1.Iris.RevokeApiKey:input_type -> iris.v1.RevokeApiKeyRequest
+	47, // 70: iris.v1.Iris.PermissionsApprove:input_type -> iris.v1.PermissionsApproveRequest
+	66, // 71: iris.v1.Iris.Ask:input_type -> iris.v1.AskRequest
+	71, // 72: iris.v1.Iris.Execute:input_type -> iris.v1.ExecuteRequest
+	84, // 73: iris.v1.Iris.WatchEvents:input_type -> iris.v1.WatchEventsRequest
+	74, // 74: iris.v1.Iris.GetMessage:input_type -> iris.v1.GetMessageRequest
+	81, // 75: iris.v1.Iris.ListMessages:input_type -> iris.v1.ListMessagesRequest
+	77, // 76: iris.v1.Iris.CancelMessage:input_type -> iris.v1.CancelMessageRequest
+	87, // 77: iris.v1.Iris.GetUsage:input_type -> iris.v1.GetUsageRequest
+	2,  // 78: iris.v1.Iris.SendMessage:output_type -> iris.v1.SendMessageResponse
+	4,  // 79: iris.v1.Iris.AskMessage:output_type -> iris.v1.AskMessageResponse
+	6,  // 80: iris.v1.Iris.QuickMessage:output_type -> iris.v1.QuickMessageResponse
+	8,  // 81: iris.v1.Iris.Tell:output_type -> iris.v1.TellResponse
+	15, // 82: iris.v1.Iris.SessionCancel:output_type -> iris.v1.SessionCancelResponse
+	17, // 83: iris.v1.Iris.SessionReboot:output_type -> iris.v1.SessionRebootResponse
+	19, // 84: iris.v1.Iris.SessionDelete:output_type -> iris.v1.SessionDeleteResponse
+	21, // 85: iris.v1.Iris.SessionFork:output_type -> iris.v1.SessionForkResponse
+	23, // 86: iris.v1.Iris.SessionReport:output_type -> iris.v1.SessionReportResponse
+	27, // 87: iris.v1.Iris.TeamWake:output_type -> iris.v1.TeamWakeResponse
+	29, // 88: iris.v1.Iris.TeamLaunch:output_type -> iris.v1.TeamLaunchResponse
+	31, // 89: iris.v1.Iris.TeamSleep:output_type -> iris.v1.TeamSleepResponse
+	33, // 90: iris.v1.Iris.TeamWakeAll:output_type -> iris.v1.TeamWakeAllResponse
+	36, // 91: iris.v1.Iris.TeamStatus:output_type -> iris.v1.TeamStatusResponse
+	40, // 92: iris.v1.Iris.ListTeams:output_type -> iris.v1.ListTeamsResponse
+	43, // 93: iris.v1.Iris.GetLogs:output_type -> iris.v1.GetLogsResponse
+	46, // 94: iris.v1.Iris.GetDate:output_type -> iris.v1.GetDateResponse
+	50, // 95: iris.v1.Iris.GetStatus:output_type -> iris.v1.GetStatusResponse
+	54, // 96: iris.v1.Iris.GetHealth:output_type -> iris.v1.GetHealthResponse
+	56, // 97: iris.v1.Iris.GetCache:output_type -> iris.v1.GetCacheResponse
+	58, // 98: iris.v1.Iris.ClearCache:output_type -> iris.v1.ClearCacheResponse
+	60, // 99: iris.v1.Iris.CreateApiKey:output_type -> iris.v1.CreateApiKeyResponse
+	63, // 100: iris.v1.Iris.ListApiKeys:output_type -> iris.v1.ListApiKeysResponse
+	65, // 101: iris.v1.Iris.RevokeApiKey:output_type -> iris.v1.RevokeApiKeyResponse
+	48, // 102: iris.v1.Iris.PermissionsApprove:output_type -> iris.v1.PermissionsApproveResponse
+	68, // 103: iris.v1.Iris.Ask:output_type -> iris.v1.AskResponse
+	73, // 104: iris.v1.Iris.Execute:output_type -> iris.v1.ExecuteResponse
+	85, // 105: iris.v1.Iris.WatchEvents:output_type -> iris.v1.WatchEventsResponse
+	75, // 106: iris.v1.Iris.GetMessage:output_type -> iris.v1.GetMessageResponse
+	82, // 107: iris.v1.Iris.ListMessages:output_type -> iris.v1.ListMessagesResponse
+	76, // 108: iris.v1.Iris.CancelMessage:output_type -> iris.v1.CancelMessageResponse
+	88, // 109: iris.v1.Iris.GetUsage:output_type -> iris.v1.GetUsageResponse
+	78, // [78:110] is the sub-list for method output_type
+	46, // [46:78] is the sub-list for method input_type
+	45, // [45:46] is the sub-list for extension type_name
+	43, // [43:45] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_iris_v1_iris_proto_init() }
@@ -8022,7 +8366,7 @@ func file_iris_v1_iris_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iris_v1_iris_proto_rawDesc), len(file_iris_v1_iris_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   88,
+			NumMessages:   91,
 			NumExtensions: 2,
 			NumServices:   1,
 		},

@@ -59,6 +59,7 @@ const (
 	Iris_GetMessage_FullMethodName         = "/iris.v1.Iris/GetMessage"
 	Iris_ListMessages_FullMethodName       = "/iris.v1.Iris/ListMessages"
 	Iris_CancelMessage_FullMethodName      = "/iris.v1.Iris/CancelMessage"
+	Iris_GetUsage_FullMethodName           = "/iris.v1.Iris/GetUsage"
 )
 
 // IrisClient is the client API for Iris service.
@@ -142,6 +143,10 @@ type IrisClient interface {
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// Cancels one message: a queued one never starts; a running one is interrupted (the process stays).
 	CancelMessage(ctx context.Context, in *CancelMessageRequest, opts ...grpc.CallOption) (*CancelMessageResponse, error)
+	// Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+	// day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+	// without the admin permission sees only the turns it made itself.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type irisClient struct {
@@ -480,6 +485,16 @@ func (c *irisClient) CancelMessage(ctx context.Context, in *CancelMessageRequest
 	return out, nil
 }
 
+func (c *irisClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, Iris_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IrisServer is the server API for Iris service.
 // All implementations must embed UnimplementedIrisServer
 // for forward compatibility.
@@ -561,6 +576,10 @@ type IrisServer interface {
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// Cancels one message: a queued one never starts; a running one is interrupted (the process stays).
 	CancelMessage(context.Context, *CancelMessageRequest) (*CancelMessageResponse, error)
+	// Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+	// day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+	// without the admin permission sees only the turns it made itself.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedIrisServer()
 }
 
@@ -663,6 +682,9 @@ func (UnimplementedIrisServer) ListMessages(context.Context, *ListMessagesReques
 }
 func (UnimplementedIrisServer) CancelMessage(context.Context, *CancelMessageRequest) (*CancelMessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelMessage not implemented")
+}
+func (UnimplementedIrisServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedIrisServer) mustEmbedUnimplementedIrisServer() {}
 func (UnimplementedIrisServer) testEmbeddedByValue()              {}
@@ -1229,6 +1251,24 @@ func _Iris_CancelMessage_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Iris_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IrisServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Iris_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IrisServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Iris_ServiceDesc is the grpc.ServiceDesc for Iris service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1351,6 +1391,10 @@ var Iris_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelMessage",
 			Handler:    _Iris_CancelMessage_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _Iris_GetUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .aio import AsyncIrisClient, AsyncJob, AsyncTeam
     from .client import IrisClient, Job, Team
     from .errors import (
+        BudgetExceededError,
         CancelledError,
         ConfigurationError,
         DeadlineExceededError,
@@ -53,6 +54,7 @@ __all__ = [
     "AsyncIrisClient",
     "AsyncJob",
     "AsyncTeam",
+    "BudgetExceededError",
     "CancelledError",
     "ConfigurationError",
     "DeadlineExceededError",

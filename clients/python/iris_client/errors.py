@@ -14,6 +14,7 @@ catches what went wrong, not a transport status::
     │   └── MessageNotFoundError
     ├── TimeoutError                 a bounded wait ran out (Ask's timeout: ``message_id`` says what goes on)
     ├── TooManyRequestsError         a rate limit or a full queue (``retry_after_ms`` says when to try again)
+    ├── BudgetExceededError          a team's or key's spending budget is used up (``resets_at`` says when)
     ├── PreconditionFailedError      not now (e.g. cancelling a message that has ended)
     ├── ProcessError                 the team's Claude Code failed
     ├── ConfigurationError
@@ -36,6 +37,7 @@ import grpc
 from .call_errors import FailedCall, failure_of
 
 __all__ = [
+    "BudgetExceededError",
     "CancelledError",
     "ConfigurationError",
     "DeadlineExceededError",
@@ -144,6 +146,16 @@ class TooManyRequestsError(IrisError):
     def retry_after_ms(self) -> int | None:
         """Milliseconds after which a retry may be admitted, when Iris said."""
         value = self.details.get("retryAfterMs")
+        return int(value) if value is not None and value.isdigit() else None
+
+
+class BudgetExceededError(IrisError):
+    """A turn would start past a spending budget (``details``: budget, limitUsd, spentUsd, resetsAt)."""
+
+    @property
+    def resets_at(self) -> int | None:
+        """Unix time in milliseconds when the budget's period ends, when Iris said."""
+        value = self.details.get("resetsAt")
         return int(value) if value is not None and value.isdigit() else None
 
 

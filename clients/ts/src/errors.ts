@@ -31,6 +31,9 @@ export const MessageNotFoundError = "MessageNotFoundError";
 export const TimeoutError = "TimeoutError";
 /** The key's rate limit or a full queue (gRPC ResourceExhausted). */
 export const TooManyRequestsError = "TooManyRequestsError";
+/** A team's or key's spending budget for the UTC day or month is used up (ResourceExhausted); details name
+ * the budget, limitUsd, spentUsd and resetsAt (Unix ms). */
+export const BudgetExceededError = "BudgetExceededError";
 /** The operation needs something the server lacks, or the message has already ended (gRPC FailedPrecondition). */
 export const PreconditionFailedError = "PreconditionFailedError";
 /** A Claude Code process failed to start or died (gRPC Internal). */
@@ -53,6 +56,7 @@ export const SERVER_REASONS = [
   MessageNotFoundError,
   TimeoutError,
   TooManyRequestsError,
+  BudgetExceededError,
   PreconditionFailedError,
   ProcessError,
   ConfigurationError,

@@ -1598,6 +1598,7 @@ class TeamStatusEntry(_message.Message):
     MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
     LAST_USED_FIELD_NUMBER: _builtins.int
     NOTIFICATIONS_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Target team."""
     awake: _builtins.bool
@@ -1612,6 +1613,8 @@ class TeamStatusEntry(_message.Message):
     """Turns recorded in the session."""
     last_used: _builtins.int
     """Unix time in milliseconds of the pair's last turn (0 if none)."""
+    memory_bytes: _builtins.int
+    """Resident memory of the pair's Claude Code process in bytes, when awake (0 when it cannot be read)."""
     @_builtins.property
     def notifications(self) -> Global___QueueStats:
         """Queue statistics (when include_notifications)."""
@@ -1627,10 +1630,11 @@ class TeamStatusEntry(_message.Message):
         message_count: _builtins.int = ...,
         last_used: _builtins.int = ...,
         notifications: Global___QueueStats | None = ...,
+        memory_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["notifications", b"notifications"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["awake", b"awake", "last_used", b"last_used", "message_count", b"message_count", "name", b"name", "notifications", b"notifications", "pid", b"pid", "session_id", b"session_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awake", b"awake", "last_used", b"last_used", "memory_bytes", b"memory_bytes", "message_count", b"message_count", "name", b"name", "notifications", b"notifications", "pid", b"pid", "session_id", b"session_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2341,6 +2345,8 @@ class CreateApiKeyRequest(_message.Message):
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     ENVIRONMENT_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    DAILY_BUDGET_USD_FIELD_NUMBER: _builtins.int
+    MONTHLY_BUDGET_USD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique name (letters, digits, . _ -; at most 64)."""
     expires_in: _builtins.str
@@ -2349,6 +2355,10 @@ class CreateApiKeyRequest(_message.Message):
     """The key's environment tag, the {environment} of iris_sk_{environment}_...: "live" (default) or "test"."""
     rate_limit: _builtins.int
     """Requests allowed per rate-limit window for this key; 0 uses the configured default."""
+    daily_budget_usd: _builtins.float
+    """USD this key may spend on turns per UTC day; 0: no daily budget."""
+    monthly_budget_usd: _builtins.float
+    """USD this key may spend on turns per UTC month; 0: no monthly budget."""
     @_builtins.property
     def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Permissions granted, e.g. ["team:tell", "status:read"]; "admin" implies all."""
@@ -2361,10 +2371,12 @@ class CreateApiKeyRequest(_message.Message):
         expires_in: _builtins.str = ...,
         environment: _builtins.str = ...,
         rate_limit: _builtins.int = ...,
+        daily_budget_usd: _builtins.float = ...,
+        monthly_budget_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "expires_in", b"expires_in", "name", b"name", "permissions", b"permissions", "rate_limit", b"rate_limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daily_budget_usd", b"daily_budget_usd", "environment", b"environment", "expires_in", b"expires_in", "monthly_budget_usd", b"monthly_budget_usd", "name", b"name", "permissions", b"permissions", "rate_limit", b"rate_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2413,6 +2425,8 @@ class ApiKeyInfo(_message.Message):
     LAST_USED_AT_FIELD_NUMBER: _builtins.int
     REVOKED_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    DAILY_BUDGET_USD_FIELD_NUMBER: _builtins.int
+    MONTHLY_BUDGET_USD_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Key id."""
     name: _builtins.str
@@ -2429,6 +2443,10 @@ class ApiKeyInfo(_message.Message):
     """True once revoked."""
     rate_limit: _builtins.int
     """Requests per rate-limit window (0: the configured default)."""
+    daily_budget_usd: _builtins.float
+    """USD the key may spend on turns per UTC day (0: no daily budget)."""
+    monthly_budget_usd: _builtins.float
+    """USD the key may spend on turns per UTC month (0: no monthly budget)."""
     @_builtins.property
     def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Permissions granted."""
@@ -2445,10 +2463,12 @@ class ApiKeyInfo(_message.Message):
         last_used_at: _builtins.int = ...,
         revoked: _builtins.bool = ...,
         rate_limit: _builtins.int = ...,
+        daily_budget_usd: _builtins.float = ...,
+        monthly_budget_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "last_used_at", b"last_used_at", "name", b"name", "permissions", b"permissions", "prefix", b"prefix", "rate_limit", b"rate_limit", "revoked", b"revoked"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "daily_budget_usd", b"daily_budget_usd", "expires_at", b"expires_at", "id", b"id", "last_used_at", b"last_used_at", "monthly_budget_usd", b"monthly_budget_usd", "name", b"name", "permissions", b"permissions", "prefix", b"prefix", "rate_limit", b"rate_limit", "revoked", b"revoked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3482,6 +3502,136 @@ class HealthSnapshot(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HealthSnapshot: _TypeAlias = HealthSnapshot  # noqa: Y015
+
+@_typing.final
+class GetUsageRequest(_message.Message):
+    """GetUsageRequest chooses the range, the filters and the grouping of the totals; every field is optional."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    since: _builtins.int
+    """Only turns that ended at or after this Unix time in milliseconds (default: 30 days before `until`)."""
+    until: _builtins.int
+    """Only turns that ended before this Unix time in milliseconds (default: now)."""
+    team: _builtins.str
+    """Only turns of this target team."""
+    key: _builtins.str
+    """Only turns made with this API key (its name)."""
+    @_builtins.property
+    def group_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Group the totals by any of: team, from_team, key, day (UTC, YYYY-MM-DD), model. Empty: one total."""
+
+    def __init__(
+        self,
+        *,
+        since: _builtins.int = ...,
+        until: _builtins.int = ...,
+        group_by: _abc.Iterable[_builtins.str] | None = ...,
+        team: _builtins.str = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by", "key", b"key", "since", b"since", "team", b"team", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageRequest: _TypeAlias = GetUsageRequest  # noqa: Y015
+
+@_typing.final
+class GetUsageResponse(_message.Message):
+    """GetUsageResponse holds the totals, one row per group."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    since: _builtins.int
+    """The range the totals cover, in Unix milliseconds: [since, until)."""
+    until: _builtins.int
+    """End of the range (exclusive)."""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageRow]:
+        """One row per group, ordered by the grouping fields (days oldest first)."""
+
+    @_builtins.property
+    def total(self) -> Global___UsageRow:
+        """All turns in the range that match the filters."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___UsageRow] | None = ...,
+        total: Global___UsageRow | None = ...,
+        since: _builtins.int = ...,
+        until: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows", "since", b"since", "total", b"total", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageResponse: _TypeAlias = GetUsageResponse  # noqa: Y015
+
+@_typing.final
+class UsageRow(_message.Message):
+    """UsageRow is what one group of turns cost and used; the grouping fields not asked for are empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    FROM_TEAM_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    TURNS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Target team."""
+    from_team: _builtins.str
+    """Calling team."""
+    key: _builtins.str
+    """API key name ("" for turns made without a key)."""
+    day: _builtins.str
+    """UTC day, YYYY-MM-DD."""
+    model: _builtins.str
+    """Model id, as Claude Code reported it."""
+    turns: _builtins.int
+    """Turns counted (a turn that used two models counts in both model rows, once in the others)."""
+    cost_usd: _builtins.float
+    """Cost in USD, as Claude Code reported it."""
+    @_builtins.property
+    def usage(self) -> Global___TokenUsage:
+        """Tokens, cache reads and writes included."""
+
+    def __init__(
+        self,
+        *,
+        team: _builtins.str = ...,
+        from_team: _builtins.str = ...,
+        key: _builtins.str = ...,
+        day: _builtins.str = ...,
+        model: _builtins.str = ...,
+        turns: _builtins.int = ...,
+        cost_usd: _builtins.float = ...,
+        usage: Global___TokenUsage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "day", b"day", "from_team", b"from_team", "key", b"key", "model", b"model", "team", b"team", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageRow: _TypeAlias = UsageRow  # noqa: Y015
 
 REQUIRED_PERMISSION_FIELD_NUMBER: _builtins.int
 MCP_TOOL_FIELD_NUMBER: _builtins.int

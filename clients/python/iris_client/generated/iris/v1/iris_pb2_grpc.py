@@ -193,6 +193,11 @@ class IrisStub:
                 request_serializer=iris_dot_v1_dot_iris__pb2.CancelMessageRequest.SerializeToString,
                 response_deserializer=iris_dot_v1_dot_iris__pb2.CancelMessageResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/iris.v1.Iris/GetUsage',
+                request_serializer=iris_dot_v1_dot_iris__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=iris_dot_v1_dot_iris__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class IrisServicer:
@@ -431,6 +436,17 @@ class IrisServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """--- Operating Iris --------------------------------------------------------------------------------------
+
+        Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+        day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+        without the admin permission sees only the turns it made itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IrisServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -588,6 +604,11 @@ def add_IrisServicer_to_server(servicer, server):
                     servicer.CancelMessage,
                     request_deserializer=iris_dot_v1_dot_iris__pb2.CancelMessageRequest.FromString,
                     response_serializer=iris_dot_v1_dot_iris__pb2.CancelMessageResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=iris_dot_v1_dot_iris__pb2.GetUsageRequest.FromString,
+                    response_serializer=iris_dot_v1_dot_iris__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1431,6 +1452,33 @@ class Iris:
             '/iris.v1.Iris/CancelMessage',
             iris_dot_v1_dot_iris__pb2.CancelMessageRequest.SerializeToString,
             iris_dot_v1_dot_iris__pb2.CancelMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iris.v1.Iris/GetUsage',
+            iris_dot_v1_dot_iris__pb2.GetUsageRequest.SerializeToString,
+            iris_dot_v1_dot_iris__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

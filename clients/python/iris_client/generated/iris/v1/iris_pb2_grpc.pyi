@@ -124,6 +124,13 @@ class IrisStub:
     """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time."""
     CancelMessage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.CancelMessageRequest, _iris_pb2.CancelMessageResponse]
     """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
+    GetUsage: _grpc.UnaryUnaryMultiCallable[_iris_pb2.GetUsageRequest, _iris_pb2.GetUsageResponse]
+    """--- Operating Iris --------------------------------------------------------------------------------------
+
+    Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+    day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+    without the admin permission sees only the turns it made itself.
+    """
 
 @_typing.type_check_only
 class IrisAsyncStub(IrisStub):
@@ -213,6 +220,13 @@ class IrisAsyncStub(IrisStub):
     """Lists messages, newest first, filtered by team, calling team, status and time; one page at a time."""
     CancelMessage: _aio.UnaryUnaryMultiCallable[_iris_pb2.CancelMessageRequest, _iris_pb2.CancelMessageResponse]  # type: ignore[assignment]
     """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
+    GetUsage: _aio.UnaryUnaryMultiCallable[_iris_pb2.GetUsageRequest, _iris_pb2.GetUsageResponse]  # type: ignore[assignment]
+    """--- Operating Iris --------------------------------------------------------------------------------------
+
+    Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+    day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+    without the admin permission sees only the turns it made itself.
+    """
 
 class IrisServicer(metaclass=_abc_1.ABCMeta):
     """Iris lets a caller (a team, a service, a script) talk to a team's Claude Code.
@@ -485,5 +499,18 @@ class IrisServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_iris_pb2.CancelMessageResponse, _abc.Awaitable[_iris_pb2.CancelMessageResponse]]:
         """Cancels one message: a queued one never starts; a running one is interrupted (the process stays)."""
+
+    @_abc_1.abstractmethod
+    def GetUsage(
+        self,
+        request: _iris_pb2.GetUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_iris_pb2.GetUsageResponse, _abc.Awaitable[_iris_pb2.GetUsageResponse]]:
+        """--- Operating Iris --------------------------------------------------------------------------------------
+
+        Totals what turns cost and used over a time range, grouped by team, API key, pair (team and from_team),
+        day or model: the cost ledger keeps every turn's cost and tokens per model, cache tokens included. A key
+        without the admin permission sees only the turns it made itself.
+        """
 
 def add_IrisServicer_to_server(servicer: IrisServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
