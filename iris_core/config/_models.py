@@ -101,6 +101,12 @@ class Settings:
     """gRPC port; 0 lets the operating system choose one."""
     http_port: int = 1615
     """REST gateway port; 0 lets the operating system choose one."""
+    metrics_port: int = 0
+    """A port of its own for Prometheus's ``GET /metrics`` (on ``host``), for a scraper that should not reach
+    the REST port; 0 (the default) opens none. ``/metrics`` is on the REST port whenever REST is served."""
+    metrics_enabled: bool = True
+    """Whether Iris counts calls, turns, processes and costs (``GET /metrics``). Off removes the gRPC metrics
+    interceptor and every metrics hook, and ``/metrics`` answers 404: for measuring what metrics cost."""
     env: Mapping[str, str] = field(default_factory=_empty_env)
     """Extra environment for every Claude process; a team's own ``env`` wins on a clash."""
 
