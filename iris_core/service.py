@@ -45,6 +45,7 @@ from .keys import KeyStore
 from .logs import LogRing
 from .message_records import MessageRecords
 from .messages import Messages
+from .metrics import IrisMetrics, PoolReadings
 from .permissions import PermissionBroker
 from .pool import Launcher, ProcessPool
 from .run_as import can_switch_users, end_processes_of, identity_of, secure_home
@@ -158,6 +159,7 @@ class IrisService:
         keys: KeyStore,
         audit: AuditLog,
         session_mcp: SessionMcp,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         locks = SessionLocks()
         self.config = config
@@ -169,6 +171,9 @@ class IrisService:
         self.session_mcp = session_mcp
         """The Iris MCP tools of ``sessionMcpEnabled`` teams; the transport sets ``session_mcp.endpoint``
         once it knows where the MCP adapter is served."""
+        self.metrics = metrics
+        """This Iris's metrics (its own registry), which the transports expose and count calls into; None
+        when ``settings.metricsEnabled`` is false."""
         self.messages = Messages(config, store, pool, jobs, locks)
         self.sessions = Sessions(config, home, store, pool, jobs, locks)
         self.teams = Teams(config, store, pool, jobs, locks)
@@ -232,13 +237,25 @@ class IrisService:
             broker.on_decided = _decided_to(events)
             keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
             session_mcp = SessionMcp(keys)
+            metrics = IrisMetrics(config.teams) if config.settings.metrics_enabled else None
             pool = ProcessPool(
-                config, store, broker, launcher, extra_env=extra_env, session_mcp=session_mcp, events=events
+                config,
+                store,
+                broker,
+                launcher,
+                extra_env=extra_env,
+                session_mcp=session_mcp,
+                events=events,
+                metrics=metrics,
             )
-            jobs = JobQueue(config.settings, pool, events)
+            jobs = JobQueue(config.settings, pool, events, metrics)
+            if metrics is not None:
+                metrics.watch_pool(
+                    PoolReadings(pool.census, pool.queued_turns, jobs.__len__, config.settings.max_processes)
+                )
             secret = signing_secret(config.api.webhooks, home)
             sender = WebhookSender(
-                config.api.webhooks, store, secret, config.settings.max_response_bytes, events
+                config.api.webhooks, store, secret, config.settings.max_response_bytes, events, metrics
             )
             jobs.on_finished = sender.job_ended
             service = cls(
@@ -253,6 +270,7 @@ class IrisService:
                 keys=keys,
                 audit=audit,
                 session_mcp=session_mcp,
+                metrics=metrics,
             )
             await stack.enter_async_context(keys)
             await stack.enter_async_context(audit)

@@ -160,7 +160,9 @@ def _settings(reader: Reader, raw: object) -> Settings:
     if settings.grpc_port == settings.http_port != 0:
         reader.add("settings.httpPort", f"must differ from grpcPort; both are {settings.http_port}")
     if settings.metrics_port != 0 and settings.metrics_port in (settings.grpc_port, settings.http_port):
-        reader.add("settings.metricsPort", f"must differ from grpcPort and httpPort, got {settings.metrics_port}")
+        reader.add(
+            "settings.metricsPort", f"must differ from grpcPort and httpPort, got {settings.metrics_port}"
+        )
     return settings
 
 
