@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rest_gateway import Mount, Mounted
 
@@ -26,9 +26,6 @@ logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
-
 
 class _MetricsApp:
     """prometheus-client's ASGI app, as an instance.
@@ -39,7 +36,7 @@ class _MetricsApp:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._app = make_asgi_app(registry)
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
 
 
@@ -54,11 +51,11 @@ def metrics_mount(registry: CollectorRegistry) -> Mount:
     return mount
 
 
-def _standalone(registry: CollectorRegistry) -> Callable[[dict[str, Any], Receive, Send], Any]:
+def _standalone(registry: CollectorRegistry) -> ASGIApp:
     """Return an ASGI app for the metrics port alone: ``/metrics``, 404 elsewhere, and uvicorn's lifespan."""
     metrics = make_asgi_app(registry)
 
-    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
