@@ -277,7 +277,7 @@ class ProcessPool:
         self._turns[turn.message_id] = turn
         await turn.publish_start()
         logger.debug(
-            "turn %s of %s accepted (%d queued on the pair)",
+            "turn %s of %s accepted (%d in the pair's queue, itself included)",
             turn.message_id,
             turn.pair,
             len(state.queue),
