@@ -20,6 +20,7 @@ from iris_grpc.server import GrpcServer, build_grpc_server
 from iris_offline_model import OfflineModel, offline_model_env
 from mcp_adapter.http import MCP_PATH
 
+from .metrics_http import metrics_mount, serving_metrics
 from .rest_server import serving_rest
 
 __all__ = ["RunningIris", "run_until_signalled", "running_iris"]
@@ -36,6 +37,8 @@ class RunningIris:
     offline_model: OfflineModel | None
     http_port: int | None = None
     """The REST gateway's port, when one was started."""
+    metrics_port: int | None = None
+    """The port of ``GET /metrics`` alone (``settings.metricsPort``), when one was started."""
 
 
 @asynccontextmanager
@@ -51,7 +54,8 @@ async def running_iris(
 ) -> AsyncIterator[RunningIris]:
     """Start everything; on exit stop REST, then gRPC, then every Claude process (reaped), then the model.
 
-    With ``http_port`` (0: any free port) the REST gateway is served too, reaching gRPC over loopback.
+    With ``http_port`` (0: any free port) the REST gateway is served too, reaching gRPC over loopback, and
+    ``GET /metrics`` with it; ``settings.metricsPort`` (not 0) serves ``/metrics`` on a port of its own too.
     """
     # The SDK runs `claude -v` at every connect unless this is set in its own environment.
     os.environ.setdefault("CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK", "1")
@@ -74,12 +78,21 @@ async def running_iris(
         rest_port = None
         tls_cert = config.api.tls.cert_file if config.api.tls is not None else None
         target = f"{'localhost' if tls_cert else '127.0.0.1'}:{server.port}"
+        metrics = service.metrics
         if http_port is not None:
+            mounts = (metrics_mount(metrics.registry),) if metrics is not None else ()
             rest_port = await stack.enter_async_context(
-                serving_rest(target, host=host, port=http_port, config=config, tls_cert=tls_cert)
+                serving_rest(
+                    target, host=host, port=http_port, config=config, tls_cert=tls_cert, mounts=mounts
+                )
+            )
+        metrics_port = None
+        if metrics is not None and config.settings.metrics_port:
+            metrics_port = await stack.enter_async_context(
+                serving_metrics(metrics.registry, host=host, port=config.settings.metrics_port)
             )
         service.session_mcp.endpoint = session_mcp_endpoint(host, rest_port, target, tls_cert)
-        yield RunningIris(service, server, model, rest_port)
+        yield RunningIris(service, server, model, rest_port, metrics_port)
 
 
 def session_mcp_endpoint(host: str, rest_port: int | None, target: str, tls_cert: Path | None) -> McpEndpoint:

@@ -1,6 +1,6 @@
 """The ``iris`` command.
 
-``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model]``,
+``iris serve --config PATH [--home DIR] [--host H] [--grpc-port N] [--offline-model] [--log-format json]``,
 ``iris gateway --target HOST:PORT``, ``iris mcp [--from-team NAME]`` / ``iris mcp install [--write]`` (see
 ``mcp_adapter.cli``), ``iris key generate|list|revoke`` and ``iris audit tail`` (see ``admin_cli``).
 """
@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         help="start a local scripted stand-in for the Anthropic API and point every team at it",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="stderr log lines: text (default) or one JSON object per line",
+    )
     gateway = commands.add_parser("gateway", help="serve only the REST gateway, in front of a running Iris")
     gateway.add_argument("--target", required=True, help="the Iris gRPC address, host:port")
     gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -57,16 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str, ring: LogRing) -> None:
+def _configure_logging(level: str, ring: LogRing, log_format: str = "text") -> None:
+    from .log_format import TEXT_FORMAT, JsonLineFormatter, quiet_chatty_loggers
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    formatter = JsonLineFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT, "%H:%M:%S")
+    handler.setFormatter(formatter)
     handler.setLevel(level)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     root.addHandler(handler)
     root.addHandler(ring)
-    for noisy in ("asyncio", "aiosqlite", "grpc"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_chatty_loggers(level)
 
 
 async def _serve_gateway(target: str, host: str, port: int, tls_ca: Path | None) -> None:
@@ -117,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iris: {exc.message}", file=sys.stderr)
         return 2
     ring = LogRing(config.settings.log_buffer_size)
-    _configure_logging(args.log_level, ring)
+    _configure_logging(args.log_level, ring, args.log_format)
     host = args.host or config.settings.host
     port = config.settings.grpc_port if args.grpc_port is None else args.grpc_port
     http_port = (

@@ -16,7 +16,7 @@ import uvicorn
 from iris_client.channels import iris_channel
 from iris_core.config import IrisConfig
 from mcp_adapter.http import MCP_PATH, mcp_http
-from rest_gateway import GatewayConfig, Mounted, create_app
+from rest_gateway import GatewayConfig, Mount, Mounted, create_app
 from rest_gateway.websocket import MAX_FRAME_BYTES as WEBSOCKET_MAX_FRAME_BYTES
 
 __all__ = ["serving_app", "serving_rest"]
@@ -28,14 +28,20 @@ _STOP_TIMEOUT_S = 10.0
 
 @contextlib.asynccontextmanager
 async def serving_rest(
-    target: str, *, host: str, port: int, config: IrisConfig | None = None, tls_cert: Path | None = None
+    target: str,
+    *,
+    host: str,
+    port: int,
+    config: IrisConfig | None = None,
+    tls_cert: Path | None = None,
+    mounts: tuple[Mount, ...] = (),
 ) -> AsyncIterator[int]:
-    """Serve REST, and MCP at ``/mcp``, for the gRPC server at ``target`` on ``host:port`` (0: any).
+    """Serve REST, MCP at ``/mcp`` and ``mounts`` (``/metrics``), for the gRPC server at ``target``.
 
-    Yields the bound port.
+    Listens on ``host:port`` (0: any); yields the bound port.
     """
     cors = config.api.cors_origins if config is not None else ()
-    gateway = GatewayConfig(cors_origins=cors, mounts=(_mcp_mount,))
+    gateway = GatewayConfig(cors_origins=cors, mounts=(_mcp_mount, *mounts))
     app = create_app(lambda: iris_channel(target, tls_cert), gateway)
     async with serving_app(app, host=host, port=port) as bound:
         logger.info("REST listening on http://%s:%d, MCP at %s (gRPC at %s)", host, bound, MCP_PATH, target)

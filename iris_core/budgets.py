@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clock import now_ms
@@ -60,8 +61,13 @@ def period_bounds(period: str, at_ms: int) -> tuple[int, int]:
     return start * 1000, calendar.timegm((year, month, 1, 0, 0, 0)) * 1000
 
 
-async def check_budgets(ledger: CostLedger, team: TeamConfig, key: ApiKey | None) -> None:
-    """Refuse a turn when a budget it falls under is used up.
+async def check_budgets(
+    ledger: CostLedger,
+    team: TeamConfig,
+    key: ApiKey | None,
+    on_refused: Callable[[str, str], None] | None = None,
+) -> None:
+    """Refuse a turn when a budget it falls under is used up (``on_refused(scope, period)`` counts it).
 
     Raises:
         BudgetExceededError: its details name the budget (e.g. ``team backend daily``), ``limitUsd``,
@@ -73,6 +79,8 @@ async def check_budgets(ledger: CostLedger, team: TeamConfig, key: ApiKey | None
         start, end = period_bounds(budget.period, now)
         spent = await ledger.spent(budget.scope, budget.name, start)
         if spent >= budget.limit_usd:
+            if on_refused is not None:
+                on_refused(budget.scope, budget.period)
             resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end / 1000))
             raise BudgetExceededError(
                 f"The {budget.period} budget of {budget.scope} {budget.name} (${budget.limit_usd:.2f}) is "

@@ -33,6 +33,7 @@ from claude_agent_sdk import (
     CanUseTool,
     ClaudeAgentOptions,
     ClaudeSDKClient,
+    RateLimitEvent,
     ResultMessage,
     StreamEvent,
     ToolUseBlock,
@@ -51,6 +52,7 @@ from .spend import ModelSpend, ModelTotals, spend_since
 warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
 
 __all__ = [
+    "ApiRateLimit",
     "ClaudeProcess",
     "LaunchSpec",
     "TextDelta",
@@ -142,7 +144,15 @@ class TurnResult:
     differences), cache tokens included."""
 
 
-TurnEvent = TextDelta | ToolCall | TurnResult
+@dataclass(frozen=True, slots=True)
+class ApiRateLimit:
+    """The Anthropic API's rate-limit status changed for this process (Claude Code's ``rate_limit_event``)."""
+
+    status: str
+    """``allowed``, ``allowed_warning`` or ``rejected``."""
+
+
+TurnEvent = TextDelta | ToolCall | ApiRateLimit | TurnResult
 
 
 class ClaudeProcess:
@@ -193,7 +203,7 @@ class ClaudeProcess:
         on_sent: Callable[[], Awaitable[None]] | None = None,
         on_started: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[TurnEvent]:
-        """Send ``prompt`` and yield text deltas and tool calls, then exactly one ``TurnResult``.
+        """Send ``prompt`` and yield text deltas, tool calls and rate-limit changes, then one ``TurnResult``.
 
         ``prompt_uuid`` becomes the prompt's transcript entry's uuid, so a rewind can find it (``rewind``).
         ``on_sent`` runs once the prompt is written, before any reply is read; ``on_started`` once the first
@@ -224,6 +234,8 @@ class ClaudeProcess:
                     for block in message.content:
                         if isinstance(block, ToolUseBlock):
                             yield ToolCall(block.name, dict(block.input), block.id)
+                elif isinstance(message, RateLimitEvent):
+                    yield ApiRateLimit(str(message.rate_limit_info.status))
                 elif isinstance(message, ResultMessage):
                     total = message.total_cost_usd or 0.0
                     cost, self._cost_total = max(total - self._cost_total, 0.0), total

@@ -25,6 +25,7 @@ from .clock import now_ms
 from .config import Settings, TeamConfig
 from .errors import IrisError, ProcessPoolLimitError, TooManyRequestsError
 from .events import EventLog
+from .metrics import IrisMetrics
 from .pool import ProcessPool
 from .turns import Pair, Turn, TurnStatus
 
@@ -43,8 +44,15 @@ OnFinished = Callable[[Turn], Awaitable[None]]
 class JobQueue:
     """Holds jobs until a slot is free, hands them to the pool in order, and watches them to their end."""
 
-    def __init__(self, settings: Settings, pool: ProcessPool, events: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: ProcessPool,
+        events: EventLog | None = None,
+        metrics: IrisMetrics | None = None,
+    ) -> None:
         self._events = events
+        self._metrics = metrics
         self._max_running = settings.max_concurrent_jobs
         self._max_waiting = settings.max_queued_jobs
         self._pool = pool
@@ -91,6 +99,8 @@ class JobQueue:
 
         """
         if len(self._waiting) >= self._max_waiting and not recovered:
+            if self._metrics is not None:
+                self._metrics.rate_limited("job_queue")
             raise TooManyRequestsError(
                 f"{len(self._waiting)} jobs are already waiting; try again later",
                 details={"queued": len(self._waiting), "limit": self._max_waiting},

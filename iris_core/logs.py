@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_STORE", "LEVELS", "JsonScalar", "LogEntry", "LogRing"]
+__all__ = ["DEFAULT_STORE", "LEVELS", "JsonScalar", "LogEntry", "LogRing", "extra_fields", "level_name"]
 
 JsonScalar = str | int | float | bool | None
 """A value kept from a record's ``extra=`` fields (anything else is kept as its ``str``)."""
@@ -28,7 +28,8 @@ _IRIS_PACKAGES = frozenset(
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
-def _level_name(levelno: int) -> str:
+def level_name(levelno: int) -> str:
+    """Return GetLogs's name of a logging level (trace, debug, info, warn, error, fatal)."""
     if levelno >= logging.CRITICAL:
         return "fatal"
     if levelno >= logging.ERROR:
@@ -79,6 +80,11 @@ def _json_safe(value: object) -> JsonScalar:
     return str(value)
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, JsonScalar]:
+    """Return the fields a record was given with ``extra=``, made JSON-safe (GetLogs and JSON lines)."""
+    return {k: _json_safe(v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+
+
 class LogRing(logging.Handler):
     """Keeps the newest ``capacity`` records; thread-safe because logging may happen off the loop."""
 
@@ -90,9 +96,9 @@ class LogRing(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Store the record (never raises: logging must not break the caller)."""
         try:
-            fields = {k: _json_safe(v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+            fields = extra_fields(record)
             entry = LogEntry(
-                level=_level_name(record.levelno),
+                level=level_name(record.levelno),
                 time_ms=int(record.created * 1000),
                 msg=record.getMessage(),
                 store=_store_of(record.name),

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -75,9 +75,11 @@ class Messages:
         jobs: JobQueue,
         locks: SessionLocks,
         ledger: CostLedger,
+        on_budget_refused: Callable[[str, str], None] | None = None,
     ) -> None:
         self._config = config
         self._ledger = ledger
+        self._on_budget_refused = on_budget_refused
         self._store = store
         self._pool = pool
         self._jobs = jobs
@@ -265,7 +267,7 @@ class Messages:
         pair = pair_of(from_team, asked.to_team, team_field=asked.fields[0])
         validate_message(asked.message, field=asked.fields[1])
         team = configured_team(self._config, pair.to_team)
-        await check_budgets(self._ledger, team, caller.key)
+        await check_budgets(self._ledger, team, caller.key, self._on_budget_refused)
         self._pool.admit(pair)  # a message that will be refused must not create a session
         cycle = self._pool.wait_cycle(pair)
         if cycle is not None:

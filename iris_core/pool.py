@@ -38,6 +38,7 @@ from .errors import (
     TooManyRequestsError,
 )
 from .events import EventLog
+from .metrics import IrisMetrics
 from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
 from .session_mcp import SessionMcp
@@ -73,10 +74,12 @@ class ProcessPool:
         session_mcp: SessionMcp | None = None,
         events: EventLog | None = None,
         ledger: CostLedger | None = None,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         self._config = config
         self._ledger = ledger
         self._events = events
+        self._metrics = metrics
         self._settings = config.settings
         self._store = store
         self._pairs: dict[Pair, PairRuntime] = {}
@@ -97,6 +100,7 @@ class ProcessPool:
             extra_env=extra_env,
             session_mcp=session_mcp,
             events=events,
+            metrics=metrics,
         )
         self._runner = TurnRunner(
             store,
@@ -106,6 +110,7 @@ class ProcessPool:
             owned=self.owned,
             on_started=events.turn_started if events is not None else None,
             on_recorded=ledger.add if ledger is not None else None,
+            metrics=metrics,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -229,6 +234,8 @@ class ProcessPool:
         self.check_open()
         state = self._pairs.get(pair)
         if state is not None and len(state.queue) >= self._settings.max_queued_messages:
+            if self._metrics is not None:
+                self._metrics.rate_limited("pair_queue")
             raise TooManyRequestsError(
                 f"{pair} already has {len(state.queue)} messages waiting; try again later",
                 details={"queued": len(state.queue), "limit": self._settings.max_queued_messages},
@@ -286,6 +293,17 @@ class ProcessPool:
         state.queue.append(turn)
         self._turns[turn.message_id] = turn
         await turn.publish_start()
+        logger.debug(
+            "turn %s of %s accepted (%d in the pair's queue, itself included)",
+            turn.message_id,
+            turn.pair,
+            len(state.queue),
+            extra={
+                "message_id": turn.message_id,
+                "team": turn.pair.to_team,
+                "from_team": turn.pair.from_team,
+            },
+        )
         if state.driver is None or state.driver.done():
             state.driver = self.spawn(self._drive(state), f"drive-{state.pair}")
 

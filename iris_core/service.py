@@ -46,6 +46,7 @@ from .keys import KeyStore
 from .logs import LogRing
 from .message_records import MessageRecords
 from .messages import Messages
+from .metrics import IrisMetrics, PoolReadings
 from .permissions import PermissionBroker
 from .pool import Launcher, ProcessPool
 from .run_as import can_switch_users, end_processes_of, identity_of, secure_home
@@ -164,6 +165,7 @@ class IrisService:
         audit: AuditLog,
         session_mcp: SessionMcp,
         ledger: CostLedger,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         locks = SessionLocks()
         self.config = config
@@ -177,7 +179,11 @@ class IrisService:
         once it knows where the MCP adapter is served."""
         self.ledger = ledger
         """The cost ledger (usage.db): every turn's cost per model; GetUsage and the budgets read it."""
-        self.messages = Messages(config, store, pool, jobs, locks, ledger)
+        self.metrics = metrics
+        """This Iris's metrics (its own registry), which the transports expose and count calls into; None
+        when ``settings.metricsEnabled`` is false."""
+        refused = metrics.budget_refused if metrics is not None else None
+        self.messages = Messages(config, store, pool, jobs, locks, ledger, refused)
         self.sessions = Sessions(config, home, store, pool, jobs, locks)
         self.teams = Teams(config, store, pool, jobs, locks)
         self.system = System(config, store, pool, logs, events)
@@ -241,6 +247,7 @@ class IrisService:
             keys, audit = KeyStore(home / "keys.db"), AuditLog(home / "audit.db")
             ledger = CostLedger(home / USAGE_FILE)
             session_mcp = SessionMcp(keys)
+            metrics = IrisMetrics(config.teams) if config.settings.metrics_enabled else None
             pool = ProcessPool(
                 config,
                 store,
@@ -250,11 +257,16 @@ class IrisService:
                 session_mcp=session_mcp,
                 events=events,
                 ledger=ledger,
+                metrics=metrics,
             )
-            jobs = JobQueue(config.settings, pool, events)
+            jobs = JobQueue(config.settings, pool, events, metrics)
+            if metrics is not None:
+                metrics.watch_pool(
+                    PoolReadings(pool.census, pool.queued_turns, jobs.__len__, config.settings.max_processes)
+                )
             secret = signing_secret(config.api.webhooks, home)
             sender = WebhookSender(
-                config.api.webhooks, store, secret, config.settings.max_response_bytes, events
+                config.api.webhooks, store, secret, config.settings.max_response_bytes, events, metrics
             )
             jobs.on_finished = sender.job_ended
             service = cls(
@@ -270,6 +282,7 @@ class IrisService:
                 audit=audit,
                 session_mcp=session_mcp,
                 ledger=ledger,
+                metrics=metrics,
             )
             await stack.enter_async_context(keys)
             await stack.enter_async_context(ledger)  # closes after the pool, whose last turns it records

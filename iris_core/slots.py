@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +34,7 @@ from .config import IrisConfig, TeamConfig
 from .errors import ConfigurationError, IrisError, ProcessError, ProcessPoolLimitError, RewindRefusedError
 from .events import EventLog
 from .launch_spec import launch_spec
+from .metrics import IrisMetrics
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
 from .rewind import Rewind, plan_rewind, prompt_uuid
@@ -87,9 +89,11 @@ class ProcessSlots:
         extra_env: Mapping[str, str] | None = None,
         session_mcp: SessionMcp | None = None,
         events: EventLog | None = None,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         self._settings = config.settings
         self._events = events
+        self._metrics = metrics
         self._store = store
         self._broker = broker
         self._launcher = launcher
@@ -203,12 +207,12 @@ class ProcessSlots:
                 await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
             rewind = await self._rewind_for(state, session_id)
             try:
-                process = await self._launcher(self._spec(state, session_id, rewind), self._spawn_timeout_s)
+                process = await self._timed_launch(state, self._spec(state, session_id, rewind))
             except RewindRefusedError as exc:
                 logger.warning("%s: %s; resuming the whole session instead", state.pair, exc.message)
                 if state.queue:
                     state.queue[0].rewind_prompts = ()
-                process = await self._launcher(self._spec(state, session_id, None), self._spawn_timeout_s)
+                process = await self._timed_launch(state, self._spec(state, session_id, None))
         except BaseException as exc:
             state.phase = ASLEEP
             await self.notify_room_changed()
@@ -222,6 +226,16 @@ class ProcessSlots:
             await self.stop_now(state, force=False)
             raise ProcessPoolLimitError("Iris is shutting down")
         return process
+
+    async def _timed_launch(self, state: PairRuntime, spec: LaunchSpec) -> ClaudeProcess:
+        """Launch, observing how long the start took (a failed or cancelled start too)."""
+        if self._metrics is None:
+            return await self._launcher(spec, self._spawn_timeout_s)
+        started = time.monotonic()
+        try:
+            return await self._launcher(spec, self._spawn_timeout_s)
+        finally:
+            self._metrics.process_spawned(state.pair.to_team, time.monotonic() - started)
 
     async def _wait_for_room(self, deadline: float) -> None:
         """Wait until a slot may have freed (a reap, a failed start, a turn's end); re-check every second."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from .claude_process import ClaudeProcess, TextDelta, ToolCall, TurnResult
+from .claude_process import ApiRateLimit, ClaudeProcess, TextDelta, ToolCall, TurnResult
+from .clock import now_ms
 from .config import Settings
 from .errors import IrisError, OperationTimeoutError, ProcessError, ProcessGoneError
+from .metrics import IrisMetrics
 from .rewind import prompt_uuid
 from .store import Store
 from .turns import Turn, TurnStatus, cut_text
@@ -43,6 +46,7 @@ class TurnRunner:
         owned: Owned,
         on_started: Callable[[Turn], None] | None = None,
         on_recorded: Callable[[Turn], Coroutine[Any, Any, None]] | None = None,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         """Create a runner.
 
@@ -55,6 +59,7 @@ class TurnRunner:
             on_started: told of each turn as it starts running (the event log's ``turn.started``).
             on_recorded: writes an ended turn's cost to the cost ledger, after its record (never raises
                 into the turn: a failed write is logged).
+            metrics: counts each turn's end, first chunk, cost and tokens (None: metrics are off).
 
         """
         self._store = store
@@ -64,6 +69,9 @@ class TurnRunner:
         self._owned = owned
         self._on_recorded = on_recorded
         self._on_started = on_started
+        self._metrics = metrics
+        self._ended_turns: weakref.WeakSet[Turn] = weakref.WeakSet()
+        """Turns already logged and counted as ended: a shutdown may record a turn twice."""
 
     async def run(self, process: ClaudeProcess, turn: Turn) -> bool:
         """Run one turn on the pair's process, publishing its events and ending it however it ends.
@@ -82,6 +90,17 @@ class TurnRunner:
         turn.start_running()  # in memory only: reports overlay live turns, the record is written at the end
         if self._on_started is not None:
             self._on_started(turn)
+        logger.debug(
+            "turn %s of %s started (attempt %d)",
+            turn.message_id,
+            turn.pair,
+            turn.attempts,
+            extra={
+                "message_id": turn.message_id,
+                "team": turn.pair.to_team,
+                "from_team": turn.pair.from_team,
+            },
+        )
         turn.max_events_bytes = self._settings.max_turn_events_bytes
         turn.max_response_bytes = self._settings.max_response_bytes
 
@@ -145,11 +164,17 @@ class TurnRunner:
         ms = self._settings.turn_timeout_ms
         return ms / 1000 if ms > 0 else None
 
-    async def _apply(self, turn: Turn, event: TextDelta | ToolCall | TurnResult) -> None:
+    async def _apply(self, turn: Turn, event: TextDelta | ToolCall | ApiRateLimit | TurnResult) -> None:
         if turn.done:
             return  # ended by a shutdown or a discard while Claude Code was still answering
         if isinstance(event, TextDelta):
+            if turn.chunk_count == 0:
+                self._first_chunk(turn)
             await turn.publish_chunk(event.text)
+        elif isinstance(event, ApiRateLimit):
+            logger.info("%s: the Anthropic API's rate limit is now %s", turn.pair, event.status)
+            if self._metrics is not None:
+                self._metrics.api_rate_limit(turn.pair.to_team, event.status)
         elif isinstance(event, ToolCall):
             await turn.publish_tool_use(event.name, event.input, event.tool_use_id)
         elif turn.cancel_requested:
@@ -165,12 +190,54 @@ class TurnRunner:
                 TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd, usage=event.usage
             )
 
+    def _first_chunk(self, turn: Turn) -> None:
+        since_ms = max(now_ms() - turn.created_at, 0)
+        logger.debug(
+            "turn %s of %s: first chunk after %d ms",
+            turn.message_id,
+            turn.pair,
+            since_ms,
+            extra={"message_id": turn.message_id, "team": turn.pair.to_team, "first_chunk_ms": since_ms},
+        )
+        if self._metrics is not None:
+            self._metrics.first_chunk(turn.pair.to_team, since_ms / 1000)
+
+    def _ended(self, turn: Turn) -> None:
+        """Log and count a turn's end: once per turn, as its final record is written."""
+        if turn in self._ended_turns:
+            return
+        self._ended_turns.add(turn)
+        team = turn.pair.to_team
+        logger.debug(
+            "turn %s of %s ended %s after %d ms, $%.6f",
+            turn.message_id,
+            turn.pair,
+            turn.status.value,
+            turn.duration_ms,
+            turn.cost_usd,
+            extra={
+                "message_id": turn.message_id,
+                "team": team,
+                "from_team": turn.pair.from_team,
+                "status": turn.status.value,
+                "duration_ms": turn.duration_ms,
+                "cost_usd": turn.cost_usd,
+            },
+        )
+        if self._metrics is None:
+            return
+        self._metrics.turn_ended(team, turn.status.value, turn.duration_ms / 1000)
+        # The API key of a turn other than a job's is not on the Turn yet: counted under key "" until it is.
+        key = turn.key_name
+        self._metrics.observe_turn_cost(team, key, turn.cost_usd, turn.usage)
+
     async def record(self, turn: Turn) -> None:
         """Write how the turn ended (a requeued turn stays queued in the record). Never raises."""
         if turn.status is TurnStatus.REQUEUED:
             requeue = self._store.mark_queued(turn.message_id)
             await self._write(f"the re-queueing of {turn.message_id}", requeue)
             return
+        self._ended(turn)
         # The record is bounded like the turn's kept events: the answer is cut to settings.maxResponseBytes
         # (a caller waiting for the turn had all of it from memory), and the entry says it was.
         response, cut = cut_text(turn.response, self._settings.max_response_bytes)

@@ -42,6 +42,7 @@ from .clock import now_ms
 from .config import WebhookConfig
 from .errors import ValidationError
 from .events import EventLog
+from .metrics import IrisMetrics
 from .store import Store, TurnRow
 from .turns import V1_STATUS, Turn, cut_text
 
@@ -202,9 +203,11 @@ class WebhookSender:
         secret: str,
         max_response_bytes: int,
         events: EventLog | None = None,
+        metrics: IrisMetrics | None = None,
     ) -> None:
         self._config = config
         self._events = events
+        self._metrics = metrics
         self._store = store
         self._webhook = Webhook(secret)
         self._max_response_bytes = max_response_bytes
@@ -292,6 +295,8 @@ class WebhookSender:
             duration=int((time.monotonic() - started) * 1000),
         )
         await self._store.record_delivery(message_id, attempt, state, now_ms() + self._delay_ms(number))
+        if self._metrics is not None:
+            self._metrics.webhook_attempt("retried" if state == "pending" else state)
         if self._events is not None and row is not None:
             self._events.emit(
                 pb.WatchEventsResponse(

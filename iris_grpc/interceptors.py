@@ -1,9 +1,16 @@
 """Server interceptors: each does one thing; their order is fixed by ``build_interceptors`` (and tested).
 
-    Audit  →  Authentication  →  Authorization  →  RateLimit  →  servicer
+    Audit  →  Metrics  →  AccessLog  →  Authentication  →  Authorization  →  RateLimit  →  servicer
 
 - **Audit** (outermost) writes a row, after the call, for every refused credential and every
   state-changing call, with the outcome: it must see the refusals the inner ones make.
+- **Metrics** counts the call by RPC and status code and observes its duration (``iris_grpc_calls_total``,
+  ``iris_grpc_call_duration_seconds``). Inside Audit, whose ``CallInfo`` it needs no more than the method's
+  name, and outside the refusing ones, so a refused call is counted with its code. Absent when
+  ``settings.metricsEnabled`` is false.
+- **AccessLog** writes one ``iris.access`` line per call when it ends (method, key name, calling and target
+  team, status code, duration, the W3C trace id of a ``traceparent`` header): outside the refusing ones for
+  the same reason, so a bad key still gets its line (UNAUTHENTICATED), with the key name learnt inside.
 - **Authentication** turns ``authorization: Bearer …`` / ``x-api-key`` into a verified key, or
   UNAUTHENTICATED.
 - **Authorization** checks the key holds the permission the contract declares for the method, or
@@ -20,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,6 +41,7 @@ from iris_core.audit import AuditLog
 from iris_core.config import ApiConfig
 from iris_core.errors import ForbiddenError, IrisError, TooManyRequestsError, UnauthorizedError
 from iris_core.keys import ApiKey, KeyStore
+from iris_core.metrics import IrisMetrics
 from iris_core.ratelimit import RateLimiter
 
 from .status import abort_with, code_of
@@ -39,6 +49,8 @@ from .status import abort_with, code_of
 __all__ = ["CALL", "CallInfo", "build_interceptors"]
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("iris.access")
+"""One line per call of iris.v1.Iris (``AccessLogInterceptor``)."""
 
 _MAX_KEY_HEADER = 256
 
@@ -220,6 +232,101 @@ class AuditInterceptor(_IrisInterceptor):
             logger.error("could not write the audit row for %s: %r", info.method, exc)
 
 
+def _code_name(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """Return the status code a call that raised ends with (CANCELLED when the caller went away)."""
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
+
+
+class MetricsInterceptor(_IrisInterceptor):
+    """Counts each call by RPC and status code, and observes its duration."""
+
+    def __init__(self, permissions: Mapping[str, str], metrics: IrisMetrics) -> None:
+        super().__init__(permissions)
+        self._metrics = metrics
+        self._names = {method: method.rsplit("/", 1)[-1] for method in permissions}
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+        except BaseException:
+            code = _code_name(context)
+            raise
+        finally:
+            self._metrics.call_ended(self._names[info.method], code, time.perf_counter() - started)
+
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_ZERO_TRACE, _ZERO_PARENT = "0" * 32, "0" * 16
+
+
+def trace_id_of(metadata: Any) -> str:
+    """Return the trace id of a valid W3C ``traceparent`` header in ``metadata``, else ""."""
+    for name, value in metadata or ():
+        if name != "traceparent" or not isinstance(value, str):
+            continue
+        match = _TRACEPARENT.match(value.strip())
+        if match is None or match[1] == "ff" or (match[1] == "00" and match[5]):
+            return ""
+        return match[2] if match[2] != _ZERO_TRACE and match[3] != _ZERO_PARENT else ""
+    return ""
+
+
+def _team_field(request: Any, name: str) -> str:
+    value = getattr(request, name, "")
+    return value if isinstance(value, str) else ""
+
+
+class AccessLogInterceptor(_IrisInterceptor):
+    """Writes one ``iris.access`` line (INFO) per call when it ends, with its fields as ``extra``."""
+
+    def __init__(self, permissions: Mapping[str, str]) -> None:
+        super().__init__(permissions)
+        self._names = {method: method.rsplit("/", 1)[-1] for method in permissions}
+
+    @contextlib.asynccontextmanager
+    async def around(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
+    ) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+        except BaseException:
+            code = _code_name(context)
+            raise
+        finally:
+            if access_logger.isEnabledFor(logging.INFO):
+                self._log(request, context, info, code, (time.perf_counter() - started) * 1000)
+
+    def _log(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        info: CallInfo,
+        code: str,
+        duration_ms: float,
+    ) -> None:
+        key = info.key.name if info.key is not None else ""
+        fields: dict[str, object] = {
+            "method": self._names[info.method],
+            "key": key,
+            "from_team": _team_field(request, "from_team") or key,
+            "to_team": _team_field(request, "to_team") or _team_field(request, "team"),
+            "code": code,
+            "duration_ms": round(duration_ms, 3),
+        }
+        trace_id = trace_id_of(context.invocation_metadata())
+        if trace_id:
+            fields["trace_id"] = trace_id
+        access_logger.info("%s %s %.1f ms", fields["method"], code, duration_ms, extra=fields)
+
+
 def _presented_key(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for name, value in context.invocation_metadata() or ():
         text = value if isinstance(value, str) else ""
@@ -276,9 +383,12 @@ class AuthorizationInterceptor(_IrisInterceptor):
 class RateLimitInterceptor(_IrisInterceptor):
     """Takes one request from the caller's bucket and reports the bucket as X-RateLimit-* metadata."""
 
-    def __init__(self, permissions: Mapping[str, str], limiter: RateLimiter) -> None:
+    def __init__(
+        self, permissions: Mapping[str, str], limiter: RateLimiter, metrics: IrisMetrics | None = None
+    ) -> None:
         super().__init__(permissions)
         self._limiter = limiter
+        self._metrics = metrics
 
     @contextlib.asynccontextmanager
     async def around(
@@ -301,18 +411,30 @@ class RateLimitInterceptor(_IrisInterceptor):
                 f"Rate limit of {decision.limit} requests exceeded; retry in {retry_ms} ms",
                 details={"retryAfterMs": retry_ms, "limit": decision.limit},
             )
+            if self._metrics is not None:
+                self._metrics.rate_limited("key")
             await info.refuse(context, limited, "rate limited")
         yield
 
 
 def build_interceptors(
-    permissions: Mapping[str, str], api: ApiConfig, keys: KeyStore, audit: AuditLog
+    permissions: Mapping[str, str],
+    api: ApiConfig,
+    keys: KeyStore,
+    audit: AuditLog,
+    metrics: IrisMetrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Return the interceptors in their one valid order (outermost first; the first is the Audit one)."""
+    """Return the interceptors in their one valid order (outermost first; the first is the Audit one).
+
+    Without ``metrics`` (``settings.metricsEnabled`` false) there is no Metrics interceptor.
+    """
     chain: list[grpc.aio.ServerInterceptor] = [AuditInterceptor(permissions, audit)]
+    if metrics is not None:
+        chain.append(MetricsInterceptor(permissions, metrics))
+    chain.append(AccessLogInterceptor(permissions))
     if api.require_auth:
         chain += [AuthenticationInterceptor(permissions, keys), AuthorizationInterceptor(permissions)]
     if api.rate_limit.enabled:
         limiter = RateLimiter(api.rate_limit.window_ms, api.rate_limit.max_requests)
-        chain.append(RateLimitInterceptor(permissions, limiter))
+        chain.append(RateLimitInterceptor(permissions, limiter, metrics))
     return chain

@@ -66,7 +66,7 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
 
     """
     api = service.config.api
-    interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit)
+    interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit, service.metrics)
     server = grpc.aio.server(options=_OPTIONS, interceptors=interceptors)
     # Not add_IrisServicer_to_server: a payload that is not the request message must be a ValidationError.
     add_decoding_servicer(build_servicer(service.handler), IRIS_SERVICE, server)

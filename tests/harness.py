@@ -234,11 +234,13 @@ class Served:
 
 
 @asynccontextmanager
-async def iris_serve(root: Path, config: Path, *, offline_model: bool = True) -> AsyncIterator[Served]:
+async def iris_serve(
+    root: Path, config: Path, *, offline_model: bool = True, args: tuple[str, ...] = ()
+) -> AsyncIterator[Served]:
     """Run ``iris serve``, its home ``root/iris-home``; kill it after if it still runs.
 
     Without ``offline_model`` the config's ``settings.env`` must point Claude Code at a model (a test's own
-    ``OfflineModel``, which then outlives the server).
+    ``OfflineModel``, which then outlives the server). ``args`` are added to the command line.
     """
     env = {**os.environ, "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1"}
     server = await asyncio.create_subprocess_exec(
@@ -246,6 +248,7 @@ async def iris_serve(root: Path, config: Path, *, offline_model: bool = True) ->
         *("-m", "iris_app.cli", "serve", "--config", str(config), "--home", str(root / "iris-home")),
         *("--grpc-port", "0", "--no-http"),
         *(["--offline-model"] if offline_model else []),
+        *args,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )

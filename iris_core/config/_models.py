@@ -104,6 +104,12 @@ class Settings:
     max_turn_budget_usd: float = 0.0
     """Default of a team's ``maxTurnBudgetUsd``: the most one turn may cost, passed to Claude Code, which
     stops the turn there (0: no cap)."""
+    metrics_port: int = 0
+    """A port of its own for Prometheus's ``GET /metrics`` (on ``host``), for a scraper that should not reach
+    the REST port; 0 (the default) opens none. ``/metrics`` is on the REST port whenever REST is served."""
+    metrics_enabled: bool = True
+    """Whether Iris counts calls, turns, processes and costs (``GET /metrics``). Off removes the gRPC metrics
+    interceptor and every metrics hook, and ``/metrics`` answers 404: for measuring what metrics cost."""
     env: Mapping[str, str] = field(default_factory=_empty_env)
     """Extra environment for every Claude process; a team's own ``env`` wins on a clash."""
 

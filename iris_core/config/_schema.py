@@ -52,6 +52,8 @@ _SETTINGS_KEYS = (
     "grpcPort",
     "httpPort",
     "maxTurnBudgetUsd",
+    "metricsPort",
+    "metricsEnabled",
     "env",
 )
 _TEAM_KEYS = (
@@ -156,10 +158,16 @@ def _settings(reader: Reader, raw: object) -> Settings:
         grpc_port=integer("grpcPort", default.grpc_port, 0, _MAX_PORT),
         http_port=integer("httpPort", default.http_port, 0, _MAX_PORT),
         max_turn_budget_usd=reader.usd("settings.maxTurnBudgetUsd", data.get("maxTurnBudgetUsd"), 0.0),
+        metrics_port=integer("metricsPort", default.metrics_port, 0, _MAX_PORT),
+        metrics_enabled=reader.boolean("settings.metricsEnabled", data.get("metricsEnabled"), True),
         env=MappingProxyType(reader.environment("settings.env", data.get("env"))),
     )
     if settings.grpc_port == settings.http_port != 0:
         reader.add("settings.httpPort", f"must differ from grpcPort; both are {settings.http_port}")
+    if settings.metrics_port != 0 and settings.metrics_port in (settings.grpc_port, settings.http_port):
+        reader.add(
+            "settings.metricsPort", f"must differ from grpcPort and httpPort, got {settings.metrics_port}"
+        )
     return settings
 
 

@@ -23,12 +23,15 @@ from iris_core.audit import AuditLog, AuditRow
 from iris_core.config import ApiConfig, RateLimitConfig
 from iris_core.errors import TeamNotFoundError
 from iris_core.keys import KeyStore
+from iris_core.metrics import IrisMetrics
 from iris_core.ratelimit import RateLimiter
 from iris_core.service import Handler
 from iris_grpc.interceptors import (
+    AccessLogInterceptor,
     AuditInterceptor,
     AuthenticationInterceptor,
     AuthorizationInterceptor,
+    MetricsInterceptor,
     RateLimitInterceptor,
     build_interceptors,
 )
@@ -162,19 +165,24 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         loop.close()
 
 
-def test_build_interceptors_puts_audit_first_then_authentication_authorization_and_rate_limit(
+def test_build_interceptors_puts_audit_first_then_metrics_access_log_and_the_refusing_ones(
     tmp_path: Path,
 ) -> None:
     keys, audit = KeyStore(tmp_path / "keys.db"), AuditLog(tmp_path / "audit.db")
-    chain = build_interceptors(PERMISSIONS, ApiConfig(), keys, audit)
+    chain = build_interceptors(PERMISSIONS, ApiConfig(), keys, audit, IrisMetrics())
     assert [type(i) for i in chain] == [
         AuditInterceptor,
+        MetricsInterceptor,
+        AccessLogInterceptor,
         AuthenticationInterceptor,
         AuthorizationInterceptor,
         RateLimitInterceptor,
     ]
     open_api = ApiConfig(require_auth=False, rate_limit=RateLimitConfig(enabled=False))
-    assert [type(i) for i in build_interceptors(PERMISSIONS, open_api, keys, audit)] == [AuditInterceptor]
+    assert [type(i) for i in build_interceptors(PERMISSIONS, open_api, keys, audit)] == [
+        AuditInterceptor,
+        AccessLogInterceptor,
+    ]
 
 
 def test_a_refusal_by_authentication_is_audited_before_its_status_goes_out(rig: Rig) -> None:
