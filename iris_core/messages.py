@@ -27,6 +27,7 @@ from .rewind import prompt_uuid
 from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
+from .tracing import TurnTrace
 from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
 from .validation import validate_message, validate_timeout, validate_ttl_days
 from .webhooks import check_destination, check_headers
@@ -286,6 +287,8 @@ class Messages:
                 expires_at=created + expires_in if asked.persist else 0,
                 context=asked.context,
                 job=asked.job or (JobSpec() if asked.persist else None),
+                # An Execute job runs later: its spans start a trace of their own, linked to this call's.
+                trace=TurnTrace.accepted(later=asked.job is not None),
             )
             if turn.job is None:
                 await self._pool.submit(turn, team)
