@@ -142,7 +142,7 @@ class TurnTrace:
         span.set_attribute("iris.attempts", turn.attempts)
         if turn.status.value == "error":
             span.set_status(StatusCode.ERROR, turn.failure.reason if turn.failure is not None else "error")
-        span.end(_ns(turn.completed_at) if turn.completed_at else None)
+        span.end()  # now: the turn has just ended (``completed_at`` is in whole milliseconds)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,6 @@ from .metadata import FORWARDED_HEADERS, RATE_LIMIT_HEADERS
 from .openapi import openapi_document
 from .routes import routes_of
 from .security import DOCS_ASSETS, SecurityHeadersMiddleware, docs_assets, docs_page
-from .tracing import TracingMiddleware
 from .websocket import PATH as WEBSOCKET_PATH
 from .websocket import serve_socket
 
@@ -164,5 +163,4 @@ def create_app(target: str | ChannelFactory, config: GatewayConfig | None = None
             expose_headers=list(RATE_LIMIT_HEADERS.values()),
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(TracingMiddleware)  # outermost: its span covers the whole request
     return app

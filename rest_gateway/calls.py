@@ -131,7 +131,7 @@ class Endpoint:
                 code=grpc.StatusCode.UNAUTHENTICATED,
                 details={"header": bad},
             )
-        metadata = with_trace_context(metadata)  # Iris's span of the call is a child of this request's
+        metadata = with_trace_context(metadata, request.headers)  # Iris's span is a child of this request's
         if self.route.server_streaming:
             stream = self.channel().unary_stream(
                 self.route.grpc_path,
