@@ -18,14 +18,20 @@ import grpc
 import httpx
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from iris_app.rest_server import serving_app
 from iris_app.tracing import tracer_provider_from_env
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, live_processes_in, start_iris
+from tests.harness import Iris, iris_serve, live_processes_in, start_iris, write_config
 from tests.mcp.conftest import adapter_client
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -296,3 +302,53 @@ def test_the_standard_variables_turn_it_on_with_iris_as_the_default_service_name
         assert named.resource.attributes[SERVICE_NAME] == "iris-staging"
     finally:
         named.shutdown()
+
+
+async def test_iris_serve_exports_its_spans_over_otlp_when_the_standard_variables_ask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[ExportTraceServiceRequest] = []
+
+    async def traces(request: Request) -> Response:
+        received.append(ExportTraceServiceRequest.FromString(await request.body()))
+        return Response(b"", media_type="application/x-protobuf")
+
+    sink = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+    async with serving_app(sink, host="127.0.0.1", port=0) as port:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # export soon: the server is killed after
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        async with iris_serve(tmp_path, write_config(tmp_path)) as served:
+            request = pb.SendMessageRequest(from_team="caller", to_team="alpha", message="hello")
+            reply = await served.stub.SendMessage(request, metadata=(("traceparent", TRACEPARENT),))
+            assert reply.status == "completed"
+            async with asyncio.timeout(30):
+                while not {"iris.v1.Iris/SendMessage", "iris.turn"} <= exported_names(received):
+                    await asyncio.sleep(0.05)
+    resources = {
+        attribute.value.string_value
+        for export in received
+        for spans in export.resource_spans
+        for attribute in spans.resource.attributes
+        if attribute.key == SERVICE_NAME
+    }
+    assert resources == {"iris"}
+    trace_ids = {
+        span.trace_id.hex()
+        for export in received
+        for spans in export.resource_spans
+        for scope in spans.scope_spans
+        for span in scope.spans
+        if span.name in ("iris.v1.Iris/SendMessage", "iris.turn")
+    }
+    assert trace_ids == {TRACE_ID}
+
+
+def exported_names(received: Sequence[ExportTraceServiceRequest]) -> set[str]:
+    return {
+        span.name
+        for export in received
+        for spans in export.resource_spans
+        for scope in spans.scope_spans
+        for span in scope.spans
+    }
