@@ -22,13 +22,14 @@ Iris decides nothing by them. No prompt or answer text is put on a span: only id
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, StatusCode
 
 if TYPE_CHECKING:
     from .claude_process import ClaudeProcess, LaunchSpec
@@ -40,6 +41,9 @@ _tracer = trace.get_tracer("iris_core")
 
 _WAITING: ContextVar[TurnTrace | None] = ContextVar("iris_turn_waiting", default=None)
 """The trace of the turn the current driver is admitting (a spawn under it ends its admission wait)."""
+
+_SPAWNED: weakref.WeakKeyDictionary[ClaudeProcess, SpanContext] = weakref.WeakKeyDictionary()
+"""Each live process's ``iris.process.spawn`` span: where Claude Code's own spans of it are (see above)."""
 
 
 def _ns(ms: int) -> int:
@@ -116,9 +120,20 @@ class TurnTrace:
             self._admission = None
 
     def open_model(self, turn: Turn, process: ClaudeProcess) -> None:
-        """Start the model time: the turn runs on ``process``."""
+        """Start the model time: the turn runs on ``process``.
+
+        A process started by an earlier turn has Claude Code's spans of this turn too, under that turn's
+        spawn span (the CLI reads ``TRACEPARENT`` once): the model span links to it, so they can be found.
+        """
         self.admitted()
-        self._model = self._child(turn, "iris.turn.model")
+        turn_span = self.span(turn)
+        spawned = _SPAWNED.get(process)
+        links: list[Link] = []
+        if spawned is not None and spawned.is_valid:
+            if spawned.trace_id != turn_span.get_span_context().trace_id:
+                links.append(Link(spawned, {"iris.link": "claude_code_spans"}))
+        parent = trace.set_span_in_context(turn_span)
+        self._model = _tracer.start_span("iris.turn.model", context=parent, links=links)
         self._model.set_attribute("process.pid", process.pid)
         self._model.set_attribute("iris.attempt", turn.attempts + 1)
 
@@ -194,6 +209,7 @@ def traced_launcher(launch: Launch) -> Launch:
         with _tracer.start_as_current_span("iris.process.spawn", attributes=attributes) as span:
             process = await launch(spec, timeout_s)
             span.set_attribute("process.pid", process.pid)
+            _SPAWNED[process] = span.get_span_context()
             return process
 
     return traced

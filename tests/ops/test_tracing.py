@@ -199,6 +199,26 @@ async def test_a_grpc_call_with_traceparent_metadata_continues_the_callers_trace
     assert call.attributes is not None and call.attributes["rpc.method"] == "SendMessage"
 
 
+async def test_a_turn_on_a_process_another_turn_started_links_to_where_claude_codes_spans_are(
+    iris: Iris, spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    # Claude Code reads TRACEPARENT once, at its start: its spans of every turn of that process go under the
+    # first turn's spawn span. A later turn's model span links there.
+    first = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
+    second_trace = "0af7651916cd43dd8448eb211c80319c"
+    for traceparent in (first, f"00-{second_trace}-b7ad6b7169203331-01"):
+        request = pb.SendMessageRequest(from_team="caller", to_team="gamma", message="hello")
+        reply = await iris.stub.SendMessage(request, metadata=(("traceparent", traceparent),))
+        assert reply.status == "completed"
+    await ended(spans, "iris.turn.model")
+    spawns = [s for s in spans.get_finished_spans() if s.name == "iris.process.spawn"]
+    models = {trace_of(s): s for s in spans.get_finished_spans() if s.name == "iris.turn.model"}
+    assert [trace_of(s) for s in spawns] == [TRACE_ID]  # one process, started by the first turn
+    assert models[TRACE_ID].links == ()
+    assert [hex_id(link.context.span_id, 16) for link in models[second_trace].links] == [id_of(spawns[0])]
+    assert claude_traceparents(tmp_path, "gamma") == [f"00-{TRACE_ID}-{id_of(spawns[0])}-01"]
+
+
 async def test_a_refused_call_has_a_span_with_its_status_and_no_error(
     iris: Iris, spans: InMemorySpanExporter
 ) -> None:
