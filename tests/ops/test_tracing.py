@@ -31,8 +31,9 @@ from starlette.routing import Route
 from iris_app.rest_server import serving_app
 from iris_app.tracing import tracer_provider_from_env
 from iris_client.generated.iris.v1 import iris_pb2 as pb
-from tests.harness import Iris, iris_serve, live_processes_in, start_iris, write_config
+from tests.harness import Iris, iris_serve, start_iris, write_config
 from tests.mcp.conftest import adapter_client
+from tests.ops.untraced_call import claude_traceparents
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -111,15 +112,6 @@ async def ended(exporter: InMemorySpanExporter, *names: str, within_s: float = 1
             if all(name in found for name in names):
                 return found
             await asyncio.sleep(0.01)
-
-
-def claude_traceparents(root: Path, team: str = "alpha") -> list[str]:
-    """The TRACEPARENT each live Claude Code process of ``team`` was started with."""
-    seen: list[str] = []
-    for pid in live_processes_in(root / "teams" / team):
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        seen += [entry.split(b"=", 1)[1].decode() for entry in environ if entry.startswith(b"TRACEPARENT=")]
-    return seen
 
 
 def no_prompt_text(spans: Sequence[ReadableSpan], text: str) -> None:

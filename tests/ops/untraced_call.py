@@ -14,8 +14,16 @@ from pathlib import Path
 import httpx
 from opentelemetry import trace
 
-from tests.harness import start_iris
-from tests.ops.test_tracing import claude_traceparents
+from tests.harness import live_processes_in, start_iris
+
+
+def claude_traceparents(root: Path, team: str = "alpha") -> list[str]:
+    """The TRACEPARENT each live Claude Code process of ``team`` (under ``root``) was started with."""
+    seen: list[str] = []
+    for pid in live_processes_in(root / "teams" / team):
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        seen += [entry.split(b"=", 1)[1].decode() for entry in environ if entry.startswith(b"TRACEPARENT=")]
+    return seen
 
 
 async def main(root: Path, traceparent: str) -> dict[str, object]:
