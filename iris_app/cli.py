@@ -110,11 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from iris_core.logs import LogRing
 
     from .app import run_until_signalled
+    from .tracing import installed_tracing
 
     if args.command == "gateway":
         _configure_logging(args.log_level, LogRing(1000))
         try:
-            asyncio.run(_serve_gateway(args.target, args.host, args.http_port, args.tls_ca))
+            with installed_tracing():
+                asyncio.run(_serve_gateway(args.target, args.host, args.http_port, args.tls_ca))
         except RuntimeError as exc:
             print(f"iris: {exc}", file=sys.stderr)
             return 1
@@ -132,17 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         None if args.no_http else (config.settings.http_port if args.http_port is None else args.http_port)
     )
     try:
-        asyncio.run(
-            run_until_signalled(
-                config,
-                home,
-                host=host,
-                grpc_port=port,
-                offline_model=args.offline_model,
-                logs=ring,
-                http_port=http_port,
+        with installed_tracing():  # off unless the SDK is installed and OTEL_* asks for traces
+            asyncio.run(
+                run_until_signalled(
+                    config,
+                    home,
+                    host=host,
+                    grpc_port=port,
+                    offline_model=args.offline_model,
+                    logs=ring,
+                    http_port=http_port,
+                )
             )
-        )
     except RuntimeError as exc:
         print(f"iris: {exc}", file=sys.stderr)
         return 1

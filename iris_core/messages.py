@@ -28,6 +28,7 @@ from .rewind import prompt_uuid
 from .session_locks import SessionLocks
 from .store import Store
 from .targets import configured_team, pair_of
+from .tracing import TurnTrace
 from .turns import PRIORITIES, V1_STATUS, JobSpec, Pair, Turn, TurnStatus
 from .usage import CostLedger
 from .validation import validate_message, validate_timeout, validate_ttl_days
@@ -301,6 +302,8 @@ class Messages:
                 context=asked.context,
                 job=asked.job or (JobSpec() if asked.persist else None),
                 key_name=key_name,
+                # An Execute job runs later: its spans start a trace of their own, linked to this call's.
+                trace=TurnTrace.accepted(later=asked.job is not None),
             )
             if turn.job is None:
                 await self._pool.submit(turn, team)

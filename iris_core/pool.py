@@ -44,6 +44,7 @@ from .permissions import PermissionBroker
 from .session_mcp import SessionMcp
 from .slots import Launcher, ProcessSlots
 from .store import Store
+from .tracing import model_time, traced_launcher, turn_span_current
 from .turn_runner import TurnRunner
 from .turns import Pair, Turn, TurnStatus
 from .usage import CostLedger
@@ -94,7 +95,7 @@ class ProcessPool:
             config,
             store,
             broker,
-            launcher,
+            traced_launcher(launcher),
             self._pairs,
             self,
             extra_env=extra_env,
@@ -528,7 +529,8 @@ class ProcessPool:
         """
         while state.queue and not self._closing:
             try:
-                await self._next_turn(state)
+                with turn_span_current(state.queue[0]):  # the driver outlives turns: each gets its own trace
+                    await self._next_turn(state)
             except IrisError as exc:
                 await self._runner.end_unrun(
                     self._take_queue(state), TurnStatus.ERROR, exc.message, failure=exc
@@ -555,7 +557,8 @@ class ProcessPool:
         state.current = state.queue.popleft()
         again = False
         try:
-            again = await self._runner.run(process, turn)
+            with model_time(turn, process):
+                again = await self._runner.run(process, turn)
         except Exception as exc:  # noqa: BLE001 - the turn's top: it fails, its process is replaced
             logger.error("turn %s of %s failed", turn.message_id, state.pair, exc_info=exc)
             failure = ProcessError("Internal error while running the turn")

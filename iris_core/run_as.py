@@ -63,8 +63,14 @@ SHARED_NAMES = (
     "no_proxy",
     "SSL_CERT_FILE",
     "NODE_EXTRA_CA_CERTS",
+    # W3C trace context the claude-agent-sdk sets for the process's start (a trace and a span id, no secret),
+    # so a contained team's Claude Code spans join Iris's trace too. OTEL_* is not shared: it may carry the
+    # collector's credentials (OTEL_EXPORTER_OTLP_HEADERS); a team that exports telemetry sets it in its env.
+    "TRACEPARENT",
+    "TRACESTATE",
 )
-"""Inherited variables a contained team keeps besides Iris's own: the locale, the path, the proxies."""
+"""Inherited variables a contained team keeps besides Iris's own: the locale, the path, the proxies, the trace
+context."""
 SHARED_PREFIXES = ("LC_", "ANTHROPIC_", "CLAUDE_CODE_", "CLAUDE_AGENT_SDK_")
 """Inherited variables a contained team keeps by prefix: the model's endpoint and credentials (shared by
 every team, see the README) and Claude Code's and its SDK's own settings."""

@@ -36,6 +36,7 @@ from .clock import monotonic_ms, now_ms
 from .config import Settings
 from .errors import IrisError
 from .spend import ModelSpend
+from .tracing import TurnTrace
 
 __all__ = ["TRANSITIONS", "IllegalTransitionError", "Pair", "Turn", "TurnStatus", "cut_text"]
 
@@ -207,6 +208,9 @@ class Turn:
     """Set for a turn that runs as a job (queued in the job queue, not straight on its pair)."""
     observer: Callable[[Turn, pb.TellResponse], None] | None = None
     """Told of every event the turn publishes (the event log)."""
+    trace: TurnTrace = field(default_factory=TurnTrace.new_trace)
+    """Where the turn's spans belong: the accepting call's trace (set where the turn is accepted), else a
+    trace of its own (see ``tracing``)."""
     sent: bool = False
     """The prompt has reached Claude Code, so an interrupt can act on it."""
     events: list[pb.TellResponse] = field(default_factory=list)
@@ -307,6 +311,7 @@ class Turn:
         if final_text is not None and status is TurnStatus.COMPLETED:
             self._final_text = final_text
         self.completed_at = max(now_ms(), self.created_at)
+        self.trace.end(self)  # the turn's spans end with it, whichever way it ends
         wire_status = TurnStatus.ERROR if status is TurnStatus.REQUEUED else status
         await self._publish(
             pb.TellResponse(complete=self._complete(wire_status.value, error=error, cost_usd=cost_usd))

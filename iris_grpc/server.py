@@ -17,6 +17,7 @@ from .decoding import add_decoding_servicer
 from .interceptors import AuditInterceptor, build_interceptors
 from .method_permissions import method_permissions
 from .servicer import build_servicer
+from .tracing import TracingInterceptor
 
 __all__ = ["SERVICE_NAME", "GrpcServer", "build_grpc_server"]
 
@@ -67,7 +68,11 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
     """
     api = service.config.api
     interceptors = build_interceptors(method_permissions(), api, service.keys, service.audit, service.metrics)
-    server = grpc.aio.server(options=_OPTIONS, interceptors=interceptors)
+    # Tracing → Audit → Metrics → AccessLog → Authentication → Authorization → RateLimit → servicer: tracing
+    # is outermost, so its span (continuing the caller's traceparent) covers refusals too and is current in
+    # every interceptor (the access line reads its trace id) and in the domain.
+    traced = [TracingInterceptor(SERVICE_NAME), *interceptors]
+    server = grpc.aio.server(options=_OPTIONS, interceptors=traced)
     # Not add_IrisServicer_to_server: a payload that is not the request message must be a ValidationError.
     add_decoding_servicer(build_servicer(service.handler), IRIS_SERVICE, server)
     health_servicer = health.aio.HealthServicer()

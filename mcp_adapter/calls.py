@@ -26,6 +26,7 @@ from iris_client.contract import grpc_path
 from iris_client.json_mapping import message_to_json
 
 from .tools import IrisTool
+from .tracing import with_trace_context
 
 __all__ = ["CallRefused", "Caller", "ChannelSource", "Progress", "ToolCalls"]
 
@@ -144,7 +145,7 @@ class ToolCalls:
             request_serializer=_serialize,
             response_deserializer=tool.reply_class.FromString,
         )
-        reply = await unary(request, metadata=caller.metadata, timeout=self._deadline_s)
+        reply = await unary(request, metadata=with_trace_context(caller.metadata), timeout=self._deadline_s)
         return message_to_json(reply)
 
     async def _streamed(
@@ -160,7 +161,7 @@ class ToolCalls:
         stream = self._channel().unary_stream(
             grpc_path(method), request_serializer=_serialize, response_deserializer=event_class.FromString
         )
-        call = stream(stream_request, metadata=caller.metadata, timeout=self._deadline_s)
+        call = stream(stream_request, metadata=with_trace_context(caller.metadata), timeout=self._deadline_s)
         reporter = _Reporter(progress, self._heartbeat_s)
         folded: dict[str, Any] = json_format.MessageToDict(request)
         # Not a TaskGroup: the stream's own failure must reach the caller as itself, not in a group.

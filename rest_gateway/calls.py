@@ -20,6 +20,7 @@ from .errors import GatewayError, error_from_rpc
 from .metadata import outgoing_metadata, rate_limit_headers, unsendable
 from .routes import Route
 from .streams import stream_response, wants_sse
+from .tracing import with_trace_context
 from .transcode import build_request, message_to_json, parse_body
 
 __all__ = ["Endpoint", "read_body"]
@@ -130,6 +131,7 @@ class Endpoint:
                 code=grpc.StatusCode.UNAUTHENTICATED,
                 details={"header": bad},
             )
+        metadata = with_trace_context(metadata, request.headers)  # Iris's span is a child of this request's
         if self.route.server_streaming:
             stream = self.channel().unary_stream(
                 self.route.grpc_path,

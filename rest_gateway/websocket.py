@@ -36,6 +36,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 
 from .errors import GatewayError, error_body, error_from_rpc
+from .tracing import with_trace_context
 from .transcode import message_to_json
 
 __all__ = ["AUTH_WAIT_S", "MAX_FRAME_BYTES", "PATH", "serve_socket"]
@@ -163,6 +164,8 @@ async def serve_socket(socket: WebSocket, channel: grpc.aio.Channel) -> None:
             await socket.send_text(json.dumps({"type": "error", **frame}))
             await socket.close(code=_CLOSE_UNAUTHENTICATED)
         return
+    # Every call of the connection continues its trace (FastAPI's span of the socket, or the caller's).
+    metadata = with_trace_context(metadata, {k.lower(): v for k, v in socket.headers.items()})
     session = _Session(socket, iris_pb2_grpc.IrisStub(channel), metadata)
     try:
         async with asyncio.TaskGroup() as calls:

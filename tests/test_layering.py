@@ -124,6 +124,19 @@ def test_the_adapters_reach_iris_only_through_grpc() -> None:
         assert users == [], f"{package} imports the server in {users}"
 
 
+def test_only_the_composition_root_sets_up_opentelemetry() -> None:
+    # The libraries trace through the OpenTelemetry API alone (a no-op until an SDK is installed), so they may
+    # import ``opentelemetry``; the SDK and its exporters, which decide where spans go, are iris_app's.
+    offenders = [
+        f"{source.relative_to(ROOT)}: {module}"
+        for package in sorted(set(PACKAGES) - {"iris_app"})
+        for source in sources(package)
+        for module in sorted(imports_of(source))
+        if module.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))
+    ]
+    assert offenders == []
+
+
 def test_the_contracts_messages_load_without_grpc() -> None:
     code = (
         "import sys, iris_client.generated.iris.v1.iris_pb2 as pb; "
