@@ -86,7 +86,10 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def dashboard(tmp_path: Path, browser: Browser) -> AsyncIterator[Dashboard]:
     config = write_config(
-        tmp_path, teams={GUARDED: {"description": "asks before its tools run", "grantPermission": "ask"}}
+        tmp_path,
+        teams={GUARDED: {"description": "asks before its tools run", "grantPermission": "ask"}},
+        # The jobs step's webhook receiver is the test's own, on loopback; its retry comes at once.
+        api={"webhooks": {"allowPrivateNetworks": True, "retryBaseMs": 20}},
     )
     async with start_iris(tmp_path, config, http=True) as iris:
         # As the iris command does: the log ring gets the records, so the Logs view has some to show.

@@ -1,5 +1,6 @@
 // Jobs (Execute, and messages sent with persist) and their webhook deliveries: ListMessages for the table,
-// GetMessage for one job's deliveries. Refreshed when a job.* or webhook.* event says something changed.
+// GetMessage for one job's deliveries. ListMessages leaves deliveries out, so the table's webhook column
+// comes from the webhook.* events (replayed on load); the details ask GetMessage for the full record.
 
 import { api, query } from "./api.js";
 import { $, el, time, usd, throttled } from "./dom.js";
@@ -12,6 +13,7 @@ export class JobsView {
     this.only = $("#jobs-only");
     this.detail = $("#job-detail");
     this.open = "";
+    this.hooks = new Map(); // messageId -> {attempt, delivered, statusCode} of its latest webhook event
     this.refresh = throttled(() => this.load(), 2000);
     this.only.addEventListener("change", () => this.load());
     $("#jobs-refresh").addEventListener("click", () => this.load());
@@ -19,6 +21,16 @@ export class JobsView {
 
   onEvent(event) {
     const kind = event.kind ?? "";
+    if (kind.startsWith("webhook.") && event.messageId) {
+      const seen = this.hooks.get(event.messageId);
+      if (!seen || (event.attempt ?? 0) >= seen.attempt) {
+        this.hooks.set(event.messageId, {
+          attempt: event.attempt ?? 0,
+          delivered: kind === "webhook.delivered",
+          statusCode: event.statusCode ?? 0,
+        });
+      }
+    }
     if (kind.startsWith("job.") || kind.startsWith("webhook.") || kind === "turn.completed") {
       this.refresh();
       if (this.open && (event.messageId === this.open || kind.startsWith("webhook."))) this.show(this.open, false);
@@ -43,17 +55,20 @@ export class JobsView {
     const button = el("button", { type: "button", className: "small", textContent: "Deliveries" });
     button.setAttribute("aria-label", `Details and deliveries of ${m.jobId || m.messageId}`);
     button.addEventListener("click", () => this.show(m.messageId, true));
-    const webhook = m.webhookStatus
-      ? `${m.webhookStatus} (${(m.deliveries ?? []).length})`
-      : (m.deliveries ?? []).length ? `${m.deliveries.length} attempts` : "—";
+    const hook = this.hooks.get(m.messageId);
+    const webhook = hook
+      ? hook.delivered
+        ? `delivered (${hook.attempt})`
+        : `attempt ${hook.attempt} failed${hook.statusCode ? ` (HTTP ${hook.statusCode})` : ""}`
+      : m.webhookStatus || "—";
     return el(
       "tr",
       { dataset: { messageId: m.messageId, status: m.status } },
       el("td", {}, time(m.createdAt)),
       el("td", {}, m.team),
       el("td", {}, m.fromTeam ?? m.from ?? ""),
-      el("td", {}, el("span", { className: `badge ${m.status}` }, m.status)),
-      el("td", {}, m.priority || (m.jobId ? "normal" : "—")),
+      el("td", {}, el("span", { className: `badge ${m.status}` }, m.status),
+        m.priority && m.priority !== "normal" ? el("span", { className: "tag" }, m.priority) : null),
       el("td", {}, webhook),
       el("td", {}, usd(m.metadata?.costUsd)),
       el("td", {}, button),
@@ -86,13 +101,18 @@ export class JobsView {
       const close = el("button", { type: "button", className: "small", textContent: "Close" });
       close.addEventListener("click", () => {
         this.open = "";
+    this.hooks = new Map(); // messageId -> {attempt, delivered, statusCode} of its latest webhook event
         this.detail.hidden = true;
       });
+      const answer = (m.response ?? "").slice(0, 400);
       this.detail.replaceChildren(
-        el("h3", {}, `${m.jobId || m.messageId} · ${m.team} · ${m.status}`, " ", close),
-        el("p", { className: "hint" }, `Task: ${m.message ?? ""}`),
-        m.error ? el("p", { className: "error" }, m.error) : null,
-        table,
+        ...[
+          el("h3", {}, `${m.jobId || m.messageId} · ${m.team} · ${m.status}`, " ", close),
+          el("p", { className: "hint" }, `Task: ${m.message ?? ""}`),
+          answer ? el("p", { className: "hint" }, `Answer: ${answer}`) : null,
+          m.error ? el("p", { className: "error" }, m.error) : null,
+          table,
+        ].filter(Boolean),
       );
       this.detail.hidden = false;
       if (focus) this.detail.focus();
