@@ -203,6 +203,44 @@ async def test_5_the_cost_of_a_turn_shows_for_its_team(dashboard: Dashboard) -> 
     await dashboard.shot("5-cost-moved")
 
 
+async def test_5b_the_cost_chart_draws_the_usage_shape_per_team_and_per_key(dashboard: Dashboard) -> None:
+    """The view against GetUsage's announced JSON shape, answered by the browser itself (page.route): what
+    the page draws from given rows, whether or not the server has the route yet."""
+    asked: list[str] = []
+
+    def rows(by: str) -> list[dict[str, Any]]:
+        return [
+            {by: name, "day": day, "turns": turns, "costUsd": cost, "usage": {"inputTokens": 10 * turns}}
+            for name, day, turns, cost in [
+                ("alpha", "2026-11-29", 3, 0.12),
+                ("alpha", "2026-11-30", 1, 0.05),
+                ("beta", "2026-11-30", 2, 0.2),
+            ]
+        ]
+
+    async def usage(route: Any) -> None:
+        asked.append(route.request.url)
+        by = "key" if "groupBy=key" in route.request.url else "team"
+        total = {"turns": 6, "costUsd": 0.37}
+        await route.fulfill(json={"rows": rows(by), "total": total, "since": "0", "until": "0"})
+
+    await dashboard.page.route("**/api/v1/usage?*", usage)
+    await signed_in(dashboard)
+    page = dashboard.page
+    await expect(page.locator("#usage-total")).to_have_text("Total $0.3700 over 6 turns")
+    await expect(page.locator('#usage-table tr[data-group="alpha"] td.cost')).to_have_text("$0.1700")
+    await expect(page.locator('#usage-table tr[data-group="beta"] td.cost')).to_have_text("$0.2000")
+    await expect(page.locator("#usage-chart svg rect title")).to_have_count(3)  # one bar piece per row
+    await expect(page.locator("#usage-chart svg")).to_have_attribute("role", "img")
+    assert "groupBy=team" in asked[-1] and "groupBy=day" in asked[-1] and "since=" in asked[-1]
+    await dashboard.shot("5b-cost-chart-shape")
+
+    await page.get_by_label("Group by").select_option("key")
+    await expect(page.locator("#usage-group-head")).to_have_text("Key")
+    await expect(page.locator('#usage-table tr[data-group="alpha"]')).to_be_visible()
+    assert "groupBy=key" in asked[-1]
+
+
 async def test_7_a_jobs_webhook_deliveries_show_with_the_job(dashboard: Dashboard) -> None:
     await signed_in(dashboard)
     attempts: list[int] = []
