@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from iris_client.generated.iris.v1 import iris_pb2
 
 from .calls import Endpoint
+from .dashboard import DASHBOARD_ASSETS, dashboard_assets, dashboard_page
 from .errors import GatewayError, handle_exception, handle_http_exception
 from .metadata import FORWARDED_HEADERS, RATE_LIMIT_HEADERS
 from .openapi import openapi_document
@@ -74,6 +75,8 @@ class GatewayConfig:
     """The OpenAPI document's version of the API."""
     mounts: Sequence[Mount] = ()
     """Other apps served beside the routes (``iris serve`` mounts the MCP adapter's HTTP transport)."""
+    dashboard: bool = True
+    """Serve the operator dashboard at ``/`` (static files; each call it makes needs a key, as any call)."""
 
 
 def _channel_factory(target: str | ChannelFactory) -> ChannelFactory:
@@ -150,6 +153,11 @@ def create_app(target: str | ChannelFactory, config: GatewayConfig | None = None
     app.router.add_websocket_route(WEBSOCKET_PATH, stream_socket)
     app.add_route("/docs", docs_page(config.title, "/openapi.json"), methods=["GET"], include_in_schema=False)
     app.mount(DOCS_ASSETS, docs_assets(), name="docs-assets")
+    if config.dashboard:
+        page = dashboard_page()
+        for path in ("/", "/dashboard"):
+            app.add_route(path, page, methods=["GET"], include_in_schema=False)
+        app.mount(DASHBOARD_ASSETS, dashboard_assets(), name="dashboard-assets")
     app.add_exception_handler(HTTPException, handle_http_exception)
     # GatewayError by name: the handler for Exception runs outside the middleware (no security headers).
     app.add_exception_handler(GatewayError, handle_exception)
