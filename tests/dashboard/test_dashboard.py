@@ -12,7 +12,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 from playwright.async_api import expect
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,11 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from iris_app.rest_server import serving_app
-from iris_client.generated.iris.v1 import iris_pb2
 from tests.dashboard.conftest import GUARDED, Dashboard
-
-HAS_USAGE = "GetUsage" in iris_pb2.DESCRIPTOR.services_by_name["Iris"].methods_by_name
-"""GetUsage (GET /api/v1/usage) is being added on main; until it lands, the cost step is expected to fail."""
 
 
 def own_row(dash: Dashboard, team: str) -> Any:
@@ -183,15 +178,9 @@ async def test_6_logs_are_filtered_by_level_logger_and_text(dashboard: Dashboard
     await dashboard.shot("6b-logs-filtered")
 
 
-@pytest.mark.xfail(
-    not HAS_USAGE, reason="waiting for GetUsage (GET /api/v1/usage) to land on main", strict=True
-)
 async def test_5_the_cost_of_a_turn_shows_for_its_team(dashboard: Dashboard) -> None:
     await signed_in(dashboard)
     page = dashboard.page
-    if not HAS_USAGE:  # what the page says meanwhile
-        await expect(page.locator("#usage-error")).to_contain_text("Usage not available")
-        await dashboard.shot("5-cost-unavailable")
     async with asyncio.timeout(60):
         reply = await dashboard.http.post("/api/v1/teams/alpha/ask", json={"question": "say what it costs"})
     assert reply.json()["metadata"]["costUsd"] > 0, reply.text

@@ -87,9 +87,9 @@ async def test_metrics_after_one_turn_has_every_family_with_sane_values(rest_iri
         samples, "iris_turn_duration_seconds_sum", team="alpha"
     )
     assert value(samples, "iris_process_spawn_duration_seconds_count", team="alpha") == 1
-    assert value(samples, "iris_cost_usd_total", team="alpha", key="") > 0
-    assert value(samples, "iris_tokens_total", team="alpha", key="", kind="input") > 0
-    assert value(samples, "iris_tokens_total", team="alpha", key="", kind="output") > 0
+    assert value(samples, "iris_cost_usd_total", team="alpha", key="admin") > 0
+    assert value(samples, "iris_tokens_total", team="alpha", key="admin", kind="input") > 0
+    assert value(samples, "iris_tokens_total", team="alpha", key="admin", kind="output") > 0
     assert value(samples, "iris_processes_alive") == 1
     assert value(samples, "iris_processes_busy") == 0
     assert value(samples, "iris_processes_spare") == 0
