@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import yaml
 
-from bench.run import spawn_logged, stop, summary, timed
+from bench.common import spawn_logged, stop, summary, timed
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_offline_model import offline_model_env

@@ -40,6 +40,9 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage 
 
 from bench import v1  # noqa: E402
 from bench.clients import client_overheads  # noqa: E402
+from bench.common import spawn_logged, stop, summary, timed  # noqa: E402
+from bench.metrics_overhead import metrics_overhead  # noqa: E402
+from bench.tracing import tracing_overhead  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
 from iris_offline_model import offline_model_env  # noqa: E402
@@ -47,43 +50,6 @@ from iris_offline_model import offline_model_env  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": p95, "min": ordered[0]}
-
-
-async def timed(n: int, action: Callable[[], Awaitable[Any]]) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-async def spawn_logged(
-    work: Path, name: str, pattern: bytes, *args: str
-) -> tuple[asyncio.subprocess.Process, bytes]:
-    """Start a child logging to a file; wait (bounded) for ``pattern`` there and return its first group."""
-    log = work / f"{name}.log"
-    with log.open("wb") as sink:
-        child = await asyncio.create_subprocess_exec(*args, stderr=sink, env={**os.environ})
-    async with asyncio.timeout(30):
-        while not (match := re.search(pattern, log.read_bytes())):
-            if child.returncode is not None:
-                raise RuntimeError(f"{name} exited: {log.read_text()}")
-            await asyncio.sleep(0.05)
-    return child, match[1]
-
-
-async def stop(child: asyncio.subprocess.Process) -> None:
-    if child.returncode is None:
-        child.terminate()
-    async with asyncio.timeout(30):
-        await child.wait()
 
 
 async def start_iris(
@@ -218,6 +184,11 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             history = await v1.history_query(second_iris, stop, work, max(warm_runs // 2, 20), summary)
             key_text = key[0][1].removeprefix("Bearer ")
             clients = await client_overheads(f"127.0.0.1:{port}", key_text, max(warm_runs // 2, 20))
+            half = max(warm_runs // 2, 20)
+            observability = {
+                "metrics": await metrics_overhead(work / "metrics-bench", model_url, half),
+                "tracing": await tracing_overhead(start_iris, stop, work, model_url, half, summary),
+            }
     finally:
         await stop(server)
     return {
@@ -231,6 +202,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
         "mcp": mcp,
         "v1": {"execute_to_webhook": webhook, "watch_fan_out": fan_out, "history": history},
         "clients": clients,
+        "observability": observability,
         "paired_warm_difference_p50_ms": statistics.median(
             i - d for i, d in zip(warm_iris, warm_direct, strict=True)
         ),
@@ -412,6 +384,23 @@ def table(result: dict[str, Any]) -> str:
         lines += [
             f"| {name} | {s['client']:.2f} | {s['raw']:.2f} | {s['client'] - s['raw']:+.2f} |"
             for name, s in c.items()
+        ]
+    o = result.get("observability")
+    if o is not None:
+        m, t = o["metrics"], o["tracing"]
+        lines += [
+            "",
+            "| What metrics and tracing cost (warm SendMessage, two `iris serve` side by side) | n | p50 ms "
+            "| p95 ms | min ms | target |",
+            "|---|---:|---:|---:|---:|---|",
+            row("Metrics on (the default)", m["metrics_on"]),
+            row("Metrics off (settings.metricsEnabled: false)", m["metrics_off"]),
+            row("Tracing on (SDK, batched OTLP export to a local sink)", t["on"]),
+            row("Tracing off (the default)", t["off"]),
+            "",
+            f"**Metrics add {m['paired_difference_p50_ms']:+.2f} ms and tracing "
+            f"{t['paired_difference_p50_ms']:+.2f} ms** to a warm turn (medians of paired differences; "
+            f"{t['exported']['requests']} OTLP exports, {t['exported']['bytes']:,} bytes).",
         ]
     lines += [
         "",

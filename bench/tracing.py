@@ -113,7 +113,8 @@ async def tracing_overhead(
 
 
 async def main() -> None:
-    from bench.run import spawn_logged, start_iris, stop, summary
+    from bench.common import spawn_logged, stop, summary
+    from bench.run import start_iris
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200, help="warm SendMessages per side")
