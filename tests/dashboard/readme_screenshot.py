@@ -91,7 +91,7 @@ async def main(out: Path) -> None:
                     "() => [...document.querySelectorAll('#turn-list .answer')]"
                     ".some(a => a.textContent.includes('chunk 6'))"
                 )
-                await page.screenshot(path=str(out))
+                await page.screenshot(path=str(out), full_page=True)  # the whole page at laptop width
                 await page.get_by_role("button", name="Deny Bash for guarded (for admin)").click()
                 await asking
                 await streaming
