@@ -31,6 +31,9 @@ def quiet_chatty_loggers(level: str) -> None:
     for name in CHATTY_LOGGERS:
         if level != "DEBUG" or name in _ALWAYS_QUIET:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # OpenTelemetry warns once per call about a malformed traceparent, before any key is checked: an anonymous
+    # caller could fill the log ring with them. The header is ignored either way.
+    logging.getLogger("opentelemetry").setLevel(logging.ERROR)
 
 
 class JsonLineFormatter(logging.Formatter):

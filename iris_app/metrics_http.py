@@ -1,9 +1,11 @@
 """``GET /metrics`` in the Prometheus text format: on the REST port, and on a port of its own if configured.
 
 Served on Iris's own event loop (prometheus-client's ASGI app renders in the request's task), so the pool
-gauges are read where the pool lives, never from another thread. The endpoint takes no key, as Prometheus
-scrapers expect; it shows team and API key names, so it listens where the REST port does (loopback unless
-``settings.host`` says otherwise) and ``settings.metricsPort`` can put it where only the scraper reaches.
+gauges are read where the pool lives, never from another thread. The metrics name every API key and what
+it spent, which GetUsage shows only to admin keys: on the REST port ``/metrics`` therefore needs a key with
+``status:read`` (Prometheus sends it with ``authorization: {credentials: ...}``), checked by gRPC like any
+call, so refusals are audited. ``settings.metricsPort`` serves them without a key, on a port of their own
+that the operator puts where only the scraper reaches.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from iris_client.call_errors import failure_of
+from iris_client.credentials import outgoing_metadata
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_client.generated.iris.v1 import iris_pb2_grpc
 from rest_gateway import Mount, Mounted
 
 from .rest_server import serving_app
@@ -26,27 +33,41 @@ logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 
+_CHECK_TIMEOUT_S = 10.0
+"""Deadline of the key check (GetStatus) before a scrape."""
+
 
 class _MetricsApp:
-    """prometheus-client's ASGI app, as an instance.
+    """prometheus-client's ASGI app behind Iris's own authentication (a GetStatus call with the caller's key).
 
     Starlette hands an instance the raw ASGI call; a plain function endpoint would be called with a Request.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, channel: Callable[[], grpc.aio.Channel]) -> None:
         self._app = make_asgi_app(registry)
+        self._channel = channel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {
+                name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+            }
+            metadata = outgoing_metadata(headers)
+            try:
+                stub = iris_pb2_grpc.IrisStub(self._channel())
+                await stub.GetStatus(pb.GetStatusRequest(), metadata=metadata, timeout=_CHECK_TIMEOUT_S)
+            except grpc.aio.AioRpcError as exc:
+                failure = failure_of(exc)
+                await JSONResponse(failure.body(), status_code=failure.status_code)(scope, receive, send)
+                return
         await self._app(scope, receive, send)
 
 
 def metrics_mount(registry: CollectorRegistry) -> Mount:
-    """Return the gateway mount that answers ``GET /metrics`` from ``registry``."""
-    app = _MetricsApp(registry)
+    """Return the gateway mount that answers ``GET /metrics`` from ``registry``, to a key with status:read."""
 
     def mount(channel: Callable[[], grpc.aio.Channel]) -> Mounted:
-        del channel  # read from the registry in this process, not over gRPC
-        return Mounted(METRICS_PATH, app, contextlib.nullcontext)
+        return Mounted(METRICS_PATH, _MetricsApp(registry, channel), contextlib.nullcontext)
 
     return mount
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from .access import ADMIN, grants
 from .clock import now_ms
 from .config import TeamConfig
 from .errors import BudgetExceededError
 from .keys import ApiKey
-from .usage import CostLedger
 
-__all__ = ["Budget", "budgets_of", "check_budgets", "period_bounds"]
+__all__ = ["Budget", "Spent", "budgets_of", "check_budgets", "period_bounds"]
+
+Spent = Callable[[str, str, int], Awaitable[float]]
+"""The cost ledger's ``spent(scope, name, since_ms)``: USD a team or key spent since a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,9 @@ class Budget:
     period: str
     """``daily`` or ``monthly`` (UTC)."""
     limit_usd: float
+    spent_shown: bool = True
+    """Whether a refusal may say what was spent: a team's spending is every key's, so only an admin (who may
+    read it with GetUsage) is told it."""
 
 
 def budgets_of(team: TeamConfig, key: ApiKey | None) -> list[Budget]:
@@ -47,7 +53,12 @@ def budgets_of(team: TeamConfig, key: ApiKey | None) -> list[Budget]:
             ("key", key.name, "daily", key.daily_budget_usd),
             ("key", key.name, "monthly", key.monthly_budget_usd),
         ]
-    return [Budget(scope, name, period, limit) for scope, name, period, limit in limits if limit > 0]
+    admin = key is None or grants(key.permissions, ADMIN)
+    return [
+        Budget(scope, name, period, limit, spent_shown=scope == "key" or admin)
+        for scope, name, period, limit in limits
+        if limit > 0
+    ]
 
 
 def period_bounds(period: str, at_ms: int) -> tuple[int, int]:
@@ -62,33 +73,36 @@ def period_bounds(period: str, at_ms: int) -> tuple[int, int]:
 
 
 async def check_budgets(
-    ledger: CostLedger,
-    team: TeamConfig,
-    key: ApiKey | None,
-    on_refused: Callable[[str, str], None] | None = None,
+    spent_by: Spent, budgets: Sequence[Budget], on_refused: Callable[[str, str], None] | None = None
 ) -> None:
     """Refuse a turn when a budget it falls under is used up (``on_refused(scope, period)`` counts it).
 
+    Checked when a message is accepted and again when its turn is about to start, so messages queued (or
+    sent together) before the budget ran out do not run past it.
+
     Raises:
         BudgetExceededError: its details name the budget (e.g. ``team backend daily``), ``limitUsd``,
-            ``spentUsd`` and ``resetsAt`` (Unix ms, when the period ends).
+            ``resetsAt`` (Unix ms, when the period ends) and, where the caller may know it, ``spentUsd``.
 
     """
     now = now_ms()
-    for budget in budgets_of(team, key):
+    for budget in budgets:
         start, end = period_bounds(budget.period, now)
-        spent = await ledger.spent(budget.scope, budget.name, start)
-        if spent >= budget.limit_usd:
-            if on_refused is not None:
-                on_refused(budget.scope, budget.period)
-            resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end / 1000))
-            raise BudgetExceededError(
-                f"The {budget.period} budget of {budget.scope} {budget.name} (${budget.limit_usd:.2f}) is "
-                f"used up (${spent:.2f} spent); it resets at {resets}",
-                details={
-                    "budget": f"{budget.scope} {budget.name} {budget.period}",
-                    "limitUsd": f"{budget.limit_usd:g}",
-                    "spentUsd": f"{spent:.6f}",
-                    "resetsAt": str(end),
-                },
-            )
+        spent = await spent_by(budget.scope, budget.name, start)
+        if spent < budget.limit_usd:
+            continue
+        if on_refused is not None:
+            on_refused(budget.scope, budget.period)
+        resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end / 1000))
+        details = {
+            "budget": f"{budget.scope} {budget.name} {budget.period}",
+            "limitUsd": f"{budget.limit_usd:g}",
+            "resetsAt": str(end),
+        }
+        if budget.spent_shown:
+            details["spentUsd"] = f"{spent:.6f}"
+        raise BudgetExceededError(
+            f"The {budget.period} budget of {budget.scope} {budget.name} (${budget.limit_usd:.2f}) is used up"
+            f"{f' (${spent:.2f} spent)' if budget.spent_shown else ''}; it resets at {resets}",
+            details=details,
+        )

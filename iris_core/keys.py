@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS keys (
 """
 
 
+SESSION_KEY_PREFIX = "mcp."
+"""Name prefix of the keys Iris issues to teams' own Claude (``mcp.<team>``); stored keys may not use it."""
+
+
 def hash_key(key: str) -> str:
     """Return the stored form of a key."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -229,6 +233,12 @@ class KeyStore(SqliteFile):
             raise ValidationError(
                 "Key name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
                 details={"field": "name"},
+            )
+        if name.startswith(SESSION_KEY_PREFIX):
+            # The names of the keys Iris issues to teams' Claude: a stored key of that name would share their
+            # spending, budgets and usage.
+            raise ValidationError(
+                f"Key names starting with {SESSION_KEY_PREFIX!r} are Iris's own", details={"field": "name"}
             )
         granted = parse_permissions(permissions)
         environment = environment or "live"

@@ -18,7 +18,7 @@ from typing import TypeVar
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .access import Caller
-from .budgets import check_budgets
+from .budgets import Budget, budgets_of, check_budgets
 from .clock import now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import IrisError, OperationTimeoutError, PreconditionFailedError, ValidationError
@@ -268,7 +268,8 @@ class Messages:
         pair = pair_of(from_team, asked.to_team, team_field=asked.fields[0])
         validate_message(asked.message, field=asked.fields[1])
         team = configured_team(self._config, pair.to_team)
-        await check_budgets(self._ledger, team, caller.key, self._on_budget_refused)
+        budgets = budgets_of(team, caller.key)
+        await check_budgets(self._ledger.spent, budgets, self._on_budget_refused)
         self._pool.admit(pair)  # a message that will be refused must not create a session
         cycle = self._pool.wait_cycle(pair)
         if cycle is not None:
@@ -281,11 +282,18 @@ class Messages:
         # One owned step with the lock inside: a caller that goes away mid-accept cannot let a reboot slip
         # between the session read and the record write, nor leave the turn half-accepted.
         key_name = caller.key.name if caller.key is not None else ""
-        await self._pool.owned(self._accept_locked(pair, team, asked, key_name, accepted), f"accept-{pair}")
+        work = self._accept_locked(pair, team, asked, key_name, tuple(budgets), accepted)
+        await self._pool.owned(work, f"accept-{pair}")
         return accepted[0]
 
     async def _accept_locked(
-        self, pair: Pair, team: TeamConfig, asked: Asked, key_name: str, out: list[Turn]
+        self,
+        pair: Pair,
+        team: TeamConfig,
+        asked: Asked,
+        key_name: str,
+        budgets: tuple[Budget, ...],
+        out: list[Turn],
     ) -> None:
         async with self._locks.of(pair):
             session_id = await self._store.session_id_for(pair.from_team, pair.to_team)
@@ -300,8 +308,10 @@ class Messages:
                 persist=asked.persist,
                 expires_at=created + expires_in if asked.persist else 0,
                 context=asked.context,
-                job=asked.job or (JobSpec() if asked.persist else None),
+                # A persisted message is a job without an id; its owner keeps its key across a restart.
+                job=asked.job or (JobSpec(owner=key_name) if asked.persist else None),
                 key_name=key_name,
+                budgets=budgets,
                 # An Execute job runs later: its spans start a trace of their own, linked to this call's.
                 trace=TurnTrace.accepted(later=asked.job is not None),
             )
@@ -336,7 +346,7 @@ class Messages:
                     recovered_attempts=row.attempts,
                     # A turn that began: its recorded attempt, or the next (if its count was not written).
                     job=row.job or JobSpec(),
-                    # A job's key is kept with it (its owner); a plain persisted message's is not.
+                    # A job's key, and a persisted message's, is kept with it (its owner).
                     key_name=row.job.owner if row.job is not None else "",
                     rewind_prompts=tuple(
                         prompt_uuid(row.message_id, n) for n in (row.attempts + 1, row.attempts)

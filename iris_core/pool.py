@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
+from .budgets import check_budgets
 from .claude_process import ClaudeProcess
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import (
+    BudgetExceededError,
     IrisError,
     PreconditionFailedError,
     ProcessError,
@@ -75,10 +77,12 @@ class ProcessPool:
         session_mcp: SessionMcp | None = None,
         events: EventLog | None = None,
         ledger: CostLedger | None = None,
+        on_budget_refused: Callable[[str, str], None] | None = None,
         metrics: IrisMetrics | None = None,
     ) -> None:
         self._config = config
         self._ledger = ledger
+        self._on_budget_refused = on_budget_refused
         self._events = events
         self._metrics = metrics
         self._settings = config.settings
@@ -543,6 +547,11 @@ class ProcessPool:
                 )
 
     async def _next_turn(self, state: PairRuntime) -> None:
+        if state.queue and await self._refused_for_budget(state.queue[0]):
+            turn = state.queue.popleft()
+            await self._runner.record(turn)
+            self._turns.pop(turn.message_id, None)
+            return
         process = await self._slots.ensure(state, wait_for_slot=True, only_if_queued=True)
         if process is None or not state.queue:
             return
@@ -576,6 +585,17 @@ class ProcessPool:
                 self._turns.pop(turn.message_id, None)  # after the record: reports overlay it until then
             self._reaper_wake.set()
             await self._slots.notify_room_changed()  # an idle process may now be evicted for a waiting pair
+
+    async def _refused_for_budget(self, turn: Turn) -> bool:
+        """End a turn whose budget was used up while it waited (it never starts); True if it was."""
+        if not turn.budgets or self._ledger is None or turn.done:
+            return False
+        try:
+            await check_budgets(self._ledger.spent, turn.budgets, self._on_budget_refused)
+        except BudgetExceededError as refusal:
+            await turn.end(TurnStatus.ERROR, error=refusal.message, failure=refusal)
+            return True
+        return False
 
     async def _reap_idle(self) -> None:
         """Stop processes idle past their team's idleTimeout; reap processes that died while idle."""

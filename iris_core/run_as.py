@@ -64,10 +64,10 @@ SHARED_NAMES = (
     "SSL_CERT_FILE",
     "NODE_EXTRA_CA_CERTS",
     # W3C trace context the claude-agent-sdk sets for the process's start (a trace and a span id, no secret),
-    # so a contained team's Claude Code spans join Iris's trace too. OTEL_* is not shared: it may carry the
+    # so a contained team's Claude Code spans join Iris's trace too. TRACESTATE is not shared: it is free text
+    # a caller chose, which the process would keep for later callers. OTEL_* is not shared: it may carry the
     # collector's credentials (OTEL_EXPORTER_OTLP_HEADERS); a team that exports telemetry sets it in its env.
     "TRACEPARENT",
-    "TRACESTATE",
 )
 """Inherited variables a contained team keeps besides Iris's own: the locale, the path, the proxies, the trace
 context."""

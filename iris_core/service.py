@@ -258,6 +258,7 @@ class IrisService:
                 events=events,
                 ledger=ledger,
                 metrics=metrics,
+                on_budget_refused=metrics.budget_refused if metrics is not None else None,
             )
             jobs = JobQueue(config.settings, pool, events, metrics)
             if metrics is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from claude_agent_sdk.types import McpHttpServerConfig, McpServerConfig, McpStdioServerConfig
 
 from .config import TeamConfig
-from .keys import KeyStore
+from .keys import SESSION_KEY_PREFIX, KeyStore
 
 __all__ = ["KEY_VARIABLE", "MCP_SERVER_NAME", "McpEndpoint", "SessionMcp", "session_key_name"]
 
@@ -34,7 +34,7 @@ MCP_SERVER_NAME = "iris"
 KEY_VARIABLE = "IRIS_SESSION_KEY"
 """The environment variable that carries a team's key into its Claude process (never its command line)."""
 
-_KEY_NAME_PREFIX = "mcp."
+_KEY_NAME_PREFIX = SESSION_KEY_PREFIX
 _MAX_KEY_NAME = 64
 
 

@@ -207,7 +207,14 @@ def traced_launcher(launch: Launch) -> Launch:
             "iris.run_as": spec.run_as is not None,
         }
         with _tracer.start_as_current_span("iris.process.spawn", attributes=attributes) as span:
-            process = await launch(spec, timeout_s)
+            if span.is_recording():
+                process = await launch(spec, timeout_s)
+            else:  # tracing off: hand Claude Code no caller's trace context, which it would keep for life
+                token = otel_context.attach(otel_context.Context())
+                try:
+                    process = await launch(spec, timeout_s)
+                finally:
+                    otel_context.detach(token)
             span.set_attribute("process.pid", process.pid)
             _SPAWNED[process] = span.get_span_context()
             return process

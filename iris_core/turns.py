@@ -32,6 +32,7 @@ from google.protobuf import struct_pb2
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
+from .budgets import Budget
 from .clock import monotonic_ms, now_ms
 from .config import Settings
 from .errors import IrisError
@@ -198,6 +199,8 @@ class Turn:
     """The turn's cost and tokens per model, for the cost ledger (empty until it ends)."""
     key_name: str = ""
     """The API key the message was sent with ("" without authentication): costs and budgets are per key."""
+    budgets: tuple[Budget, ...] = ()
+    """The budgets the turn falls under, checked again just before it starts (it may have waited)."""
     chunk_count: int = 0
     """Text chunks published so far (kept whatever the caps)."""
     tool_use_count: int = 0

@@ -8,6 +8,7 @@ caller asks; the budgets read the same sums. Days and months are UTC.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .clock import now_ms
 from .errors import ForbiddenError, ValidationError
 from .spend import ModelSpend
 from .sqlite_file import SqliteFile
-from .turns import Turn
+from .turns import Turn, TurnStatus
 
 __all__ = ["DEFAULT_RANGE_MS", "GROUPS", "CostLedger", "utc_day"]
 
@@ -73,7 +74,16 @@ Row = tuple[str, str, int, str, str, str, str, float, int, int, int, int]
 """One row of the spend table: a turn's spend on one model."""
 
 
-def _rows(turn: Turn) -> list[Row]:
+ESTIMATED_MODEL = "estimated"
+"""The model of a row estimating a turn whose cost Claude Code never reported (``CostLedger.note``)."""
+
+_NOTED_KEPT = 10_000
+
+RECENT_TURNS = 20
+"""How many of a team's recent turn costs its estimate averages."""
+
+
+def _rows(turn: Turn, spends: Sequence[ModelSpend]) -> list[Row]:
     ended = turn.completed_at or now_ms()
     return [
         (
@@ -90,7 +100,7 @@ def _rows(turn: Turn) -> list[Row]:
             spend.usage.cache_creation_input_tokens,
             spend.usage.cache_read_input_tokens,
         )
-        for spend in _spends(turn)
+        for spend in spends
     ]
 
 
@@ -103,19 +113,51 @@ class CostLedger(SqliteFile):
         super().__init__(path)
         self._pending: list[Row] = []
         """Rows of turns that have ended but whose record is not written yet (``note``)."""
+        self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=RECENT_TURNS))
+        """Per team, the costs of its latest reported turns: the estimate of a turn that reported none."""
+        self._noted: OrderedDict[str, None] = OrderedDict()
+        """The latest turns noted (bounded), so the record's ``add`` notes only a turn never noted."""
+
+    async def open(self) -> None:
+        """Open usage.db and learn each team's recent turn costs (for estimates)."""
+        await super().open()
+        query = (
+            "SELECT team, SUM(cost_usd) FROM spend WHERE model != ? GROUP BY message_id "
+            "ORDER BY MAX(ended_at) DESC LIMIT 5000"
+        )
+        async with self._conn.execute(query, (ESTIMATED_MODEL,)) as cursor:
+            for team, cost in reversed(list(await cursor.fetchall())):
+                self._recent[str(team)].append(float(cost))
 
     def note(self, turn: Turn) -> None:
         """Hold an ended turn's spend until it is written: told as the turn ends, before its waiters wake.
 
         The record of a turn is written just after its callers are answered; a caller that asks GetUsage,
         or sends its next message, at once must still see this turn's cost.
+
+        A turn that reached Claude Code but ended without its report (the process died, a timeout retired
+        it) did cost something nobody was told: it is charged the team's recent average, as model
+        ``estimated``, so a turn that kills its own process cannot run past every budget for free.
         """
-        self._pending += _rows(turn)
+        self._noted[turn.message_id] = None
+        if len(self._noted) > _NOTED_KEPT:
+            self._noted.popitem(last=False)
+        spends = _spends(turn)
+        if spends:
+            self._recent[turn.pair.to_team].append(sum(spend.cost_usd for spend in spends))
+        self._pending += _rows(turn, spends or self._estimate(turn))
+
+    def _estimate(self, turn: Turn) -> tuple[ModelSpend, ...]:
+        recent = self._recent.get(turn.pair.to_team)
+        if turn.status is not TurnStatus.ERROR or not turn.sent or not recent:
+            return ()
+        return (ModelSpend(model=ESTIMATED_MODEL, cost_usd=sum(recent) / len(recent), usage=pb.TokenUsage()),)
 
     async def add(self, turn: Turn) -> None:
-        """Write an ended turn's spend (again: the same rows, replaced), and what else is held."""
-        rows, self._pending = [*self._pending, *_rows(turn)], []
-        await self._write(rows)
+        """Write what ``note`` holds (an ended turn's spend is noted as it ends, then written here)."""
+        if turn.message_id not in self._noted:
+            self.note(turn)  # a turn that ended before the ledger heard of it
+        await self._flush()
 
     async def _flush(self) -> None:
         rows, self._pending = self._pending, []

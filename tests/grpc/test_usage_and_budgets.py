@@ -3,6 +3,7 @@ team's or a key's budget is refused with BudgetExceededError naming the budget a
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import time
 from collections.abc import AsyncIterator
@@ -144,3 +145,50 @@ async def test_a_per_turn_cap_is_passed_to_claude_code(tmp_path: Path) -> None:
         status = await iris.stub.TeamStatus(pb.TeamStatusRequest(team="alpha"))
         argv = command_line(status.teams[0].pid)
     assert argv[argv.index(b"--max-budget-usd") + 1] == b"2.5"
+
+
+async def test_messages_sent_together_do_not_start_past_the_budget(iris: Iris) -> None:
+    # All three are accepted before any has cost anything; the pair runs them one by one, and each is checked
+    # again as it is about to start.
+    async with as_key(iris, "eager", "team:tell", daily_usd=0.01) as eager:
+        results = await asyncio.gather(
+            *(say(eager, f"together {n}") for n in range(3)), return_exceptions=True
+        )
+    completed = [r for r in results if isinstance(r, pb.SendMessageResponse)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(completed) == 1 and len(refused) == 2, results
+    assert {error_reason(r) for r in refused} == {"BudgetExceededError"}
+    usage = await iris.stub.GetUsage(pb.GetUsageRequest(key="eager"))
+    assert usage.total.turns == 1
+
+
+async def test_a_team_budget_refusal_tells_a_key_without_admin_no_team_spending(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"budget": {"monthlyUsd": 0.01}}})
+    async with start_iris(tmp_path, config) as iris:
+        await say(iris.stub, "spent by admin")
+        async with as_key(iris, "plain", "team:tell") as plain:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await say(plain, "refused")
+    details = error_details(refused.value)
+    assert details["budget"] == "team alpha monthly"
+    assert "spentUsd" not in details
+    assert "spent" not in (refused.value.details() or "")
+
+
+async def test_a_turn_that_kills_its_own_process_is_charged_the_teams_recent_average(iris: Iris) -> None:
+    first = await say(iris.stub, "a normal turn")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await iris.stub.SendMessage(
+            pb.SendMessageRequest(to_team="alpha", message='tool Bash {"command": "kill -9 $PPID"}')
+        )
+    usage = await iris.stub.GetUsage(pb.GetUsageRequest(group_by=["model"]))
+    estimated = [r for r in usage.rows if r.model == "estimated"]
+    assert len(estimated) == 1 and estimated[0].turns == 1
+    assert first.cost_usd > 0
+    assert estimated[0].cost_usd == pytest.approx(first.cost_usd)
+
+
+async def test_key_names_of_teams_own_claude_are_reserved(iris: Iris) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await iris.stub.CreateApiKey(pb.CreateApiKeyRequest(name="mcp.alpha", permissions=["team:tell"]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

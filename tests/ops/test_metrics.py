@@ -55,10 +55,11 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def scrape(port: int | None, path: str = "/metrics") -> httpx.Response:
+async def scrape(port: int | None, path: str = "/metrics", *, key: str = "") -> httpx.Response:
     assert port is not None
+    headers = {"authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.get(f"http://127.0.0.1:{port}{path}")
+        return await client.get(f"http://127.0.0.1:{port}{path}", headers=headers)
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ async def rest_iris(tmp_path: Path) -> AsyncIterator[Iris]:
 async def test_metrics_after_one_turn_has_every_family_with_sane_values(rest_iris: Iris) -> None:
     reply = await send(rest_iris, "chunks one|two|three")
     assert reply.status == "completed"
-    response = await scrape(rest_iris.running.http_port)
+    response = await scrape(rest_iris.running.http_port, key=rest_iris.admin_key)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     families, samples = parse(response.text)
@@ -106,17 +107,17 @@ async def test_a_refused_call_is_counted_with_its_code(rest_iris: Iris) -> None:
             pb.GetDateRequest(), metadata=(("authorization", "Bearer iris_sk_nope"),)
         )
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    _, samples = parse((await scrape(rest_iris.running.http_port)).text)
+    _, samples = parse((await scrape(rest_iris.running.http_port, key=rest_iris.admin_key)).text)
     assert value(samples, "iris_grpc_calls_total", method="GetDate", code="UNAUTHENTICATED") == 1
 
 
 async def test_label_sets_do_not_grow_with_message_texts(rest_iris: Iris) -> None:
     await send(rest_iris, "warm up")
-    _, before = parse((await scrape(rest_iris.running.http_port)).text)
+    _, before = parse((await scrape(rest_iris.running.http_port, key=rest_iris.admin_key)).text)
     for i in range(50):
         reply = await send(rest_iris, f"distinct message number {i} about {i * 7919}")
         assert reply.status == "completed"
-    _, after = parse((await scrape(rest_iris.running.http_port)).text)
+    _, after = parse((await scrape(rest_iris.running.http_port, key=rest_iris.admin_key)).text)
     assert set(after) == set(before)
     assert value(after, "iris_turns_total", team="alpha", status="completed") == 51
 
@@ -161,3 +162,18 @@ def test_unknown_api_rate_limit_statuses_are_bounded() -> None:
     sample = metrics.registry.get_sample_value
     assert sample("iris_api_rate_limit_events_total", {"team": "alpha", "status": "rejected"}) == 1
     assert sample("iris_api_rate_limit_events_total", {"team": "alpha", "status": "other"}) == 1
+
+
+async def test_metrics_on_the_rest_port_need_a_key_that_may_read_status(rest_iris: Iris) -> None:
+    # They name every key and what it spent, which GetUsage shows only to admins.
+    anonymous = await scrape(rest_iris.running.http_port)
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "UnauthorizedError")
+    created = await rest_iris.stub.CreateApiKey(
+        pb.CreateApiKeyRequest(name="teller", permissions=["team:tell"])
+    )
+    lacking = await scrape(rest_iris.running.http_port, key=created.key)
+    assert (lacking.status_code, lacking.json()["error"]) == (403, "ForbiddenError")
+    created = await rest_iris.stub.CreateApiKey(
+        pb.CreateApiKeyRequest(name="scraper", permissions=["status:read"])
+    )
+    assert (await scrape(rest_iris.running.http_port, key=created.key)).status_code == 200

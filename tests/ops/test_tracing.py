@@ -253,7 +253,7 @@ async def test_an_mcp_tool_call_is_a_span_whose_grpc_call_continues_it(
     assert tool.kind is SpanKind.SERVER and parent_of(call) == id_of(tool)
 
 
-async def test_without_an_sdk_nothing_is_recorded_and_the_callers_context_passes_through(
+async def test_without_an_sdk_nothing_is_recorded_and_claude_code_gets_no_callers_context(
     tmp_path: Path,
 ) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
@@ -277,8 +277,10 @@ async def test_without_an_sdk_nothing_is_recorded_and_the_callers_context_passes
     seen = json.loads(out.splitlines()[-1])  # after what the first start prints
     assert seen["status"] == 200 and seen["answer"] == "echo: untraced"
     assert seen["provider"] == "ProxyTracerProvider"
-    # No span was made anywhere (each would have a new id): Claude Code got the caller's own context.
-    assert seen["claude_traceparents"] == [TRACEPARENT]
+    # Tracing off: Claude Code is handed no trace context at all. The caller's (its traceparent, and a
+    # tracestate of the caller's own text) would stay in the process's environment for every later caller.
+    assert seen["claude_processes"] == 1
+    assert seen["claude_traceparents"] == []
 
 
 def test_tracing_is_off_unless_the_environment_asks_for_it() -> None:

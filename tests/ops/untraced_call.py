@@ -40,6 +40,7 @@ async def main(root: Path, traceparent: str) -> dict[str, object]:
             "answer": reply.json().get("response", ""),
             "provider": type(trace.get_tracer_provider()).__name__,
             "claude_traceparents": seen,
+            "claude_processes": len(live_processes_in(root / "teams" / "alpha")),
         }
 
 

@@ -101,7 +101,6 @@ export class JobsView {
       const close = el("button", { type: "button", className: "small", textContent: "Close" });
       close.addEventListener("click", () => {
         this.open = "";
-    this.hooks = new Map(); // messageId -> {attempt, delivered, statusCode} of its latest webhook event
         this.detail.hidden = true;
       });
       const answer = (m.response ?? "").slice(0, 400);

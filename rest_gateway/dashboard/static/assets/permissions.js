@@ -35,7 +35,7 @@ export class PermissionsView {
       { className: "permission", dataset: { requestId: event.requestId, team: event.team ?? "" } },
       el("p", {}, el("strong", {}, event.team), ` wants to use `, el("strong", { className: "tool" }, event.tool),
         el("span", { className: "when" }, ` ${time(event.timestamp)} · asked by ${event.fromTeam}`)),
-      el("pre", { className: "input" }, JSON.stringify(event.toolInput ?? {}, null, 2)),
+      el("pre", { className: "input" }, visible(JSON.stringify(event.toolInput ?? {}, null, 2))),
       el("div", { className: "buttons" }, allow, deny),
       error,
     );
@@ -71,4 +71,12 @@ export class PermissionsView {
     this.empty.hidden = this.pending.size > 0;
     if (hadFocus) (this.list.querySelector("button.allow") ?? $("#permissions-title")).focus?.();
   }
+}
+
+/**
+ * The text of a tool's input with what could hide part of it made visible: a run of spaces or tabs is
+ * counted ("⟨400 blanks⟩", after the first character of a line, so JSON's indentation stays), so a command cannot push its dangerous tail out of the operator's sight.
+ */
+function visible(text) {
+  return text.replace(/(?<=\S)[ \t]{8,}/g, (run) => ` ⟨${run.length} blanks⟩ `);
 }
