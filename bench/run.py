@@ -40,7 +40,7 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage 
 
 from bench import v1  # noqa: E402
 from bench.clients import client_overheads  # noqa: E402
-from bench.common import spawn_logged, stop, summary, timed  # noqa: E402
+from bench.common import children_running, cpu_ms, rss_mb, spawn_logged, stop, summary, timed  # noqa: E402
 from bench.metrics_overhead import metrics_overhead  # noqa: E402
 from bench.tracing import tracing_overhead  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
@@ -151,6 +151,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                 await timed(10, lambda: send("say warm"))
                 warm_direct: list[float] = []
                 warm_iris: list[float] = []
+                cpu_before = cpu_ms(server.pid)
                 for i in range(warm_runs):
                     pair = [
                         (warm_direct, lambda: turn(client, "say hi")),
@@ -158,6 +159,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
                     ]
                     for samples, action in pair if i % 2 == 0 else reversed(pair):
                         samples += await timed(1, action)
+                serve_cpu_per_turn = (cpu_ms(server.pid) - cpu_before) / warm_runs
             finally:
                 await client.disconnect()
 
@@ -197,6 +199,7 @@ async def measure(work: Path, model_url: str, cold_runs: int, warm_runs: int) ->
             "cold_first_answer": summary(cold_iris),
             "warm_send_message": summary(warm_iris),
             "tell_time_to_first_chunk": summary(ttfc),
+            "serve_cpu_ms_per_warm_turn": serve_cpu_per_turn,
         },
         "rest": rest,
         "mcp": mcp,
@@ -299,13 +302,22 @@ async def mcp_versus_grpc(stub: Any, key: Any, port: int, http_port: int, runs: 
             ("http", lambda: ask(over_http)),
             ("grpc", grpc_send),
         ]
+        await ask(over_stdio)
+        (adapter,) = children_running("mcp_adapter")
+        adapter_rss_after_first_call = rss_mb(adapter)
         for _ in range(5):  # warm-up
             for _, action in actions:
                 await action()
+        adapter_cpu = cpu_ms(adapter)
         for i in range(runs):
             for name, action in actions[i % 3 :] + actions[: i % 3]:
                 samples[name] += await timed(1, action)
-    return {f"ask_message_{name}": summary(values) for name, values in samples.items()}
+        adapter_cpu_per_call = (cpu_ms(adapter) - adapter_cpu) / runs
+    return {
+        **{f"ask_message_{name}": summary(values) for name, values in samples.items()},
+        "stdio_adapter_rss_mb_after_first_call": adapter_rss_after_first_call,
+        "stdio_adapter_cpu_ms_per_call": adapter_cpu_per_call,
+    }
 
 
 def row(name: str, s: dict[str, float], digits: int = 1, target: str = "") -> str:
@@ -356,7 +368,9 @@ def table(result: dict[str, Any]) -> str:
             row("The same turn: SendMessage over gRPC", m["ask_message_grpc"]),
             "",
             f"**The MCP adapter adds {m['ask_message_stdio']['p50'] - grpc_p50:.1f} ms p50 over stdio and "
-            f"{m['ask_message_http']['p50'] - grpc_p50:.1f} ms over HTTP** to a warm turn (via Tell).",
+            f"{m['ask_message_http']['p50'] - grpc_p50:.1f} ms over HTTP** to a warm turn (via Tell). "
+            f"The stdio adapter holds {m['stdio_adapter_rss_mb_after_first_call']:.0f} MB after its first "
+            f"call (target ≤ 50 MB) and spends {m['stdio_adapter_cpu_ms_per_call']:.1f} ms of CPU per call.",
         ]
     v = result.get("v1")
     if v is not None:
@@ -406,7 +420,8 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"**Iris adds {added:.1f} ms p50 to a warm turn** (target ≤ 2 ms); the median of the paired "
         f"differences (each Iris turn against the direct turn next to it) is "
-        f"{result['paired_warm_difference_p50_ms']:.1f} ms.",
+        f"{result['paired_warm_difference_p50_ms']:.1f} ms. `iris serve` spends "
+        f"{i['serve_cpu_ms_per_warm_turn']:.1f} ms of CPU per warm turn (target ≤ 4 ms).",
     ]
     return "\n".join(lines)
 
