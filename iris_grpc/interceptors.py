@@ -238,13 +238,13 @@ def _code_name(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
 
 
-class MetricsInterceptor(_IrisInterceptor):
-    """Counts each call by RPC and status code, and observes its duration."""
+class _OutcomeInterceptor(_IrisInterceptor):
+    """Base of the interceptors that look at a call once it has ended: its status code and its duration."""
 
-    def __init__(self, permissions: Mapping[str, str], metrics: IrisMetrics) -> None:
+    def __init__(self, permissions: Mapping[str, str]) -> None:
         super().__init__(permissions)
-        self._metrics = metrics
         self._names = {method: method.rsplit("/", 1)[-1] for method in permissions}
+        """The RPC's name (``SendMessage``) of each full method name."""
 
     @contextlib.asynccontextmanager
     async def around(
@@ -258,7 +258,37 @@ class MetricsInterceptor(_IrisInterceptor):
             code = _code_name(context)
             raise
         finally:
-            self._metrics.call_ended(self._names[info.method], code, time.perf_counter() - started)
+            self.ended(request, context, info, code, time.perf_counter() - started)
+
+    def ended(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        info: CallInfo,
+        code: str,
+        seconds: float,
+    ) -> None:
+        """Take note of a call that ended with ``code`` after ``seconds``."""
+        raise NotImplementedError
+
+
+class MetricsInterceptor(_OutcomeInterceptor):
+    """Counts each call by RPC and status code, and observes its duration."""
+
+    def __init__(self, permissions: Mapping[str, str], metrics: IrisMetrics) -> None:
+        super().__init__(permissions)
+        self._metrics = metrics
+
+    def ended(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        info: CallInfo,
+        code: str,
+        seconds: float,
+    ) -> None:
+        """Count the call and observe its duration."""
+        self._metrics.call_ended(self._names[info.method], code, seconds)
 
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
@@ -282,27 +312,20 @@ def _team_field(request: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class AccessLogInterceptor(_IrisInterceptor):
+class AccessLogInterceptor(_OutcomeInterceptor):
     """Writes one ``iris.access`` line (INFO) per call when it ends, with its fields as ``extra``."""
 
-    def __init__(self, permissions: Mapping[str, str]) -> None:
-        super().__init__(permissions)
-        self._names = {method: method.rsplit("/", 1)[-1] for method in permissions}
-
-    @contextlib.asynccontextmanager
-    async def around(
-        self, request: Any, context: grpc.aio.ServicerContext[Any, Any], info: CallInfo
-    ) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        code = "OK"
-        try:
-            yield
-        except BaseException:
-            code = _code_name(context)
-            raise
-        finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                self._log(request, context, info, code, (time.perf_counter() - started) * 1000)
+    def ended(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        info: CallInfo,
+        code: str,
+        seconds: float,
+    ) -> None:
+        """Write the call's access line."""
+        if access_logger.isEnabledFor(logging.INFO):
+            self._log(request, context, info, code, seconds * 1000)
 
     def _log(
         self,
