@@ -139,7 +139,7 @@ describe("IrisClient against a live Iris", () => {
   });
 
   live("a bad API key rejects with reason UnauthorizedError", async () => {
-    const bad = new IrisClient({ address, apiKey: "iris_sk_live_notarealkey0000000000000000" });
+    const bad = new IrisClient({ address, apiKey: "iris_sk_live_not-a-real-key" });
     try {
       const err = await rejection(bad.teams.backend.ask("say x"));
       assert.equal(err.reason, UnauthorizedError);
