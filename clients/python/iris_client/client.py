@@ -33,10 +33,10 @@ from .call_options import (
 )
 from .channels import CHANNEL_OPTIONS
 from .client_interceptors import KeyAndDeadline
-from .errors import CancelledError, DeadlineExceededError, UnavailableError, error_from
+from .errors import error_from
 from .generated.iris.v1 import iris_pb2 as pb
 from .generated.iris.v1 import iris_pb2_grpc
-from .job_waiting import ended, poll_delays, poll_timeout, still_waiting
+from .job_waiting import JobWait, ended
 from .tell_events import TellEvent
 
 __all__ = ["IrisClient", "Job", "Team", "Teams"]
@@ -266,23 +266,15 @@ class Job:
             TimeoutError: it had not ended within ``timeout`` seconds (None: no limit); the job goes on.
 
         """
-        started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
-        for delay in poll_delays():
+        waiting = JobWait(self.message_id, timeout, self.client.options.call_timeout_s)
+        while True:
             try:
-                timeout_s = poll_timeout(self.client.options.call_timeout_s, deadline)
-                record = self.client.get_message(self.job_id, timeout=timeout_s)
+                record = self.client.get_message(self.job_id, timeout=waiting.poll_timeout())
                 if ended(record):
                     return record
-            except (UnavailableError, DeadlineExceededError, CancelledError):  # not from Iris: poll again
+            except JobWait.FAILED_POLL:
                 pass
-            now = time.monotonic()
-            if deadline is not None:
-                if now >= deadline:
-                    raise still_waiting(self.message_id, now - started)
-                delay = min(delay, deadline - now)
-            time.sleep(delay)
-        raise AssertionError("unreachable: poll_delays never ends")
+            time.sleep(waiting.pause())
 
 
 Event = TypeVar("Event")

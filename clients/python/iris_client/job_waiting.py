@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import grpc
 
-from .errors import TimeoutError
+from .errors import CancelledError, DeadlineExceededError, TimeoutError, UnavailableError
 from .generated.iris.v1 import iris_pb2 as pb
 
-__all__ = ["FINISHED", "ended", "poll_delays", "poll_timeout", "still_waiting"]
+__all__ = ["FINISHED", "JobWait", "ended", "poll_delays"]
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 """A message's statuses once it has ended."""
@@ -31,22 +31,51 @@ def poll_delays() -> Iterator[float]:
         delay = min(delay * 2, MAX_POLL_S)
 
 
-def still_waiting(message_id: str, waited_s: float) -> TimeoutError:
-    """Return the error of a wait that ran out while the job goes on."""
-    return TimeoutError(
-        f"The job had not ended after {waited_s:.1f} s; it goes on (wait again, or cancel it)",
-        code=grpc.StatusCode.DEADLINE_EXCEEDED,
-        details={"messageId": message_id},
-    )
+class JobWait:
+    """One wait for a job, shared by the sync and asyncio clients: the polls' deadlines and the pauses.
+
+    ``delays`` gives the pause before each next poll; ``poll_timeout`` a poll's own deadline (the client's,
+    cut to what is left); ``pause`` the next pause, or the error of a wait that has run out.
+    """
+
+    FAILED_POLL = (UnavailableError, DeadlineExceededError, CancelledError)
+    """Failures of a poll that did not come from Iris (unreachable, cancelled by Iris's own stop, one poll
+    past its deadline): GetMessage changes nothing, so the wait polls again."""
+
+    def __init__(self, message_id: str, timeout: float | None, call_timeout_s: float) -> None:
+        self._message_id = message_id
+        self._call_timeout_s = call_timeout_s
+        self._started = time.monotonic()
+        self._deadline = None if timeout is None else self._started + timeout
+        self.delays = poll_delays()
+        """Seconds to pause before each next poll: 0.1, doubling up to 2."""
+
+    def poll_timeout(self) -> float:
+        """Return a poll's deadline in seconds: the client's, cut to what is left of the wait."""
+        if self._deadline is None:
+            return self._call_timeout_s
+        return max(0.001, min(self._call_timeout_s, self._deadline - time.monotonic()))
+
+    def pause(self) -> float:
+        """Return how long to pause before the next poll.
+
+        Raises:
+            TimeoutError: the wait has run out (the job goes on); its ``message_id`` names the job's message.
+
+        """
+        delay, now = next(self.delays), time.monotonic()
+        if self._deadline is None:
+            return delay
+        if now >= self._deadline:
+            waited = now - self._started
+            raise TimeoutError(
+                f"The job had not ended after {waited:.1f} s; it goes on (wait again, or cancel it)",
+                code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                details={"messageId": self._message_id},
+            )
+        return min(delay, self._deadline - now)
 
 
 def ended(record: pb.MessageRecord) -> bool:
     """Whether a message has ended."""
     return record.status in FINISHED
-
-
-def poll_timeout(call_timeout_s: float, deadline: float | None) -> float:
-    """Return a poll's deadline in seconds: the client's, cut to what is left of the wait (monotonic)."""
-    if deadline is None:
-        return call_timeout_s
-    return max(0.001, min(call_timeout_s, deadline - time.monotonic()))
