@@ -121,9 +121,10 @@ class CostLedger(SqliteFile):
     async def open(self) -> None:
         """Open usage.db and learn each team's recent turn costs (for estimates)."""
         await super().open()
+        # Only the newest rows, read by the time index: start-up does not grow with the ledger.
         query = (
-            "SELECT team, SUM(cost_usd) FROM spend WHERE model != ? GROUP BY message_id "
-            "ORDER BY MAX(ended_at) DESC LIMIT 5000"
+            "SELECT team, SUM(cost_usd) FROM (SELECT * FROM spend ORDER BY ended_at DESC LIMIT 5000) "
+            "WHERE model != ? GROUP BY message_id ORDER BY MAX(ended_at) DESC"
         )
         async with self._conn.execute(query, (ESTIMATED_MODEL,)) as cursor:
             for team, cost in reversed(list(await cursor.fetchall())):
