@@ -41,6 +41,7 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
 
 from .children import MARKER_ENV, ChildRegistry
+from .config import RayPlacement, SshRemote
 from .deathsig import LAUNCHER_MESSAGE_PREFIX, PARENT_ENV, TARGET_ENV, real_cli
 from .errors import ConfigurationError, ProcessError, ProcessGoneError, RewindRefusedError
 from .rewind import REFUSAL
@@ -109,6 +110,10 @@ class LaunchSpec:
     """The message id of the cut-off turn this process was started for (rewound or not), if any."""
     max_budget_usd: float | None = None
     """The most one turn may cost (the team's ``maxTurnBudgetUsd``); Claude Code stops a turn there."""
+    remote: SshRemote | None = None
+    """The host the process runs on over SSH (the team's ``remote``); ``cwd`` is a folder there."""
+    ray: RayPlacement | None = None
+    """The Ray cluster the process runs on (the team's ``placement``); None with ``remote`` None: here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +477,8 @@ async def launch_claude(
     timeout_s: float,
     children: ChildRegistry | None = None,
     launcher: Path | None = None,
+    program: str | None = None,
+    cwd: Path | None = None,
 ) -> ClaudeProcess:
     """Start the Claude Code process of one pair and wait until it has completed its handshake.
 
@@ -483,6 +490,9 @@ async def launch_claude(
             at the next start.
         launcher: the parent-death launcher (``deathsig.write_launcher``), started in place of the CLI,
             which it execs, so the process dies with Iris.
+        program: what the launcher execs instead of the bundled CLI (a remote team's ``ssh``, which runs
+            Claude Code on its host); the SDK speaks to it exactly as to a local CLI.
+        cwd: the local working folder, when ``spec.cwd`` is not a folder here (a remote team's).
 
     Raises:
         ProcessError: the CLI failed to start or was not ready within ``timeout_s``; the child is reaped.
@@ -496,18 +506,20 @@ async def launch_claude(
         env[RUN_AS_ENV] = spec.run_as.launcher_value()
     if launcher is not None:
         try:
-            env[TARGET_ENV] = real_cli()
+            env[TARGET_ENV] = program or real_cli()
         except Exception as exc:  # noqa: BLE001 - CLINotFoundError and the like: the CLI cannot start
             raise ProcessError(f"Claude Code failed to start: {type(exc).__name__}: {exc}") from exc
         env[PARENT_ENV] = str(os.getpid())
         cli_path = str(launcher)
+    elif program is not None:
+        cli_path = program
     marker = children.new(spec.pair) if children is not None else None
     if marker is not None:
         env[MARKER_ENV] = marker
     if spec.run_as is not None:
         env[KEEP_ENV] = ",".join(sorted(env))
     options = ClaudeAgentOptions(
-        cwd=str(spec.cwd),
+        cwd=str(cwd or spec.cwd),
         env=env,
         cli_path=cli_path,
         include_partial_messages=True,

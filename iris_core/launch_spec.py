@@ -71,4 +71,6 @@ def launch_spec(
         resume_at=rewind.resume_at if rewind is not None else None,
         drops_turn=rewind.prompt if rewind is not None and rewind.resume_at else None,
         max_budget_usd=team.max_turn_budget_usd or None,
+        remote=team.remote,
+        ray=team.ray,
     )

@@ -16,9 +16,9 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-from .claude_process import ClaudeProcess
 from .clock import monotonic_ms
 from .config import TeamConfig
+from .placement import TeamProcess
 from .turns import Pair, Turn
 
 __all__ = [
@@ -58,14 +58,14 @@ class Starting:
 class Running:
     """The pair's process is up (it may have died since: ``process.exited``)."""
 
-    process: ClaudeProcess
+    process: TeamProcess
 
 
 @dataclass(frozen=True, slots=True)
 class Stopping:
     """The process is being stopped and reaped by ``task``."""
 
-    process: ClaudeProcess
+    process: TeamProcess
     task: asyncio.Task[None | None]
     handed_over: bool = False
     """Evicted: its slot already belongs to the evicting pair, while its child is still being reaped."""
@@ -109,7 +109,7 @@ class PairRuntime:
     last_used_ms: int = 0
 
     @property
-    def process(self) -> ClaudeProcess | None:
+    def process(self) -> TeamProcess | None:
         """The pair's process, from the end of its start to the end of its reaping."""
         phase = self.phase
         return phase.process if isinstance(phase, Running | Stopping) else None

@@ -28,7 +28,6 @@ from typing import Any, Self, TypeVar
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
 from .budgets import check_budgets
-from .claude_process import ClaudeProcess
 from .clock import monotonic_ms, now_ms
 from .config import IrisConfig, TeamConfig
 from .errors import (
@@ -43,8 +42,9 @@ from .events import EventLog
 from .metrics import IrisMetrics
 from .pairs import PairRuntime, PairState, PairView
 from .permissions import PermissionBroker
+from .placement import Launcher, TeamProcess
 from .session_mcp import SessionMcp
-from .slots import Launcher, ProcessSlots
+from .slots import ProcessSlots
 from .store import Store
 from .tracing import model_time, traced_launcher, turn_span_current
 from .turn_runner import TurnRunner
@@ -383,7 +383,7 @@ class ProcessPool:
 
     # --- processes -------------------------------------------------------------------------------------
 
-    async def wake(self, pair: Pair, team: TeamConfig) -> ClaudeProcess:
+    async def wake(self, pair: Pair, team: TeamConfig) -> TeamProcess:
         """Ensure the pair's process is running and ready; return it.
 
         The start runs as a task of the pool, so a shutdown waits for it (and stops what it started) and a
@@ -397,7 +397,7 @@ class ProcessPool:
         self.admit(pair)
         state = self._pair(pair, team)
 
-        async def start() -> ClaudeProcess | IrisError:
+        async def start() -> TeamProcess | IrisError:
             try:
                 process = await self._slots.ensure(state, wait_for_slot=False)
             except IrisError as exc:

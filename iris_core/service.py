@@ -34,7 +34,7 @@ from .access import Caller
 from .approvals import Approvals
 from .audit import AuditLog
 from .children import ChildRegistry
-from .claude_process import ClaudeProcess, LaunchSpec, check_sdk_seam, launch_claude
+from .claude_process import check_sdk_seam
 from .clock import monotonic_ms
 from .config import IrisConfig
 from .deathsig import supported, write_launcher
@@ -48,7 +48,8 @@ from .message_records import MessageRecords
 from .messages import Messages
 from .metrics import IrisMetrics, PoolReadings
 from .permissions import PermissionBroker
-from .pool import Launcher, ProcessPool
+from .placement import Launcher, Placements
+from .pool import ProcessPool
 from .run_as import can_switch_users, end_processes_of, identity_of, secure_home
 from .session_locks import SessionLocks
 from .session_mcp import SessionMcp
@@ -72,15 +73,6 @@ USAGE_FILE = "usage.db"
 
 CHILDREN_FILE = "children.db"
 """The record of started Claude Code processes, in the home."""
-
-
-def _local_launcher(children: ChildRegistry, death_launcher: Path | None) -> Launcher:
-    """Start local Claude Code children, recorded in ``children`` and bound to die with Iris."""
-
-    async def launch(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
-        return await launch_claude(spec, timeout_s=timeout_s, children=children, launcher=death_launcher)
-
-    return launch
 
 
 def _check_containment(config: IrisConfig) -> None:
@@ -235,7 +227,9 @@ class IrisService:
             await _end_team_processes(team_uids)
             stack.push_async_callback(_end_team_processes, team_uids)
             if launcher is None:
-                launcher = _local_launcher(children, write_launcher(home))
+                placements = Placements(home, children, write_launcher(home))
+                stack.push_async_callback(placements.aclose)
+                launcher = placements
             store = store or Store(home / "iris.db")
             broker = PermissionBroker(config.settings.permission_timeout_ms / 1000)
             events = EventLog(

@@ -161,8 +161,8 @@ class Sessions:
             session_id=session.session_id,
             spawn_script_path="scripts/spawn.sh",
             team_path=str(team.path),
-            remote=False,
-            ssh_host="",
+            remote=team.remote is not None,
+            ssh_host=team.remote.destination if team.remote is not None else "",
             message=outcome.message,
             timestamp=now_ms(),
         )

@@ -21,14 +21,14 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
 from claude_agent_sdk.types import McpServerConfig
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 
-from .claude_process import ClaudeProcess, LaunchSpec
+from .claude_process import LaunchSpec
 from .clock import monotonic_ms
 from .config import IrisConfig, TeamConfig
 from .errors import ConfigurationError, IrisError, ProcessError, ProcessPoolLimitError, RewindRefusedError
@@ -37,20 +37,18 @@ from .launch_spec import launch_spec
 from .metrics import IrisMetrics
 from .pairs import ASLEEP, PairRuntime, Running, Starting, Stopping
 from .permissions import PermissionBroker
+from .placement import Launcher, TeamProcess
 from .rewind import Rewind, plan_rewind, prompt_uuid
 from .run_as import identity_of
 from .session_mcp import SessionMcp
 from .store import Store
 from .turns import Pair
 
-__all__ = ["Launcher", "ProcessSlots", "TaskOwner"]
+__all__ = ["ProcessSlots", "TaskOwner"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-Launcher = Callable[[LaunchSpec, float], Awaitable[ClaudeProcess]]
-"""Starts a Claude Code process for a spec within a deadline: the one seam for where processes run."""
 
 RETRY_AFTER_MS = 1_000
 """The retry hint of a turn refused for want of a slot: slots free as other turns end, often within one."""
@@ -107,7 +105,7 @@ class ProcessSlots:
 
     async def ensure(
         self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
-    ) -> ClaudeProcess | None:
+    ) -> TeamProcess | None:
         """Return the pair's live process, starting one (and making room for it) if needed.
 
         Room is waited for without the pair's lifecycle lock, so a reboot, delete or sleep of the pair is
@@ -198,7 +196,7 @@ class ProcessSlots:
         state.phase = Starting()
         return victim
 
-    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> ClaudeProcess:
+    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> TeamProcess:
         try:
             if victim is not None and victim.stopping is not None:
                 await asyncio.shield(victim.stopping)
@@ -227,7 +225,7 @@ class ProcessSlots:
             raise ProcessPoolLimitError("Iris is shutting down")
         return process
 
-    async def _timed_launch(self, state: PairRuntime, spec: LaunchSpec) -> ClaudeProcess:
+    async def _timed_launch(self, state: PairRuntime, spec: LaunchSpec) -> TeamProcess:
         """Launch, observing how long the start took (a failed or cancelled start too)."""
         if self._metrics is None:
             return await self._launcher(spec, self._spawn_timeout_s)
@@ -288,7 +286,7 @@ class ProcessSlots:
             return
         await asyncio.shield(self.stop_task(state, force=force))
 
-    async def _stop(self, state: PairRuntime, process: ClaudeProcess, *, force: bool) -> None:
+    async def _stop(self, state: PairRuntime, process: TeamProcess, *, force: bool) -> None:
         try:
             await process.stop(force=force, grace_s=self._settings.shutdown_timeout_ms / 1000)
             logger.info("stopped Claude Code process %s of %s", process.pid, state.pair)
@@ -353,7 +351,7 @@ class ProcessSlots:
             if isinstance(outcome, BaseException):
                 logger.error("stopping a process at shutdown failed: %r", outcome)
 
-    async def retire(self, process: ClaudeProcess) -> None:
+    async def retire(self, process: TeamProcess) -> None:
         """Kill and reap a process that failed a turn; the pair's next turn starts a new one."""
         for state in self._pairs.values():
             if state.process is process:

@@ -164,6 +164,7 @@ class Teams:
                 idle_timeout=t.idle_timeout_ms,
                 session_mcp_enabled=t.session_mcp_enabled,
                 grant_permission=t.grant_permission.value,
+                remote=f"ssh {t.remote.destination}" if t.remote is not None else "",
             )
             for t in self._config.teams.values()
         ]

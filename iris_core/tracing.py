@@ -32,7 +32,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, StatusCode
 
 if TYPE_CHECKING:
-    from .claude_process import ClaudeProcess, LaunchSpec
+    from .claude_process import LaunchSpec
+    from .placement import TeamProcess
     from .turns import Turn
 
 __all__ = ["TurnTrace", "model_time", "traced_launcher", "turn_span_current"]
@@ -42,7 +43,7 @@ _tracer = trace.get_tracer("iris_core")
 _WAITING: ContextVar[TurnTrace | None] = ContextVar("iris_turn_waiting", default=None)
 """The trace of the turn the current driver is admitting (a spawn under it ends its admission wait)."""
 
-_SPAWNED: weakref.WeakKeyDictionary[ClaudeProcess, SpanContext] = weakref.WeakKeyDictionary()
+_SPAWNED: weakref.WeakKeyDictionary[TeamProcess, SpanContext] = weakref.WeakKeyDictionary()
 """Each live process's ``iris.process.spawn`` span: where Claude Code's own spans of it are (see above)."""
 
 
@@ -119,7 +120,7 @@ class TurnTrace:
             self._admission.end()
             self._admission = None
 
-    def open_model(self, turn: Turn, process: ClaudeProcess) -> None:
+    def open_model(self, turn: Turn, process: TeamProcess) -> None:
         """Start the model time: the turn runs on ``process``.
 
         A process started by an earlier turn has Claude Code's spans of this turn too, under that turn's
@@ -178,7 +179,7 @@ def turn_span_current(turn: Turn) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def model_time(turn: Turn, process: ClaudeProcess) -> Iterator[None]:
+def model_time(turn: Turn, process: TeamProcess) -> Iterator[None]:
     """Time the turn on its process as ``iris.turn.model`` (ended by the turn's end, or here)."""
     turn.trace.open_model(turn, process)
     try:
@@ -187,7 +188,7 @@ def model_time(turn: Turn, process: ClaudeProcess) -> Iterator[None]:
         turn.trace.close_model(turn)
 
 
-Launch = Callable[["LaunchSpec", float], Awaitable["ClaudeProcess"]]
+Launch = Callable[["LaunchSpec", float], Awaitable["TeamProcess"]]
 
 
 def traced_launcher(launch: Launch) -> Launch:
@@ -197,7 +198,7 @@ def traced_launcher(launch: Launch) -> Launch:
     ``TRACEPARENT``.
     """
 
-    async def traced(spec: LaunchSpec, timeout_s: float) -> ClaudeProcess:
+    async def traced(spec: LaunchSpec, timeout_s: float) -> TeamProcess:
         waiting = _WAITING.get()
         if waiting is not None:
             waiting.admitted()

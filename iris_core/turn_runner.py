@@ -13,11 +13,12 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from .claude_process import ApiRateLimit, ClaudeProcess, TextDelta, ToolCall, TurnResult
+from .claude_process import ApiRateLimit, TextDelta, ToolCall, TurnResult
 from .clock import now_ms
 from .config import Settings
 from .errors import IrisError, OperationTimeoutError, ProcessError, ProcessGoneError
 from .metrics import IrisMetrics
+from .placement import TeamProcess
 from .rewind import prompt_uuid
 from .store import Store
 from .turns import Turn, TurnStatus, cut_text
@@ -41,7 +42,7 @@ class TurnRunner:
         store: Store,
         settings: Settings,
         *,
-        retire: Callable[[ClaudeProcess], Awaitable[None]],
+        retire: Callable[[TeamProcess], Awaitable[None]],
         is_closing: Callable[[], bool],
         owned: Owned,
         on_started: Callable[[Turn], None] | None = None,
@@ -73,7 +74,7 @@ class TurnRunner:
         self._ended_turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         """Turns already logged and counted as ended: a shutdown may record a turn twice."""
 
-    async def run(self, process: ClaudeProcess, turn: Turn) -> bool:
+    async def run(self, process: TeamProcess, turn: Turn) -> bool:
         """Run one turn on the pair's process, publishing its events and ending it however it ends.
 
         A turn may already have been ended by someone else meanwhile (a shutdown, a discard); the runner then
@@ -145,7 +146,7 @@ class TurnRunner:
             return await self._failed(process, turn, exc)
         return False
 
-    async def _failed(self, process: ClaudeProcess, turn: Turn, exc: ProcessError) -> bool:
+    async def _failed(self, process: TeamProcess, turn: Turn, exc: ProcessError) -> bool:
         """End a turn whose process failed under it (unless someone ended it first); replace the process."""
         logger.warning("%s: %s", turn.pair, exc.message)
         if self._is_closing():

@@ -14,7 +14,9 @@ __all__ = [
     "MIN_RECORD_CAP_BYTES",
     "GrantPermission",
     "IrisConfig",
+    "RayPlacement",
     "Settings",
+    "SshRemote",
     "TeamConfig",
 ]
 
@@ -38,6 +40,52 @@ def _freeze(instance: object, name: str) -> None:
     value = getattr(instance, name)
     if not isinstance(value, MappingProxyType):
         object.__setattr__(instance, name, MappingProxyType(dict(value)))
+
+
+@dataclass(frozen=True, slots=True)
+class SshRemote:
+    """Where a remote team's Claude Code runs: another host, reached with the OpenSSH client (``remote``).
+
+    The fields are the original iris-mcp's ``remoteOptions``; Iris always runs ``ssh`` in batch mode (a
+    password prompt would hang a start), so the key must need no passphrase or be held by an agent.
+    """
+
+    destination: str
+    """``user@host`` or ``host`` (an alias of ``~/.ssh/config`` works too); ``remote: "ssh user@host"``."""
+    claude_path: str = "claude"
+    """The Claude Code CLI on that host (the team's ``claudePath``); found on the remote ``PATH`` if bare."""
+    identity: Path | None = None
+    """Private key file (``-i``)."""
+    port: int | None = None
+    """SSH port (``-p``); ``None`` for the host's configured one."""
+    strict_host_key_checking: bool = True
+    """False accepts a host key seen for the first time (``accept-new``); a changed key is always refused."""
+    connect_timeout_ms: int | None = None
+    """How long connecting may take (``ConnectTimeout``, rounded up to whole seconds)."""
+    server_alive_interval_s: int | None = None
+    """Seconds between keep-alives (``ServerAliveInterval``), so a dead link ends the process's turn."""
+    server_alive_count_max: int | None = None
+    """Keep-alives missed before the link counts as dead (``ServerAliveCountMax``)."""
+    compression: bool = False
+    """Compress the link (``-C``)."""
+    forward_agent: bool = False
+    """Forward the SSH agent (``-A``)."""
+    extra_ssh_args: tuple[str, ...] = ()
+    """More ``ssh`` arguments, placed before the destination."""
+
+
+@dataclass(frozen=True, slots=True)
+class RayPlacement:
+    """Run a team's Claude Code processes as Ray actors on an existing cluster (``placement``, kind ray)."""
+
+    address: str
+    """The cluster to join as a client: ``host:port`` of its GCS, or ``ray://host:port``."""
+    namespace: str = "iris"
+    """The Ray namespace Iris's actors live in."""
+    cpus: float = 1.0
+    """CPUs declared per Claude Code process, so Ray places it where they are free."""
+    memory_mb: int = 512
+    """Memory declared per Claude Code process (MiB), so Ray places it where it fits."""
 
 
 class GrantPermission(StrEnum):
@@ -110,6 +158,10 @@ class Settings:
     metrics_enabled: bool = True
     """Whether Iris counts calls, turns, processes and costs (``GET /metrics``). Off removes the gRPC metrics
     interceptor and every metrics hook, and ``/metrics`` answers 404: for measuring what metrics cost."""
+    warm_spares: int = 0
+    """Default number of warm spares per team (``warmSpares``): processes started ahead of need."""
+    placement: RayPlacement | None = None
+    """Default placement of every team's processes: ``None`` runs them here (``placement``)."""
     env: Mapping[str, str] = field(default_factory=_empty_env)
     """Extra environment for every Claude process; a team's own ``env`` wins on a clash."""
 
@@ -156,6 +208,13 @@ class TeamConfig:
     """USD the team's turns may cost per UTC month (``budget.monthlyUsd``); 0: no budget."""
     max_turn_budget_usd: float = 0.0
     """The most one turn may cost (``maxTurnBudgetUsd``), passed to Claude Code as ``max_budget_usd``."""
+    warm_spares: int = 0
+    """Claude Code processes kept started ahead of need, each with a fresh session, so that a new pair's
+    first message (or a reboot's) costs a warm turn instead of a start (``warmSpares``)."""
+    remote: SshRemote | None = None
+    """The host this team's Claude Code runs on over SSH; ``path`` is then a folder on that host."""
+    ray: RayPlacement | None = None
+    """The Ray cluster this team's Claude Code runs on (``placement: {kind: ray}``)."""
 
     def __post_init__(self) -> None:
         _freeze(self, "env")

@@ -27,6 +27,7 @@ from ._models import (
     Settings,
     TeamConfig,
 )
+from ._placement import parse_placement, parse_remote
 from ._reader import Reader, describe
 
 __all__ = ["parse_config"]
@@ -54,6 +55,8 @@ _SETTINGS_KEYS = (
     "maxTurnBudgetUsd",
     "metricsPort",
     "metricsEnabled",
+    "warmSpares",
+    "placement",
     "env",
 )
 _TEAM_KEYS = (
@@ -72,11 +75,15 @@ _TEAM_KEYS = (
     "runAs",
     "budget",
     "maxTurnBudgetUsd",
+    "warmSpares",
+    "remote",
+    "remoteOptions",
+    "claudePath",
+    "placement",
 )
 _BUDGET_KEYS = ("dailyUsd", "monthlyUsd")
 _REFUSED_TEAM_KEYS = {
-    "remote": "remote teams are not supported yet; Iris runs Claude Code only on this machine, "
-    "so remove remote and give a local path",
+    "ssh2": "Iris reaches remote teams with the OpenSSH client only; remove ssh2",
 }
 _MAX_PORT = 65535
 _MAX_TEAM_NAME = 100
@@ -160,8 +167,15 @@ def _settings(reader: Reader, raw: object) -> Settings:
         max_turn_budget_usd=reader.usd("settings.maxTurnBudgetUsd", data.get("maxTurnBudgetUsd"), 0.0),
         metrics_port=integer("metricsPort", default.metrics_port, 0, _MAX_PORT),
         metrics_enabled=reader.boolean("settings.metricsEnabled", data.get("metricsEnabled"), True),
+        warm_spares=integer("warmSpares", default.warm_spares, 0),
+        placement=parse_placement(reader, "settings.placement", data.get("placement"), None),
         env=MappingProxyType(reader.environment("settings.env", data.get("env"))),
     )
+    if settings.warm_spares > settings.max_processes:
+        reader.add(
+            "settings.warmSpares",
+            f"must be at most maxProcesses ({settings.max_processes}), got {settings.warm_spares}",
+        )
     if settings.grpc_port == settings.http_port != 0:
         reader.add("settings.httpPort", f"must differ from grpcPort; both are {settings.http_port}")
     if settings.metrics_port != 0 and settings.metrics_port in (settings.grpc_port, settings.http_port):
@@ -224,7 +238,20 @@ def _team(
     if data is None:
         return None
     reader.check_keys(key, data, _TEAM_KEYS, refused=_REFUSED_TEAM_KEYS)
-    path = _team_path(reader, f"{key}.path", data.get("path"), base_dir)
+    remote = parse_remote(
+        reader, key, data.get("remote"), data.get("remoteOptions"), data.get("claudePath"), base_dir
+    )
+    if remote is None and data.get("claudePath") is not None:
+        reader.add(
+            f"{key}.claudePath", "applies only to a team with remote (here Iris runs its own Claude Code)"
+        )
+    ray = parse_placement(reader, f"{key}.placement", data.get("placement"), settings.placement)
+    if remote is not None and ray is not None:
+        reader.add(key, "remote and a ray placement exclude each other: a team runs in one place")
+    if remote is not None:
+        path = _remote_path(reader, f"{key}.path", data.get("path"))
+    else:
+        path = _team_path(reader, f"{key}.path", data.get("path"), base_dir)
     budget = _budget(reader, f"{key}.budget", data.get("budget"))
     color = reader.string(f"{key}.color", data.get("color"))
     if color is not None and not _COLOR.fullmatch(color):
@@ -256,8 +283,32 @@ def _team(
         max_turn_budget_usd=reader.usd(
             f"{key}.maxTurnBudgetUsd", data.get("maxTurnBudgetUsd"), settings.max_turn_budget_usd
         ),
+        warm_spares=reader.integer(
+            f"{key}.warmSpares",
+            data.get("warmSpares"),
+            settings.warm_spares,
+            minimum=0,
+            maximum=settings.max_processes,
+        ),
+        remote=remote,
+        ray=ray,
     )
     return team if path is not None else None
+
+
+def _remote_path(reader: Reader, key: str, raw: object) -> Path | None:
+    """Read a remote team's folder: an absolute path on its host (it cannot be checked from here)."""
+    text = reader.string(key, raw)
+    if text is None:
+        reader.add(key, "is required: the team's project folder on its remote host")
+        return None
+    if "\0" in text or "\n" in text:
+        reader.add(key, "must not contain a NUL character or a line break")
+        return None
+    if not text.startswith("/"):
+        reader.add(key, f"a remote team's path must be absolute on its host, got {describe(text, None)}")
+        return None
+    return Path(text)
 
 
 def _budget(reader: Reader, key: str, raw: object) -> dict[str, float]:

@@ -539,11 +539,121 @@ def test_unknown_keys_are_refused_with_the_nearest_known_key(folder: Path, text:
     assert str(load_error(folder, text)) == message
 
 
-def test_remote_teams_are_refused_as_not_supported_yet(folder: Path) -> None:
-    error = load_error(folder, team_a("remote: ssh inanna"))
+def test_a_remote_team_reads_the_original_remote_options(folder: Path) -> None:
+    config = load(
+        folder,
+        """\
+        teams:
+          a:
+            path: /srv/projects/a
+            remote: ssh bob@build-1
+            claudePath: /opt/claude/bin/claude
+            remoteOptions:
+              identity: keys/id_ed25519
+              port: 2222
+              strictHostKeyChecking: false
+              connectTimeout: 2500
+              serverAliveInterval: 15
+              serverAliveCountMax: 2
+              compression: true
+              extraSshArgs: ["-o", "LogLevel=ERROR"]
+        """,
+    )
 
-    assert str(error).startswith("config.yaml: teams.a.remote: remote teams are not supported yet")
-    assert "unknown key" not in str(error)
+    remote = config.teams["a"].remote
+    assert remote is not None
+    assert config.teams["a"].path == Path(
+        "/srv/projects/a"
+    )  # on the remote host: not resolved or checked here
+    assert (remote.destination, remote.claude_path, remote.port) == (
+        "bob@build-1",
+        "/opt/claude/bin/claude",
+        2222,
+    )
+    assert remote.identity == (folder / "keys" / "id_ed25519").resolve()
+    assert not remote.strict_host_key_checking
+    assert (remote.connect_timeout_ms, remote.server_alive_interval_s, remote.server_alive_count_max) == (
+        2500,
+        15,
+        2,
+    )
+    assert remote.compression and not remote.forward_agent
+    assert remote.extra_ssh_args == ("-o", "LogLevel=ERROR")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "remote: ssh -p 22 host",
+            'config.yaml: teams.a.remote: expected "ssh user@host" (or "ssh host"), got',
+        ),
+        ("remote: ssh a b", 'config.yaml: teams.a.remote: expected "ssh user@host"'),
+        (
+            "remote: ssh h\nremoteOptions: {passphrase: x}",
+            "config.yaml: teams.a.remoteOptions.passphrase: Iris runs",
+        ),
+        (
+            "remote: ssh h\nssh2: true",
+            "config.yaml: teams.a.ssh2: Iris reaches remote teams with the OpenSSH client",
+        ),
+        (
+            "remoteOptions: {port: 22}",
+            "config.yaml: teams.a.remoteOptions: applies only to a team with remote",
+        ),
+        ("claudePath: /bin/claude", "config.yaml: teams.a.claudePath: applies only to a team with remote"),
+        ("remote: ssh h", "config.yaml: teams.a.path: a remote team's path must be absolute on its host"),
+        (
+            "remote: ssh h\nremoteOptions: {port: 0}",
+            "config.yaml: teams.a.remoteOptions.port: expected an integer",
+        ),
+        ("placement: {kind: ray}", "config.yaml: teams.a.placement.address: is required for kind ray"),
+        ("placement: {kind: k8s}", "config.yaml: teams.a.placement.kind: expected one of local, ray"),
+        (
+            "placement: {kind: local, address: x}",
+            "config.yaml: teams.a.placement: kind local takes no other keys",
+        ),
+        (
+            "placement: {kind: ray, address: h:1, cpus: 0}",
+            "config.yaml: teams.a.placement.cpus: expected a number",
+        ),
+        ("warmSpares: -1", "config.yaml: teams.a.warmSpares: expected an integer 0..10, got -1"),
+        ("warmSpares: 11", "config.yaml: teams.a.warmSpares: expected an integer 0..10, got 11"),
+    ],
+)
+def test_bad_placement_keys_are_refused_naming_the_key(folder: Path, body: str, message: str) -> None:
+    assert str(load_error(folder, team_a(body))).startswith(message)
+
+
+def test_ray_placement_and_warm_spares_have_a_global_default_a_team_overrides(folder: Path) -> None:
+    config = load(
+        folder,
+        """\
+        settings:
+          warmSpares: 1
+          placement: {kind: ray, address: "127.0.0.1:6379", cpus: 0.5, memoryMb: 300}
+        teams:
+          a: {path: teams/a}
+          b: {path: teams/b, warmSpares: 0, placement: {kind: local}}
+        """,
+    )
+
+    a, b = config.teams["a"], config.teams["b"]
+    assert (a.warm_spares, b.warm_spares) == (1, 0)
+    assert a.ray is not None and (a.ray.address, a.ray.cpus, a.ray.memory_mb, a.ray.namespace) == (
+        "127.0.0.1:6379",
+        0.5,
+        300,
+        "iris",
+    )
+    assert b.ray is None
+    assert load(folder, team_a()).teams["a"].warm_spares == 0
+
+
+def test_a_team_cannot_be_both_remote_and_on_ray(folder: Path) -> None:
+    error = load_error(folder, team_a("remote: ssh h\nplacement: {kind: ray, address: 'h:1'}"))
+
+    assert "teams.a: remote and a ray placement exclude each other" in str(error)
 
 
 # --- files and YAML -------------------------------------------------------------------------------------
