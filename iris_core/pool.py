@@ -107,6 +107,7 @@ class ProcessPool:
             events=events,
             metrics=metrics,
         )
+        store.session_ids = self._slots.spares
         self._runner = TurnRunner(
             store,
             self._settings,
@@ -159,6 +160,7 @@ class ProcessPool:
                 self._tg = tg
                 self._started.set()
                 tg.create_task(self._reap_idle(), name="iris-idle-reaper")
+                self._slots.spares.refill()
                 await self._close_requested.wait()
                 await self._close()
                 # Leaving the group waits for drivers, starts, stops and record writes to end.

@@ -41,6 +41,7 @@ from .placement import Launcher, TeamProcess
 from .rewind import Rewind, plan_rewind, prompt_uuid
 from .run_as import identity_of
 from .session_mcp import SessionMcp
+from .spares import SPARE_CALLER, DeferredPermission, WarmSpares
 from .store import Store
 from .turns import Pair
 
@@ -102,6 +103,15 @@ class ProcessSlots:
         self._room_changed = asyncio.Condition()
         self._line: list[PairRuntime] = []
         """Pairs waiting for a slot, first come first served."""
+        self.spares = WarmSpares(
+            config.teams,
+            owner,
+            self._launch_spare,
+            has_room=self._room_for_spare,
+            room_changed=self.notify_room_changed,
+            grace_s=self._settings.shutdown_timeout_ms / 1000,
+        )
+        """The teams' warm spares (``warmSpares``), which count toward ``maxProcesses`` like any process."""
 
     async def ensure(
         self, state: PairRuntime, *, wait_for_slot: bool, only_if_queued: bool = False
@@ -137,6 +147,11 @@ class ProcessSlots:
                     if only_if_queued and not state.queue:
                         return None
                     self._owner.check_open()
+                    if self.spares.promised(state.pair):
+                        adopted = await self._adopt_spare(state)
+                        if adopted is not None:
+                            self._leave_line(state)
+                            return adopted
                     if not self._line or self._line[0] is state:
                         victim = self._claim(state)
                         if state.starting:
@@ -156,7 +171,7 @@ class ProcessSlots:
         waiting = [s for s in self._line if s is not state]
         if not waiting:
             return False
-        free = self.process_count < self._settings.max_processes
+        free = self.process_count < self._settings.max_processes or self.spares.evictable
         return not free and not any(s.idle and s is not state for s in self._pairs.values())
 
     def _leave_line(self, state: PairRuntime) -> None:
@@ -177,29 +192,68 @@ class ProcessSlots:
         limit = self._settings.max_processes
         return ProcessPoolLimitError(message, details={"maxProcesses": limit, "retryAfterMs": RETRY_AFTER_MS})
 
-    def _claim(self, state: PairRuntime) -> PairRuntime | None:
-        """Mark the pair starting if a slot is free or an idle process can give it one; return that victim.
+    def _claim(self, state: PairRuntime) -> asyncio.Task[None | None] | None:
+        """Mark the pair starting if a slot is free or a process can give it one; return that process's stop.
 
-        Synchronous, so two claimers never count the same free slot or pick the same victim. The victim's
-        slot is handed over at once (its stop starts now); the claimer launches only after the victim's child
-        is reaped, so live children never exceed maxProcesses.
+        Synchronous, so two claimers never count the same free slot or pick the same victim. A warm spare
+        gives its slot first, then the least recently used idle pair. The victim's slot is handed over at
+        once (its stop starts now); the claimer launches only after the victim's child is reaped, so live
+        children never exceed maxProcesses.
         """
         if self.process_count < self._settings.max_processes:
             state.phase = Starting()
             return None
+        spare_stop = self.spares.evict_one()
+        if spare_stop is not None:
+            state.phase = Starting()
+            return spare_stop
         victims = [s for s in self._pairs.values() if s.idle and s is not state]
         if not victims:
             return None
         victim = min(victims, key=lambda s: s.last_used_mono)
         logger.info("evicting idle %s to make room for %s", victim.pair, state.pair)
-        self.stop_task(victim, force=False, handed_over=True)
+        stop = self.stop_task(victim, force=False, handed_over=True)
         state.phase = Starting()
-        return victim
+        return stop
 
-    async def _launch(self, state: PairRuntime, victim: PairRuntime | None) -> TeamProcess:
+    async def _adopt_spare(self, state: PairRuntime) -> TeamProcess | None:
+        """Give the pair the warm spare promised to it (started under its session id), if it is usable.
+
+        The spare's permission callback is pointed at the pair's own (its grantPermission, its caller, its
+        turns), and the process's spec becomes the pair's, so the pool sees a process started for the pair.
+        """
+        session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
+        process = await self.spares.take(state.pair, session_id, self._spawn_timeout_s)
+        if process is None:
+            return None
+        spec = self._spec(state, session_id)
+        permission = process.spec.can_use_tool
+        if isinstance(permission, DeferredPermission):
+            permission.target = spec.can_use_tool
+        process.spec = dataclasses.replace(spec, can_use_tool=permission, resume=False)
+        state.phase = Running(process)  # the spare's slot passes to the pair in this same step
+        state.last_used_mono = monotonic_ms()
+        self._emit("process.spawned", state, pid=process.pid)
+        return process
+
+    def _room_for_spare(self) -> bool:
+        """Tell whether a spare may start: only into a free slot that no pair is waiting for."""
+        return self.process_count < self._settings.max_processes and not self._line
+
+    async def _launch_spare(
+        self, team: TeamConfig, session_id: str, permission: DeferredPermission
+    ) -> TeamProcess:
+        """Start a warm spare of ``team`` under ``session_id``: a pair's spec, with no pair yet."""
+        if self._session_mcp is not None and team.session_mcp_enabled:
+            await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
+        spare = PairRuntime(Pair(SPARE_CALLER, team.name), team)
+        spec = dataclasses.replace(self._spec(spare, session_id), can_use_tool=permission, resume=False)
+        return await self._timed_launch(spare, spec)
+
+    async def _launch(self, state: PairRuntime, victim: asyncio.Task[None | None] | None) -> TeamProcess:
         try:
-            if victim is not None and victim.stopping is not None:
-                await asyncio.shield(victim.stopping)
+            if victim is not None:
+                await asyncio.shield(victim)
             session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
             if self._session_mcp is not None and state.team.session_mcp_enabled:
                 await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
@@ -256,9 +310,14 @@ class ProcessSlots:
         return self._settings.spawn_timeout_ms / 1000
 
     async def notify_room_changed(self) -> None:
-        """Wake every start waiting for a slot (a process was reaped, a start failed, a turn ended)."""
+        """Wake every start waiting for a slot (a process was reaped, a start failed, a turn ended).
+
+        Room nobody waits for refills the warm spares.
+        """
         async with self._room_changed:
             self._room_changed.notify_all()
+        if not self._line:
+            self.spares.refill()
 
     def stop_task(
         self, state: PairRuntime, *, force: bool, handed_over: bool = False
@@ -345,8 +404,9 @@ class ProcessSlots:
         return spec
 
     async def stop_all(self) -> None:
-        """Stop and reap every process (shutdown); a failed stop is logged and the others go on."""
+        """Stop and reap every process, spares too (shutdown); a failed stop is logged, the others go on."""
         stops = [self.stop_now(s, force=False) for s in list(self._pairs.values()) if s.process is not None]
+        stops.append(self.spares.stop_all())
         for outcome in await asyncio.gather(*stops, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error("stopping a process at shutdown failed: %r", outcome)
@@ -360,8 +420,8 @@ class ProcessSlots:
 
     @property
     def process_count(self) -> int:
-        """Slots in use: processes starting, alive, or not yet reaped."""
-        return sum(1 for s in self._pairs.values() if s.holds_slot)
+        """Slots in use: processes starting, alive, or not yet reaped, warm spares included."""
+        return sum(1 for s in self._pairs.values() if s.holds_slot) + self.spares.count
 
     def census(self) -> tuple[int, int, frozenset[Pair]]:
         """Return (slots in use, processes running a turn, pairs with a live process)."""
@@ -385,6 +445,7 @@ class ProcessSlots:
 
     def reap_once(self) -> None:
         """Start the stop of processes that died while idle, or sat idle past their team's idleTimeout."""
+        self.spares.reap_once()
         now = monotonic_ms()
         for state in list(self._pairs.values()):
             if self._owner.closing:

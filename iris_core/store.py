@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import aiosqlite
 from google.protobuf import json_format
@@ -36,7 +36,16 @@ from .clock import now_ms
 from .sqlite_file import SqliteFile
 from .turns import JobSpec, cut_text
 
-__all__ = ["PageKey", "SessionCounts", "SessionRow", "Store", "TurnPage", "TurnRow"]
+__all__ = [
+    "FreshSessionIds",
+    "PageKey",
+    "SessionCounts",
+    "SessionIds",
+    "SessionRow",
+    "Store",
+    "TurnPage",
+    "TurnRow",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +111,28 @@ _SESSIONS = (
     "COALESCE(MAX(t.created_at), s.created_at) AS last_used_at "
     "FROM sessions s LEFT JOIN turns t ON t.session_id = s.session_id "
 )
+
+
+class SessionIds(Protocol):
+    """Chooses the id of each new session (Claude Code's session id, which Iris picks)."""
+
+    def mint(self, from_team: str, to_team: str) -> str:
+        """Return a new session id for the pair; it must never have been used for another session."""
+
+    def withdraw(self, session_id: str) -> None:
+        """Take back a minted id that no session used (a concurrent creation of the session won)."""
+
+
+class FreshSessionIds:
+    """A new uuid4 for each session (the default, when no warm spare offers its id)."""
+
+    def mint(self, from_team: str, to_team: str) -> str:
+        """Return a new uuid4."""
+        del from_team, to_team
+        return str(uuid.uuid4())
+
+    def withdraw(self, session_id: str) -> None:
+        """Nothing to undo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +396,8 @@ class Store(SqliteFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._session_ids: dict[tuple[str, str], str] = {}
+        self.session_ids: SessionIds = FreshSessionIds()
+        """Where a new session's id comes from (the pool's warm spares, which start under their own ids)."""
         # The connection is shared and in autocommit mode: an explicit BEGIN ... COMMIT holds this, or a
         # second one begun meanwhile fails with "cannot start a transaction within a transaction".
         self._transaction = asyncio.Lock()
@@ -430,12 +463,20 @@ class Store(SqliteFile):
         existing = await self.get_session(from_team, to_team)
         if existing is not None:
             return existing
-        await self._conn.execute(
-            "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at) VALUES (?, ?, ?, ?)",
-            (str(uuid.uuid4()), from_team, to_team, now_ms()),
-        )
-        session = await self.get_session(from_team, to_team)
+        minted = self.session_ids.mint(from_team, to_team)
+        try:
+            await self._conn.execute(
+                "INSERT OR IGNORE INTO sessions (session_id, from_team, to_team, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (minted, from_team, to_team, now_ms()),
+            )
+            session = await self.get_session(from_team, to_team)
+        except BaseException:
+            self.session_ids.withdraw(minted)
+            raise
         assert session is not None
+        if session.session_id != minted:  # a concurrent creation won: nobody will ever see this id
+            self.session_ids.withdraw(minted)
         return session
 
     async def delete_session(self, session_id: str) -> None:
