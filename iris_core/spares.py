@@ -11,6 +11,11 @@ gives it the spare instead of a start. So the session a spare started under is e
 and no conversation is ever shared: an id is promised once, and a promise that lost a race to create the
 session is withdrawn (``withdraw``) before anyone else can see the id.
 
+A spare is started and handshaken, nothing more: no prompt is sent ahead of the pair's own. (Claude Code does
+part of its start lazily, on its first prompt, so that first turn still costs a few warm turns; the ways to
+do it ahead found so far, a local command such as ``/context``, leave their output in the conversation, which
+Claude Code then sends to the model with the pair's first prompt.)
+
 Spares count toward ``maxProcesses`` and are the first processes evicted for a pair that needs room (before
 any idle pair's). They are refilled in the background, only into free room and only while no pair waits
 for a slot, so a refill never delays a turn. A spare nobody took within its team's ``idleTimeout`` is stopped
@@ -36,7 +41,12 @@ from .config import TeamConfig
 from .placement import TeamProcess
 from .turns import Pair
 
-__all__ = ["RETRY_AFTER_FAILURE_MS", "SPARE_CALLER", "DeferredPermission", "WarmSpares"]
+__all__ = [
+    "RETRY_AFTER_FAILURE_MS",
+    "SPARE_CALLER",
+    "DeferredPermission",
+    "WarmSpares",
+]
 
 logger = logging.getLogger(__name__)
 

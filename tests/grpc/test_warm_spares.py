@@ -41,6 +41,10 @@ async def test_a_new_pair_takes_the_spare_and_another_is_started_behind_it(spare
     reply = await send(spared, "remember plum", frm="first")
 
     assert reply.status == "completed" and reply.response
+    model = spared.running.offline_model
+    assert model is not None
+    [request] = model.requests  # the spare called no model before, and the turn sends nothing but the prompt
+    assert "local-command" not in json.dumps(request["messages"])
     assert (await status_of(spared, "alpha", "first")).pid == spare  # the spare answered: no start
     refilled = await processes_in(alpha, 2)
     assert spare in refilled
