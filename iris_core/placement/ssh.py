@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from claude_agent_sdk.types import McpHttpServerConfig, McpServerConfig
 
-from ..children import ChildRegistry
+from ..children import MARKER_ENV, ChildRegistry
 from ..claude_process import LaunchSpec, launch_claude
 from ..config import SshRemote
 from ..errors import ProcessError
@@ -134,7 +134,7 @@ class SshPlacement:
             "dir": str(spec.cwd),
             "cli": remote.claude_path,
             "session": spec.session_id,
-            "env": sorted(env),
+            "env": sorted({*env, MARKER_ENV}),  # the marker too: what the remote Claude starts carries it
             "tunnel": tunnel_to is not None,
         }
         # Resume is the host's decision (ssh_remote), so ask for the session id; a rewind would need the

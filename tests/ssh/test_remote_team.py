@@ -41,7 +41,10 @@ async def wait_until_nothing_remote(root: Path, sshd: Sshd) -> None:
         raise AssertionError(f"left on the remote side: {describe(left)}") from None
 
 
-async def test_a_remote_team_answers_and_streams(tmp_path: Path, sshd: Sshd) -> None:
+async def test_a_remote_team_answers_and_streams(
+    tmp_path: Path, sshd: Sshd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IRIS_OWN_SECRET", "stays-here")  # Iris's environment, not the team's
     async with start_iris(tmp_path, remote_config(tmp_path, sshd)) as iris:
         reply = await send(iris, "say hello from afar", to=REMOTE_TEAM)
         assert (reply.status, reply.response) == ("completed", "hello from afar")
@@ -53,6 +56,10 @@ async def test_a_remote_team_answers_and_streams(tmp_path: Path, sshd: Sshd) -> 
         # Claude Code runs on the "remote" side: started by sshd, in the team's folder there.
         remote = live_processes_in(remote_folder(tmp_path))
         assert remote and set(remote) <= set(descendants(sshd.pid))
+        # It got what Iris gives the team (the offline model, the child marker), not Iris's own variables.
+        assert any(_has_env(pid, b"ANTHROPIC_BASE_URL=http://127.0.0.1:") for pid in remote)
+        assert any(_has_env(pid, b"IRIS_CLAUDE_PROCESS=") for pid in remote)
+        assert not any(_has_env(pid, b"IRIS_OWN_SECRET=") for pid in remote)
         # Iris's pid for it is the local relay's, which is no child of sshd.
         assert (await status_of(iris, REMOTE_TEAM)).pid not in descendants(sshd.pid)
     await wait_until_nothing_remote(tmp_path, sshd)
