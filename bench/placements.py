@@ -1,4 +1,6 @@
-"""Speed and scale: a new pair's first answer with and without warm spares.
+"""Speed and scale: warm spares, what each placement adds to a warm turn, and 50 pairs asking at once.
+
+**Warm spares** (``warm_spares``): a new pair's first answer with and without a spare.
 
 One ``iris serve`` (gRPC only) on the bench's offline model, with two teams in the same folder: ``spared``
 (``warmSpares: 1``) and ``cold`` (none). A sample is the first SendMessage of a brand-new pair to each team,
@@ -7,7 +9,17 @@ spare has been started again (its process is up, then a pause for its handshake,
 Warm SendMessage samples on one existing pair, interleaved too, give the warm turn of the same run, the
 yardstick of the target (a spared first answer within 2x a warm turn).
 
-``python -m bench.placements [--runs N]`` prints the result as JSON; ``bench.run`` calls ``warm_spares``.
+**Placements** (``placement_costs``): one ``iris serve`` with a local team, a remote team on an sshd that the
+bench starts on 127.0.0.1 (SSH over loopback: the cost of ssh, the relay and the remote script, not of a
+network), and, given a Ray cluster's address, a team placed on it; warm SendMessage samples on one pair of
+each, interleaved, as ratios to the local p50 and medians of paired differences.
+
+**Load** (``concurrent_pairs``): N pairs (50) of one team, their processes started first, each sending one
+message at the same moment; the wall time gives turns per second, ``/proc`` gives Iris's CPU per turn. Run for
+a local team and, given a cluster, a Ray-placed one.
+
+``python -m bench.placements [--runs N] [--ray ADDRESS]`` prints the results as JSON; ``bench.run`` calls
+them.
 """
 
 from __future__ import annotations
@@ -26,12 +38,12 @@ from typing import Any
 import grpc
 import yaml
 
-from bench.common import spawn_logged, stop, summary
+from bench.common import cpu_ms, spawn_logged, stop, summary
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_offline_model import offline_model_env
 
-__all__ = ["warm_spares"]
+__all__ = ["concurrent_pairs", "placement_costs", "warm_spares"]
 
 _HANDSHAKE_PAUSE_S = 1.5
 """Time a spare's process, once it exists, is given to finish starting (Claude Code's start is ~0.3 s)."""
@@ -133,18 +145,180 @@ async def warm_spares(work: Path, model_url: str, runs: int = 10) -> dict[str, A
     }
 
 
+async def _serve_teams(
+    work: Path, model_url: str, teams: dict[str, dict[str, Any]], name: str, max_processes: int = 10
+) -> tuple[asyncio.subprocess.Process, int, str]:
+    """Start ``iris serve`` (gRPC only) with ``teams``; return it, its gRPC port and its admin key."""
+    env = {**offline_model_env(model_url), "HOME": str(work / "claude-home")}
+    config = work / f"{name}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {
+                    "env": env,
+                    "idleTimeout": 0,
+                    "maxProcesses": max_processes,
+                    "spawnTimeout": 60000,
+                },
+                "api": {"rateLimit": {"maxRequests": 1_000_000}},
+                "teams": teams,
+            }
+        )
+    )
+    home = work / f"{name}-home"
+    server, port = await spawn_logged(
+        work,
+        name,
+        rb"gRPC listening on 127\.0\.0\.1:(\d+)",
+        sys.executable,
+        *("-m", "iris_app.cli", "serve", "--config", str(config), "--home", str(home)),
+        *("--grpc-port", "0", "--no-http"),
+    )
+    return server, int(port), (home / "admin.key").read_text().strip()
+
+
+def _team(path: Path, **extra: Any) -> dict[str, Any]:
+    path.mkdir(parents=True, exist_ok=True)
+    return {"path": str(path), "grantPermission": "yes", **extra}
+
+
+async def placement_costs(
+    work: Path, model_url: str, runs: int = 100, ray_address: str | None = None
+) -> dict[str, Any]:
+    """Warm SendMessage p50 per placement (local, SSH over loopback, Ray if given) and ratios to local."""
+    from iris_core.deathsig import real_cli
+    from tests.ssh.sshd import running_sshd
+
+    (work / "sshd").mkdir(parents=True, exist_ok=True)
+    async with running_sshd(work / "sshd") as sshd:
+        teams = {
+            "local": _team(work / "local"),
+            "ssh": _team(
+                work / "remote",
+                remote=f"ssh {sshd.destination}",
+                claudePath=real_cli(),
+                remoteOptions={
+                    "port": sshd.port,
+                    "identity": str(sshd.identity),
+                    "extraSshArgs": ["-o", f"UserKnownHostsFile={sshd.known_hosts}"],
+                },
+            ),
+        }
+        if ray_address is not None:
+            teams["ray"] = _team(work / "ray", placement={"kind": "ray", "address": ray_address, "cpus": 0.5})
+        server, port, key = await _serve_teams(work, model_url, teams, "iris-placements")
+        metadata = (("authorization", f"Bearer {key}"),)
+        samples: dict[str, list[float]] = {team: [] for team in teams}
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = iris_pb2_grpc.IrisStub(channel)
+
+                async def ask(team: str) -> float:
+                    started = time.perf_counter()
+                    reply = await stub.SendMessage(
+                        pb.SendMessageRequest(from_team="bench", to_team=team, message="say ready"),
+                        metadata=metadata,
+                        timeout=120,
+                    )
+                    assert reply.status == "completed", reply
+                    return (time.perf_counter() - started) * 1000
+
+                names = list(teams)
+                for team in names:  # start each pair's process; then warm turns only
+                    await ask(team)
+                for i in range(runs):
+                    for team in names[i % len(names) :] + names[: i % len(names)]:
+                        samples[team].append(await ask(team))
+        finally:
+            await stop(server)
+    local = samples["local"]
+    result: dict[str, Any] = {"n": runs}
+    for team, values in samples.items():
+        result[team] = summary(values)
+        if team != "local":
+            result[f"{team}_over_local"] = statistics.median(values) / statistics.median(local)
+            result[f"{team}_minus_local_paired_ms"] = statistics.median(
+                [a - b for a, b in zip(values, local, strict=True)]
+            )
+    return result
+
+
+async def concurrent_pairs(
+    work: Path, model_url: str, pairs: int = 50, ray_address: str | None = None
+) -> dict[str, Any]:
+    """Turns per second and Iris CPU per turn when ``pairs`` pairs ask at once, locally and on Ray."""
+    teams = {"local": _team(work / "load-local")}
+    if ray_address is not None:
+        teams["ray"] = _team(
+            work / "load-ray", placement={"kind": "ray", "address": ray_address, "cpus": 0.01, "memoryMb": 64}
+        )
+    server, port, key = await _serve_teams(work, model_url, teams, "iris-load", max_processes=pairs + 5)
+    metadata = (("authorization", f"Bearer {key}"),)
+    result: dict[str, Any] = {"pairs": pairs}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = iris_pb2_grpc.IrisStub(channel)
+            starting = asyncio.Semaphore(4)  # start the processes a few at a time: 2 cores
+
+            async def wake(team: str, i: int) -> None:
+                async with starting:
+                    await stub.TeamWake(
+                        pb.TeamWakeRequest(team=team, from_team=f"p{i}"), metadata=metadata, timeout=120
+                    )
+
+            async def ask(team: str, i: int) -> None:
+                reply = await stub.SendMessage(
+                    pb.SendMessageRequest(from_team=f"p{i}", to_team=team, message="say ready"),
+                    metadata=metadata,
+                    timeout=120,
+                )
+                assert reply.status == "completed", reply
+
+            for team in teams:
+                await asyncio.gather(*(wake(team, i) for i in range(pairs)))
+                await asyncio.gather(*(ask(team, i) for i in range(pairs)))  # each process's first turn
+                cpu_before, started = cpu_ms(server.pid), time.perf_counter()
+                await asyncio.gather(*(ask(team, i) for i in range(pairs)))
+                wall_s, cpu = time.perf_counter() - started, cpu_ms(server.pid) - cpu_before
+                result[team] = {
+                    "wall_ms": wall_s * 1000,
+                    "turns_per_s": pairs / wall_s,
+                    "iris_cpu_ms_per_turn": cpu / pairs,
+                }
+                await asyncio.gather(
+                    *(
+                        stub.TeamSleep(
+                            pb.TeamSleepRequest(team=team, from_team=f"p{i}"), metadata=metadata, timeout=120
+                        )
+                        for i in range(pairs)
+                    )
+                )
+    finally:
+        await stop(server)
+    return result
+
+
 async def main() -> None:
     """Run the warm-spares measurement alone against an offline model of its own."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--ray", help="a Ray cluster's address, to measure the Ray placement too")
+    parser.add_argument("--only", choices=("spares", "placements", "load"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="iris-bench-spares-") as tmp:
         work = Path(tmp)
         model, model_url = await spawn_logged(
             work, "model", rb"serving at (http://[0-9.:]+)", sys.executable, "-m", "iris_offline_model"
         )
+        url = model_url.decode()
+        result: dict[str, Any] = {}
         try:
-            result = await warm_spares(work, model_url.decode(), args.runs)
+            if args.only in (None, "spares"):
+                result["spares"] = await warm_spares(work, url, args.runs)
+            if args.only in (None, "placements"):
+                result["placements"] = await placement_costs(work, url, args.runs * 10, args.ray)
+            if args.only in (None, "load"):
+                result["load"] = await concurrent_pairs(work, url, 50, args.ray)
         finally:
             await stop(model)
     print(json.dumps(result, indent=2))
