@@ -159,6 +159,8 @@ class RayPlacementLauncher:
                 raise ProcessError(
                     f"Could not connect to the Ray cluster at {placement.address} within {timeout_s:g}s"
                 ) from exc
+            except ProcessError:
+                raise
             except Exception as exc:  # noqa: BLE001 - Ray's own errors (no such cluster, a refused client)
                 failure = f"{type(exc).__name__}: {exc}"
                 raise ProcessError(
@@ -169,7 +171,12 @@ class RayPlacementLauncher:
 
     async def _connect(self, placement: RayPlacement) -> None:
         """Import Ray and connect as a client (a driver), both in a worker thread (both block)."""
-        ray = await asyncio.to_thread(importlib.import_module, "ray")
+        try:
+            ray = await asyncio.to_thread(importlib.import_module, "ray")
+        except ImportError as exc:
+            raise ProcessError(
+                "placement kind ray needs the ray package in Iris's environment: pip install 'iris[ray]'"
+            ) from exc
         from .ray_actor import ClaudeActor
 
         def connect() -> None:
