@@ -45,6 +45,8 @@ _ACTOR_CONCURRENCY = 64
 """Calls an actor runs at once: a turn's stream, its interrupts, permission answers and the watch."""
 _CONNECT_TIMEOUT_S = 60.0
 """How long Iris's stop waits for a connection still being made (a launch waits its own spawn timeout)."""
+_RETRY_PAUSE_S = 0.5
+"""Before placing again an actor whose node died under its start (the cluster learns of it in moments)."""
 _DISCONNECT_TIMEOUT_S = 30.0
 """How long ``ray.shutdown`` may take at Iris's stop."""
 
@@ -83,28 +85,35 @@ class RayPlacementLauncher:
         stored = await transcripts.load(spec.session_id)
         resume = spec.resume or bool(stored.get(""))
         ray = self._ray
-        actor = self._actor_class.options(
-            name=f"claude:{spec.pair}:{uuid.uuid4().hex[:8]}",
-            num_cpus=placement.cpus,
-            memory=placement.memory_mb * 2**20,
-            max_concurrency=_ACTOR_CONCURRENCY,
-            max_restarts=0,
-        ).remote()
-        remaining = max(deadline - loop.time(), 0.001)
         wire = dataclasses.replace(spec, can_use_tool=None, resume=resume)
-        try:
-            async with asyncio.timeout(remaining):
-                started = await actor.start.remote(wire, stored, spec.can_use_tool is not None, remaining)
-        except BaseException as exc:
-            _kill_quietly(ray, actor)
-            if isinstance(exc, TimeoutError):
-                raise ProcessError(
-                    f"Claude Code on the Ray cluster was not ready within {timeout_s:g}s (a node with "
-                    f"{placement.cpus:g} CPUs and {placement.memory_mb} MB free, and a start on it)"
-                ) from exc
-            if isinstance(exc, ray.exceptions.RayError):
-                raise ProcessError(f"Claude Code failed to start on Ray: {type(exc).__name__}") from exc
-            raise
+        while True:
+            actor = self._actor_class.options(
+                name=f"claude:{spec.pair}:{uuid.uuid4().hex[:8]}",
+                num_cpus=placement.cpus,
+                memory=placement.memory_mb * 2**20,
+                max_concurrency=_ACTOR_CONCURRENCY,
+                max_restarts=0,
+            ).remote()
+            remaining = max(deadline - loop.time(), 0.001)
+            try:
+                async with asyncio.timeout(remaining):
+                    started = await actor.start.remote(wire, stored, spec.can_use_tool is not None, remaining)
+                break
+            except BaseException as exc:
+                _kill_quietly(ray, actor)
+                if isinstance(exc, TimeoutError):
+                    raise ProcessError(
+                        f"Claude Code on the Ray cluster was not ready within {timeout_s:g}s (a node with "
+                        f"{placement.cpus:g} CPUs and {placement.memory_mb} MB free, and a start on it)"
+                    ) from exc
+                if isinstance(exc, ray.exceptions.ActorDiedError) and deadline - loop.time() > _RETRY_PAUSE_S:
+                    # Placed on a node that died before the cluster knew it: another node, within the time.
+                    logger.info("the actor of %s died while starting (%s); placing it again", spec.pair, exc)
+                    await asyncio.sleep(_RETRY_PAUSE_S)
+                    continue
+                if isinstance(exc, ray.exceptions.RayError):
+                    raise ProcessError(f"Claude Code failed to start on Ray: {type(exc).__name__}") from exc
+                raise
         if not isinstance(started, ActorStarted):
             _kill_quietly(ray, actor)
             raise ProcessError(started.message)

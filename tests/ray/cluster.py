@@ -79,6 +79,12 @@ class LocalRayCluster:
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
             "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
             "RAY_USAGE_STATS_ENABLED": "0",
+            # A node that dies is known dead within about a second, not Ray's default of about twenty (the
+            # cluster's control store reads these; the tests kill a node and place its pair again).
+            "RAY_health_check_initial_delay_ms": "1000",
+            "RAY_health_check_period_ms": "300",
+            "RAY_health_check_timeout_ms": "300",
+            "RAY_health_check_failure_threshold": "3",
         }
         command = [
             str(RAY),
