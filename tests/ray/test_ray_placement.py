@@ -47,6 +47,10 @@ async def test_a_message_is_answered_by_claude_code_in_an_actor_on_a_worker_node
         assert parent_of(pid) != os.getpid()  # a Ray worker's child, not Iris's
         assert (await send(iris, "say again")).response == "again"
         assert (await status_of(iris)).pid == pid  # the same process serves the pair's turns
+        worker = parent_of(pid)
+    # Iris's stop stopped the process and ended its actor (the actor's worker process is gone too).
+    await wait_until_gone(pid)
+    await wait_until_gone(worker)
 
 
 async def test_tell_streams_the_chunks_while_the_turn_still_runs_on_its_node(
