@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 _DONE = object()
 """Ends a turn's outbox."""
+_FOLDER_PREFIX = "iris-claude-"
+"""The actors' temporary folders: ``iris-claude-<worker pid>-<random>`` in the node's temporary folder."""
 
 
 class ClaudeActor:
@@ -87,7 +89,7 @@ class ClaudeActor:
         """
         ray = importlib.import_module("ray")  # run inside a Ray worker only; a module object, untyped
 
-        self._folder = Path(tempfile.mkdtemp(prefix="iris-ray-"))
+        self._folder = _own_folder()
         env = dict(spec.env)
         # The SDK finds mirrored entries by the projects folder the CLI writes to; it must know that folder,
         # which it reads from CLAUDE_CONFIG_DIR only (a HOME of the team's would otherwise be missed).
@@ -233,6 +235,7 @@ class ClaudeActor:
     def _remove_folder(self) -> None:
         folder, self._folder = self._folder, None
         if folder is not None:
+            tempfile.tempdir = None
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -259,3 +262,31 @@ class _MirrorToIris:
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         """Name the subagent transcripts Iris holds, so a resume brings them along."""
         return [subpath for subpath in self._transcript if subpath]
+
+
+def _own_folder() -> Path:
+    """Make this actor's temporary folder, the worker's temporary folder too; sweep dead actors' folders.
+
+    It holds the parent-death launcher and what the SDK writes for a resume (a copy of the transcript, and of
+    Claude Code's credentials): a Ray worker hosts one actor, so the SDK's temporary files go here too, and
+    an actor killed with its node (which cleans nothing) leaves one folder, removed by the next actor that
+    starts on the node.
+    """
+    base = Path(tempfile.gettempdir())
+    for stale in base.glob(f"{_FOLDER_PREFIX}*"):
+        owner = stale.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-", dir=base))
+    tempfile.tempdir = str(folder)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 _START_TIMEOUT_S = 90.0
 _GONE_WITHIN_S = 15.0
+_OBJECT_STORE_BYTES = 100 * 2**20
 WORKER_CPUS = 4
 """Logical CPUs of each worker node (the tests' teams ask for 1 each)."""
 
@@ -79,6 +80,9 @@ class LocalRayCluster:
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
             "CLAUDE_AGENT_SDK_SKIP_VERSION_CHECK": "1",
             "RAY_USAGE_STATS_ENABLED": "0",
+            "TMPDIR": str(
+                self.temp_dir
+            ),  # what the actors leave (a killed one cleans nothing) goes at the end
             # A node that dies is known dead within about a second, not Ray's default of about twenty (the
             # cluster's control store reads these; the tests kill a node and place its pair again).
             "RAY_health_check_initial_delay_ms": "1000",
@@ -94,6 +98,8 @@ class LocalRayCluster:
             "--disable-usage-stats",
             f"--temp-dir={self.temp_dir}",
             f"--dashboard-agent-listen-port={free_port()}",
+            # Each node would take 30% of the machine's memory for objects; the tests pass small ones.
+            f"--object-store-memory={_OBJECT_STORE_BYTES}",
         ]
         log = self.temp_dir / f"{name}.log"
         with log.open("ab") as out:
