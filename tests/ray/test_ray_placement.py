@@ -17,10 +17,12 @@ import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
 from tests.harness import (
+    Iris,
     error_reason,
     iris_serve,
     live_processes_in,
     process_alive,
+    report_of,
     send,
     start_iris,
     status_of,
@@ -32,6 +34,17 @@ from tests.ray.cluster import LocalRayCluster, parent_of
 from tests.ray.conftest import ray_config
 
 FULL_SLOW_ANSWER = "".join(f"chunk {i} " for i in range(1, 101))
+
+
+async def wait_until_answering(iris: Iris, request: str) -> None:
+    """Wait (bounded) until the turn of ``request`` has streamed a part of its answer: its prompt is with
+    Claude Code (a turn counts as running from before its prompt is sent)."""
+    async with asyncio.timeout(30):
+        while True:
+            entry = (await report_of(iris)).entries[-1]
+            if entry.request == request and entry.response:
+                return
+            await asyncio.sleep(0.02)
 
 
 async def test_a_message_is_answered_by_claude_code_in_an_actor_on_a_worker_node(
@@ -166,7 +179,7 @@ async def test_a_team_asking_for_more_than_any_node_has_fails_its_start_in_time_
         assert (await iris.stub.GetStatus(pb.GetStatusRequest())).processes.total == 0
 
 
-async def test_killing_the_node_of_a_pair_resumes_it_on_the_other_node_with_its_conversation(
+async def test_a_killed_node_fails_its_pairs_turn_and_the_pair_resumes_on_the_other_node_with_its_context(
     tmp_path: Path, ray_cluster: LocalRayCluster
 ) -> None:
     try:
@@ -175,8 +188,13 @@ async def test_killing_the_node_of_a_pair_resumes_it_on_the_other_node_with_its_
             pid = (await status_of(iris)).pid
             node = ray_cluster.node_of(pid)
             assert node is not None and node.startswith("worker-")
+            waiting = asyncio.create_task(send(iris, "slow 100 100", timeout_ms=0))
+            await wait_until_answering(iris, "slow 100 100")
             ray_cluster.kill_node(node)  # the node's raylet, its workers and Claude Code, as if it died
             assert not process_alive(pid)
+            with pytest.raises(grpc.aio.AioRpcError) as failure:  # the turn it was running fails at once
+                await asyncio.wait_for(waiting, 30)
+            assert error_reason(failure.value) == "ProcessError"
             reply = await send(iris, "recall")
             assert reply.response == "you told me: plum"
             assert reply.session_id == first.session_id
