@@ -108,7 +108,7 @@ class RayPlacementLauncher:
                     ) from exc
                 if isinstance(exc, ray.exceptions.ActorDiedError) and deadline - loop.time() > _RETRY_PAUSE_S:
                     # Placed on a node that died before the cluster knew it: another node, within the time.
-                    logger.info("the actor of %s died while starting (%s); placing it again", spec.pair, exc)
+                    logger.info("the actor of %s died while starting; placing it again", spec.pair)
                     await asyncio.sleep(_RETRY_PAUSE_S)
                     continue
                 if isinstance(exc, ray.exceptions.RayError):
