@@ -181,7 +181,7 @@ class RayPlacementLauncher:
     async def _connect(self, placement: RayPlacement) -> None:
         """Import Ray and connect as a client (a driver), both in a worker thread (both block)."""
         try:
-            ray = await asyncio.to_thread(importlib.import_module, "ray")
+            ray = await asyncio.to_thread(_import_ray)
         except ImportError as exc:
             raise ProcessError(
                 "placement kind ray needs the ray package in Iris's environment: pip install 'iris[ray]'"
@@ -233,3 +233,22 @@ def _kill_quietly(ray: Any, actor: Any) -> None:
         ray.kill(actor, no_restart=True)
     except Exception as exc:  # noqa: BLE001 - the start's failure is what the caller needs
         logger.debug("killing an actor that failed to start: %r", exc)
+
+
+def _import_ray() -> Any:
+    """Import Ray, and undo what its import does to the process's logging (Iris's logging is Iris's).
+
+    Importing ``ray`` replaces the process's log record factory (every record of every logger, Iris's too,
+    would carry a ``_ray_timestamp_ns`` field into ``GetLogs``), and gives the ``ray`` logger a stderr handler
+    of its own that bypasses Iris's. The factory is put back, and Ray's records go through Iris's handlers.
+    """
+    factory = logging.getLogRecordFactory()
+    try:
+        ray = importlib.import_module("ray")
+    finally:
+        logging.setLogRecordFactory(factory)
+    ray_logger = logging.getLogger("ray")
+    for handler in list(ray_logger.handlers):
+        ray_logger.removeHandler(handler)
+    ray_logger.propagate = True
+    return ray
