@@ -38,7 +38,7 @@ from claude_agent_sdk import (
     StreamEvent,
     ToolUseBlock,
 )
-from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig
+from claude_agent_sdk.types import CanUseToolShadowedWarning, McpServerConfig, SessionStore
 
 from .children import MARKER_ENV, ChildRegistry
 from .config import RayPlacement, SshRemote
@@ -199,6 +199,10 @@ class ClaudeProcess:
         turn would otherwise be written to a dying child, not on every status check.
         """
         return self.exited or _exiting(self.pid)
+
+    async def wait_exited(self) -> None:
+        """Return once the child has exited and been reaped (a Ray actor reports its process's end so)."""
+        await self._process.wait()
 
     async def run_turn(
         self,
@@ -479,6 +483,7 @@ async def launch_claude(
     launcher: Path | None = None,
     program: str | None = None,
     cwd: Path | None = None,
+    session_store: SessionStore | None = None,
 ) -> ClaudeProcess:
     """Start the Claude Code process of one pair and wait until it has completed its handshake.
 
@@ -493,6 +498,8 @@ async def launch_claude(
         program: what the launcher execs instead of the bundled CLI (a remote team's ``ssh``, which runs
             Claude Code on its host); the SDK speaks to it exactly as to a local CLI.
         cwd: the local working folder, when ``spec.cwd`` is not a folder here (a remote team's).
+        session_store: where the SDK mirrors the transcript and, with ``spec.resume``, resumes it from (a Ray
+            actor's, so the conversation does not depend on the node's disk); None for the local files only.
 
     Raises:
         ProcessError: the CLI failed to start or was not ready within ``timeout_s``; the child is reaped.
@@ -536,6 +543,7 @@ async def launch_claude(
         resume_drops_turn=spec.drops_turn if spec.resume and spec.resume_at else None,
         max_budget_usd=spec.max_budget_usd,
         stderr=_log_stderr,
+        session_store=session_store,
     )
     client = ClaudeSDKClient(options)
 
