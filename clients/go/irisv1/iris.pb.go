@@ -3547,7 +3547,7 @@ type TeamInfo struct {
 	SessionMcpEnabled bool `protobuf:"varint,6,opt,name=session_mcp_enabled,json=sessionMcpEnabled,proto3" json:"session_mcp_enabled,omitempty"`
 	// yes | no | ask
 	GrantPermission string `protobuf:"bytes,7,opt,name=grant_permission,json=grantPermission,proto3" json:"grant_permission,omitempty"`
-	// SSH host for a remote team (unused until remote teams land).
+	// How a remote team is reached ("ssh user@host"); empty for a team on this machine or on Ray.
 	Remote        string `protobuf:"bytes,8,opt,name=remote,proto3" json:"remote,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1744,7 +1744,7 @@ class TeamInfo(_message.Message):
     grant_permission: _builtins.str
     """yes | no | ask"""
     remote: _builtins.str
-    """SSH host for a remote team (unused until remote teams land)."""
+    """How a remote team is reached ("ssh user@host"); empty for a team on this machine or on Ray."""
     def __init__(
         self,
         *,

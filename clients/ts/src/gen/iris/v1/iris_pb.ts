@@ -2168,7 +2168,7 @@ export type TeamInfo = Message<"iris.v1.TeamInfo"> & {
   grantPermission: string;
 
   /**
-   * SSH host for a remote team (unused until remote teams land).
+   * How a remote team is reached ("ssh user@host"); empty for a team on this machine or on Ray.
    *
    * @generated from field: string remote = 8;
    */
