@@ -88,8 +88,15 @@ release-contract: setup $(PROTODEPS)
 run: setup
 	$(VENV)/bin/iris serve --config examples/config.yaml --offline-model
 
-test: setup $(INSPECTOR) $(TS_DEPS)
+test: setup $(INSPECTOR) $(TS_DEPS) /usr/bin/chromium /usr/sbin/sshd
 	$(PY) -m pytest
+
+# Debian packages that tests start: Chromium (the dashboard's browser tests; Playwright's own browser download
+# is not reachable) and OpenSSH's server (the remote-team tests run a real sshd on 127.0.0.1).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+/usr/sbin/sshd:
+	apt-get update -qq && apt-get install -y -qq openssh-server
 
 # The official MCP Inspector (npm), whose CLI mode tests the stdio adapter; pinned by its lock file.
 $(INSPECTOR): $(INSPECTOR_DIR)/package.json $(INSPECTOR_DIR)/package-lock.json
