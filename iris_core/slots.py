@@ -21,8 +21,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping
 
 from claude_agent_sdk.types import McpServerConfig
 
@@ -43,34 +42,15 @@ from .run_as import identity_of
 from .session_mcp import SessionMcp
 from .spares import SPARE_CALLER, DeferredPermission, WarmSpares
 from .store import Store
+from .task_owner import TaskOwner
 from .turns import Pair
 
 __all__ = ["ProcessSlots", "TaskOwner"]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 RETRY_AFTER_MS = 1_000
 """The retry hint of a turn refused for want of a slot: slots free as other turns end, often within one."""
-
-
-class TaskOwner(Protocol):
-    """What owns the tasks the slots start (the pool, whose TaskGroup awaits them at shutdown)."""
-
-    @property
-    def closing(self) -> bool:
-        """True once a shutdown has begun."""
-
-    @property
-    def accepting_tasks(self) -> bool:
-        """True while new tasks may start (the TaskGroup is open)."""
-
-    def check_open(self) -> None:
-        """Raise ProcessPoolLimitError once the pool is shutting down."""
-
-    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
-        """Run ``coro`` as an owned task."""
 
 
 class ProcessSlots:

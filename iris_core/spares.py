@@ -29,9 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from claude_agent_sdk import PermissionResultDeny, ToolPermissionContext
 from claude_agent_sdk.types import CanUseTool, PermissionResult
@@ -39,6 +39,7 @@ from claude_agent_sdk.types import CanUseTool, PermissionResult
 from .clock import monotonic_ms
 from .config import TeamConfig
 from .placement import TeamProcess
+from .task_owner import TaskOwner
 from .turns import Pair
 
 __all__ = [
@@ -50,28 +51,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 SPARE_CALLER = "(spare)"
 """The caller named in a spare's record of started processes (``spare->team``) until a pair takes it."""
 
 RETRY_AFTER_FAILURE_MS = 10_000
 """How long a team whose spare failed to start waits before the next try."""
-
-
-class _Owner(Protocol):
-    """What owns the spares' start and stop tasks (the pool)."""
-
-    @property
-    def closing(self) -> bool:
-        """True once a shutdown has begun."""
-
-    @property
-    def accepting_tasks(self) -> bool:
-        """True while new tasks may start."""
-
-    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T | None]:
-        """Run ``coro`` as an owned task."""
 
 
 class DeferredPermission:
@@ -128,7 +112,7 @@ class WarmSpares:
     """Every team's spares: minting session ids from them, handing them over, refilling and stopping them."""
 
     teams: Mapping[str, TeamConfig]
-    owner: _Owner
+    owner: TaskOwner
     launch: Launch
     has_room: Callable[[], bool]
     """True while a slot is free and no pair waits for one (the only time a spare may start)."""
