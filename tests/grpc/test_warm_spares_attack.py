@@ -1,0 +1,116 @@
+"""Attacks on warm spares: hand-over paths that could share a session id between two processes, lose a
+conversation, or leak a slot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_core.config import TeamConfig
+from iris_core.placement import TeamProcess
+from iris_core.slots import ProcessSlots
+from iris_core.spares import DeferredPermission
+from iris_core.turns import Pair
+from tests.grpc.test_warm_spares import processes_in
+from tests.harness import live_processes_in, send, start_iris, status_of, write_config
+
+
+async def test_a_wake_of_a_new_pair_takes_the_spare_and_the_conversation_survives_a_sleep(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"warmSpares": 1}})
+    async with start_iris(tmp_path, config) as iris:
+        alpha = iris.config.teams["alpha"].path
+        [spare] = await processes_in(alpha, 1)
+
+        woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team="alpha", from_team="first"))
+        reply = await send(iris, "remember plum", frm="first")
+        assert reply.status == "completed"
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="first"))
+        recalled = await send(iris, "recall", frm="first")
+
+        assert woke.pid == spare  # the wake took the spare promised to the pair, rather than a cold start
+        assert recalled.response == "you told me: plum"  # not a spare left promised under the same session
+
+
+async def test_a_pair_waiting_for_its_spare_to_start_survives_the_spare_being_evicted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = asyncio.Event()
+    real = ProcessSlots._launch_spare
+
+    async def slow_spare(
+        self: ProcessSlots, team: TeamConfig, session_id: str, permission: DeferredPermission
+    ) -> TeamProcess:
+        await gate.wait()  # a slow start (a remote host, a loaded machine)
+        return await real(self, team, session_id, permission)
+
+    monkeypatch.setattr(ProcessSlots, "_launch_spare", slow_spare)
+    config = write_config(
+        tmp_path, settings={"maxProcesses": 2, "admissionTimeout": 15000}, teams={"alpha": {"warmSpares": 1}}
+    )
+    async with start_iris(tmp_path, config) as iris:
+        spares = iris.running.service.teams._pool._slots.spares
+        async with asyncio.timeout(10):
+            while spares.count != 1:
+                await asyncio.sleep(0.02)
+        first = asyncio.ensure_future(send(iris, "remember plum", frm="first", timeout_ms=40_000))
+        async with asyncio.timeout(
+            10
+        ):  # promised to first, which waits for it; a second spare fills the room
+            while spares.count != 2:
+                await asyncio.sleep(0.02)
+        # Two other pairs need room: both spares are evicted, the promised one (still starting) last.
+        others = [send(iris, "hello", to=t, frm="other", timeout_ms=30_000) for t in ("beta", "gamma")]
+        replies = await asyncio.gather(*others)
+        assert all(r.status == "completed" for r in replies)
+        gate.set()
+
+        async with asyncio.timeout(50):
+            reply = await first
+        assert reply.status == "completed", reply
+
+
+async def test_a_spare_too_slow_for_its_pair_is_stopped_and_never_handed_over_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = asyncio.Event()
+    real = ProcessSlots._launch_spare
+
+    async def slow_spare(
+        self: ProcessSlots, team: TeamConfig, session_id: str, permission: DeferredPermission
+    ) -> TeamProcess:
+        await gate.wait()  # slower than spawnTimeout: the pair gives up on it and starts its own
+        return await real(self, team, session_id, permission)
+
+    monkeypatch.setattr(ProcessSlots, "_launch_spare", slow_spare)
+    config = write_config(tmp_path, settings={"spawnTimeout": 8000}, teams={"alpha": {"warmSpares": 1}})
+    async with start_iris(tmp_path, config) as iris:
+        alpha = iris.config.teams["alpha"].path
+        spares = iris.running.service.teams._pool._slots.spares
+        async with asyncio.timeout(10):
+            while spares.count != 1:
+                await asyncio.sleep(0.02)
+
+        reply = await send(iris, "remember plum", frm="first", timeout_ms=40_000)
+        assert reply.status == "completed"
+        own = (await status_of(iris, "alpha", "first")).pid
+        assert not spares.promised(Pair("first", "alpha"))  # the slow spare under the pair's session went
+        gate.set()  # the spare promised under the pair's session would start now, were it not stopped
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="first"))
+        recalled = await send(iris, "recall", frm="first", timeout_ms=40_000)
+
+        assert recalled.response == "you told me: plum"
+        assert (await status_of(iris, "alpha", "first")).pid != own
+        sessions = [p for p in live_processes_in(alpha) if reply.session_id in _cmdline(p)]
+        assert len(sessions) <= 1  # never two Claude Code processes under one session
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
