@@ -20,8 +20,8 @@ Spares count toward ``maxProcesses`` and are the first processes evicted for a p
 any idle pair's). They are refilled in the background, only into free room and only while no pair waits
 for a slot, so a refill never delays a turn. A spare nobody took within its team's ``idleTimeout`` is stopped
 like any idle process, and the team is refilled again only once a spare is used (demand is back); a spare
-that died is reaped and replaced. A failed start waits ``RETRY_AFTER_FAILURE_MS`` before the next try, so a
-broken team does not spin.
+that died is reaped and replaced. A failed start, or a spare that died within ``RETRY_AFTER_FAILURE_MS`` of
+its start, waits that long before the next try, so a broken team does not spin.
 """
 
 from __future__ import annotations
@@ -307,7 +307,11 @@ class WarmSpares:
             if spare.stop is not None or spare.process is None:
                 continue
             if spare.process.exited:
-                logger.info("a warm spare of %s exited; replacing it", spare.team)
+                if now - spare.ready_mono < RETRY_AFTER_FAILURE_MS:  # died as it started: a failed start
+                    logger.warning("a warm spare of %s exited soon after its start", spare.team)
+                    self._retry_at[spare.team] = now + RETRY_AFTER_FAILURE_MS
+                else:
+                    logger.info("a warm spare of %s exited; replacing it", spare.team)
                 died.add(spare.team)
                 self._stop(spare)
                 continue

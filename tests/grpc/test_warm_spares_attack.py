@@ -4,6 +4,8 @@ conversation, or leak a slot."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from iris_core.slots import ProcessSlots
 from iris_core.spares import DeferredPermission
 from iris_core.turns import Pair
 from tests.grpc.test_warm_spares import processes_in
-from tests.harness import live_processes_in, send, start_iris, status_of, write_config
+from tests.harness import live_processes_in, process_alive, send, start_iris, status_of, write_config
 
 
 async def test_a_wake_of_a_new_pair_takes_the_spare_and_the_conversation_survives_a_sleep(
@@ -114,3 +116,65 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+async def test_many_new_pairs_at_once_never_exceed_max_processes_and_share_nothing(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, settings={"maxProcesses": 2}, teams={"alpha": {"warmSpares": 2}, "beta": {"warmSpares": 1}}
+    )
+    async with start_iris(tmp_path, config) as iris:
+        teams = iris.config.teams["alpha"].path.parent
+        await processes_in(teams, 2)  # the room is all spares
+        most = 0
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal most
+            while not done.is_set():
+                most = max(most, len(live_processes_in(teams)))
+                await asyncio.sleep(0.005)
+
+        sampler = asyncio.ensure_future(sample())
+        try:
+            callers = [f"c{i}" for i in range(6)]
+            remembered = await asyncio.gather(
+                *(
+                    send(iris, f"remember w{c}", frm=c, to=t, timeout_ms=90_000)
+                    for c in callers
+                    for t in ("alpha", "beta")
+                )
+            )
+            assert all(r.status == "completed" for r in remembered)
+            sessions = [r.session_id for r in remembered]
+            assert len(set(sessions)) == len(sessions)  # one session per pair, none shared
+            recalled = await asyncio.gather(
+                *(
+                    send(iris, "recall", frm=c, to=t, timeout_ms=90_000)
+                    for c in callers
+                    for t in ("alpha", "beta")
+                )
+            )
+            assert [r.response for r in recalled] == [f"you told me: w{c}" for c in callers for _ in (0, 1)]
+        finally:
+            done.set()
+            await sampler
+        assert most <= 2
+
+
+async def test_a_spare_that_dies_as_soon_as_it_started_is_not_replaced_at_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"warmSpares": 1}})
+    async with start_iris(tmp_path, config) as iris:
+        spares = iris.running.service.teams._pool._slots.spares
+        async with asyncio.timeout(30):
+            while spares.ready("alpha") != 1:
+                await asyncio.sleep(0.02)
+        [spare] = live_processes_in(iris.config.teams["alpha"].path)
+
+        os.kill(spare, signal.SIGKILL)  # a team whose Claude Code dies right after its start, every time
+
+        async with asyncio.timeout(20):  # reaped, and no new one started in a loop (a failed start's pause)
+            while spares.count:
+                await asyncio.sleep(0.02)
+        assert process_alive(spare) is False
+        reply = await send(iris, "hello", frm="first")  # a pair is still served, cold
+        assert reply.status == "completed"
