@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
+import grpc
+import pytest
+
+from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_core.deathsig import real_cli
 from iris_core.placement import ssh_relay
-from tests.harness import send, start_iris, status_of
+from iris_core.turns import Pair
+from tests.harness import error_reason, iris_serve, live_processes_in, send, start_iris, status_of
 from tests.ssh.remote_team import REMOTE_TEAM, remote_config, remote_folder
 from tests.ssh.sshd import Sshd
 from tests.ssh.test_remote_team import wait_until_nothing_remote
@@ -98,3 +105,59 @@ def test_a_long_stderr_line_is_cut_and_the_tunnel_port_still_found() -> None:
     assert log.until_allocated_port() == "4711"
     log.rest()
     assert [len(line) for line in log.tail] == [ssh_relay._MAX_LINE, len(log.tail[1]), 4]
+
+
+async def test_a_remote_spare_serves_a_new_pair_whose_conversation_survives_a_sleep(
+    tmp_path: Path, sshd: Sshd
+) -> None:
+    async with start_iris(tmp_path, remote_config(tmp_path, sshd, warmSpares=1)) as iris:
+        spares = iris.running.service.teams._pool._slots.spares
+        async with asyncio.timeout(30):
+            while spares.ready(REMOTE_TEAM) != 1:
+                await asyncio.sleep(0.02)
+        woke = await iris.stub.TeamWake(pb.TeamWakeRequest(team=REMOTE_TEAM, from_team="first"))
+        assert not spares.promised(Pair("first", REMOTE_TEAM))  # the wake took it
+        assert (
+            await send(iris, "remember plum", to=REMOTE_TEAM, frm="first")
+        ).response == "ok, remembering plum"
+        assert (await status_of(iris, REMOTE_TEAM, "first")).pid == woke.pid
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team=REMOTE_TEAM, from_team="first"))
+        assert (await send(iris, "recall", to=REMOTE_TEAM, frm="first")).response == "you told me: plum"
+    await wait_until_nothing_remote(tmp_path, sshd)
+
+
+async def test_kill_9_of_iris_leaves_no_remote_spare(tmp_path: Path, sshd: Sshd) -> None:
+    async with iris_serve(tmp_path, remote_config(tmp_path, sshd, warmSpares=2)) as served:
+        async with asyncio.timeout(60):
+            while len(live_processes_in(remote_folder(tmp_path))) < 2:
+                await asyncio.sleep(0.05)
+        served.process.kill()
+        async with asyncio.timeout(30):
+            await served.process.wait()
+    await wait_until_nothing_remote(tmp_path, sshd)
+
+
+async def test_a_changed_host_key_is_refused_even_with_strict_checking_off(
+    tmp_path: Path, sshd: Sshd
+) -> None:
+    impostor = tmp_path / "impostor_key"
+    _new_key(impostor)
+    known = tmp_path / "known_hosts_of_another_host"
+    kind, key = (impostor.parent / "impostor_key.pub").read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    options = {
+        "port": sshd.port,
+        "identity": str(sshd.identity),
+        "strictHostKeyChecking": False,
+        # The user's own extra options cannot loosen the policy either: ssh takes an option's first value.
+        "extraSshArgs": ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=no"],
+    }
+    async with start_iris(tmp_path, remote_config(tmp_path, sshd, remoteOptions=options)) as iris:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await send(iris, "say hi", to=REMOTE_TEAM)
+        assert error_reason(refused.value) == "ProcessError"
+    assert known.read_text() == f"[127.0.0.1]:{sshd.port} {kind} {key}\n"
+
+
+def _new_key(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30)
