@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import grpc
 import pytest
 
 from iris_client.generated.iris.v1 import iris_pb2 as pb
+from iris_core.children import MARKER_ENV
 from iris_core.deathsig import real_cli
 from iris_core.placement import ssh_relay
 from iris_core.turns import Pair
@@ -161,3 +163,45 @@ async def test_a_changed_host_key_is_refused_even_with_strict_checking_off(
 
 def _new_key(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30)
+
+
+@pytest.mark.parametrize("ignores_term", [False, True])
+async def test_a_background_tool_process_is_not_left_on_the_host_when_the_team_sleeps(
+    tmp_path: Path, sshd: Sshd, ignores_term: bool
+) -> None:
+    trap = "trap '' TERM; " if ignores_term else ""
+    command = f"({trap}exec sleep 300) >/dev/null 2>&1 </dev/null & echo started"
+    run = "tool Bash " + json.dumps({"command": command, "description": "start a background job"})
+    config = remote_config(tmp_path, sshd, claudePath=str(_unmarked_cli(tmp_path)))
+    async with start_iris(tmp_path, config) as iris:
+        reply = await send(iris, run, to=REMOTE_TEAM, timeout_ms=60_000)
+        assert reply.status == "completed", reply
+        assert "started" in reply.response, reply.response
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team=REMOTE_TEAM, from_team="caller"))
+        await wait_until_nothing_remote(tmp_path, sshd)
+
+
+def _unmarked_cli(root: Path) -> Path:
+    """A remote CLI without Iris's child marker: on a real host Iris's own sweep of marked processes (which
+    sees this machine only) cannot reach what runs there, so the remote side must clean up by itself."""
+    cli = remote_folder(root).parent / "unmarked-claude"
+    cli.parent.mkdir(parents=True, exist_ok=True)
+    cli.write_text(f"#!/bin/sh\nunset {MARKER_ENV}\nexec '{real_cli()}' \"$@\"\n")
+    cli.chmod(0o755)
+    return cli
+
+
+async def test_kill_9_of_iris_leaves_no_background_tool_process_on_the_host(
+    tmp_path: Path, sshd: Sshd
+) -> None:
+    command = "(trap '' TERM; exec sleep 300) >/dev/null 2>&1 </dev/null & echo started"
+    run = "tool Bash " + json.dumps({"command": command, "description": "start a background job"})
+    config = remote_config(tmp_path, sshd, claudePath=str(_unmarked_cli(tmp_path)))
+    async with iris_serve(tmp_path, config) as served:
+        request = pb.SendMessageRequest(from_team="caller", to_team=REMOTE_TEAM, message=run, timeout=60_000)
+        reply = await served.stub.SendMessage(request, timeout=90)
+        assert "started" in reply.response, reply
+        served.process.kill()
+        async with asyncio.timeout(30):
+            await served.process.wait()
+    await wait_until_nothing_remote(tmp_path, sshd)
