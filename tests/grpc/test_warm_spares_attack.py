@@ -178,3 +178,40 @@ async def test_a_spare_that_dies_as_soon_as_it_started_is_not_replaced_at_once(t
         assert process_alive(spare) is False
         reply = await send(iris, "hello", frm="first")  # a pair is still served, cold
         assert reply.status == "completed"
+
+
+async def test_a_shutdown_stops_every_spare_promised_or_not(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"warmSpares": 2}, "beta": {"warmSpares": 1}})
+    async with start_iris(tmp_path, config) as iris:
+        teams = iris.config.teams["alpha"].path.parent
+        await processes_in(teams, 3)
+        # A session created without a start (a reboot's wake refused here would do the same): its spare is
+        # promised and waits.
+        await iris.running.service.teams._store.get_or_create_session("first", "alpha")
+        assert iris.running.service.teams._pool._slots.spares.promised(Pair("first", "alpha"))
+        spares = set(live_processes_in(teams))
+    assert not [pid for pid in spares if process_alive(pid)]
+    assert not live_processes_in(teams)
+
+
+async def test_a_spare_promised_to_a_deleted_session_is_never_handed_over(tmp_path: Path) -> None:
+    config = write_config(tmp_path, teams={"alpha": {"warmSpares": 1}})
+    async with start_iris(tmp_path, config) as iris:
+        alpha = iris.config.teams["alpha"].path
+        spares = iris.running.service.teams._pool._slots.spares
+        [stale] = await processes_in(alpha, 1)
+        # A session is created and its spare promised, but the pair never starts (say, its job waits in the
+        # job queue), then the session is deleted.
+        old = await iris.running.service.teams._store.get_or_create_session("first", "alpha")
+        await processes_in(alpha, 2)  # a spare behind the promised one
+        deleted = await iris.stub.SessionDelete(pb.SessionDeleteRequest(from_team="first", to_team="alpha"))
+        assert deleted.session_id == old.session_id
+
+        reply = await send(iris, "remember plum", frm="first")
+        await iris.stub.TeamSleep(pb.TeamSleepRequest(team="alpha", from_team="first"))
+        recalled = await send(iris, "recall", frm="first")
+
+        assert reply.session_id != old.session_id
+        assert recalled.response == "you told me: plum"
+        assert not process_alive(stale)  # the spare of the deleted session went: its id is never reused
+        assert not spares.promised(Pair("first", "alpha"))
