@@ -127,6 +127,10 @@ class ProcessSlots:
                     if only_if_queued and not state.queue:
                         return None
                     self._owner.check_open()
+                    # A new pair's session is created (its id minted, perhaps a spare's) before looking for
+                    # a spare promised to it, so a wake takes the spare too, rather than starting a process
+                    # under the id the spare was promised with.
+                    await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
                     if self.spares.promised(state.pair):
                         adopted = await self._adopt_spare(state)
                         if adopted is not None:
@@ -235,6 +239,9 @@ class ProcessSlots:
             if victim is not None:
                 await asyncio.shield(victim)
             session_id = await self._store.session_id_for(state.pair.from_team, state.pair.to_team)
+            forsaken = self.spares.forsake(state.pair, session_id)  # never two processes under one session
+            if forsaken:
+                await asyncio.wait(forsaken)
             if self._session_mcp is not None and state.team.session_mcp_enabled:
                 await self._session_mcp.wait_for_endpoint(self._spawn_timeout_s)
             rewind = await self._rewind_for(state, session_id)

@@ -20,8 +20,8 @@ Spares count toward ``maxProcesses`` and are the first processes evicted for a p
 any idle pair's). They are refilled in the background, only into free room and only while no pair waits
 for a slot, so a refill never delays a turn. A spare nobody took within its team's ``idleTimeout`` is stopped
 like any idle process, and the team is refilled again only once a spare is used (demand is back); a spare
-that died is reaped and replaced. A failed start waits ``RETRY_AFTER_FAILURE_MS`` before the next try, so a
-broken team does not spin.
+that died is reaped and replaced. A failed start, or a spare that died within ``RETRY_AFTER_FAILURE_MS`` of
+its start, waits that long before the next try, so a broken team does not spin.
 """
 
 from __future__ import annotations
@@ -175,19 +175,29 @@ class WarmSpares:
 
         A spare still starting is waited for (at most ``timeout_s``; it is the quickest process the pair can
         get). The spare leaves the spares in the same step that returns its process, so its slot passes to the
-        pair with no moment where it is counted twice or not at all. None if no usable spare is promised.
+        pair with no moment where it is counted twice or not at all. None if no usable spare is promised; a
+        spare promised to the pair under another id (a session since deleted or replaced), or one too slow to
+        start, is stopped: the pair starts a process of its own under that id, and a spare started under a
+        session id of the pair must never be handed to it later (its conversation would be empty) nor to
+        anyone else.
         """
-        spare = next((s for s in self._spares if s.promised_to == pair and s.usable), None)
+        spare: _Spare | None = None
+        for candidate in list(self._spares):
+            if candidate.promised_to != pair or not candidate.usable:
+                continue
+            if spare is None and candidate.session_id == session_id:
+                spare = candidate
+            else:  # never hand a pair a process of another session
+                self._stop(candidate)
         if spare is None:
             return None
-        if spare.session_id != session_id:  # never hand a pair a process of another session
-            spare.promised_to = None
-            return None
-        if spare.process is None and spare.start is not None:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await asyncio.shield(spare.start)
-            except TimeoutError:
+        start = spare.start
+        if spare.process is None and start is not None:
+            # Not ``await start``: a spare evicted while it starts ends its start cancelled, which must not
+            # read as the cancellation of the pair's driver waiting here.
+            await asyncio.wait({start}, timeout=timeout_s)
+            if not start.done():
+                self._stop(spare)
                 return None
         process = spare.process
         if process is None or not spare.usable or spare not in self._spares:
@@ -195,6 +205,20 @@ class WarmSpares:
         self._spares.remove(spare)
         logger.info("%s takes a warm spare of %s (process %s)", pair, spare.team, process.pid)
         return process
+
+    def forsake(self, pair: Pair, session_id: str) -> list[asyncio.Task[None | None]]:
+        """Stop each spare promised to ``pair`` or started under ``session_id``; return the stops to wait for.
+
+        The pair is starting a process of its own under ``session_id``: no second process may run under
+        it, and a spare promised to the pair is never to be handed to it later (its conversation is empty).
+        """
+        stops = []
+        for spare in list(self._spares):
+            if spare.promised_to == pair or spare.session_id == session_id:
+                if spare.stop is None:
+                    logger.info("%s starts its own process; stopping a warm spare promised to it", pair)
+                stops.append(self._stop(spare))
+        return stops
 
     def evict_one(self) -> asyncio.Task[None | None] | None:
         """Begin stopping one spare whose slot a pair needs; return the stop to wait for, or None.
@@ -267,7 +291,11 @@ class WarmSpares:
             if spare.stop is not None or spare.process is None:
                 continue
             if spare.process.exited:
-                logger.info("a warm spare of %s exited; replacing it", spare.team)
+                if now - spare.ready_mono < RETRY_AFTER_FAILURE_MS:  # died as it started: a failed start
+                    logger.warning("a warm spare of %s exited soon after its start", spare.team)
+                    self._retry_at[spare.team] = now + RETRY_AFTER_FAILURE_MS
+                else:
+                    logger.info("a warm spare of %s exited; replacing it", spare.team)
                 died.add(spare.team)
                 self._stop(spare)
                 continue

@@ -69,11 +69,15 @@ def ssh_command(
 ) -> list[str]:
     """Return the ``ssh`` argv that runs the remote script on ``remote``'s host.
 
-    Batch mode always (a prompt would hang a start); keep-alives on by default so a dead link fails the
+    Batch mode always (a prompt would hang a start), no shared connection (each process is its own, see
+    ``SshPlacement``); keep-alives on by default so a dead link fails the
     turn; ``tunnel_to`` adds the reverse tunnel (remote port chosen by sshd, logged at INFO for the relay).
     ``ssh`` is the client to run (found on Iris's own ``PATH``, not the team's).
     """
     argv = [ssh, "-T", "-x", "-e", "none", "-o", "BatchMode=yes"]
+    # No connection sharing, whatever the user's ssh config says (ssh takes an option's first value): a
+    # ControlPersist master would outlive Iris, holding a logged-in connection to the host.
+    argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     argv += ["-o", f"StrictHostKeyChecking={'yes' if remote.strict_host_key_checking else 'accept-new'}"]
     if remote.port is not None:
         argv += ["-p", str(remote.port)]

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 PLAN_ENV = "IRIS_SSH_PLAN"
@@ -50,6 +50,8 @@ FORWARDED_NAMES = ("TRACEPARENT", "TRACESTATE")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ALLOCATED = re.compile(rb"Allocated port (\d+) for remote forward")
 _CHUNK = 65536
+_MAX_LINE = 4096
+"""The longest line of ssh's stderr the relay keeps and echoes (ssh's own are far shorter)."""
 _TAIL_LINES = 5
 _TAIL_WAIT_S = 2.0
 """How long ssh's last words may take to arrive once it has exited."""
@@ -127,7 +129,7 @@ class _Log:
 
     def until_allocated_port(self) -> str | None:
         """Echo lines up to the one naming the tunnel's remote port, and return it; None if ssh ends first."""
-        for line in iter(self._source.readline, b""):
+        for line in self._lines():
             self._echo(line)
             match = _ALLOCATED.search(line)
             if match is not None:
@@ -136,8 +138,20 @@ class _Log:
 
     def rest(self) -> None:
         """Echo the remaining lines until ssh closes its stderr."""
-        for line in iter(self._source.readline, b""):
+        for line in self._lines():
             self._echo(line)
+
+    def _lines(self) -> Iterator[bytes]:
+        """Yield ssh's stderr line by line, each cut to ``_MAX_LINE`` bytes (a longer one's rest dropped).
+
+        The remote side writes there too: a line without end must not grow the relay (nor Iris's log).
+        """
+        dropping = False
+        while piece := self._source.readline(_MAX_LINE):
+            whole = piece.endswith(b"\n")
+            if not dropping:
+                yield piece if whole else piece + b"\n"
+            dropping = not whole
 
     def _echo(self, line: bytes) -> None:
         self.tail.append(line.decode(errors="replace").strip())

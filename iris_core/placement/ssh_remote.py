@@ -17,8 +17,12 @@ dropped: Iris stopped, was killed, or the link died), Claude Code normally exits
 there ``GRACE_S`` later (mid-turn it is: it goes on with the turn, the SSH tests showed), it gets SIGTERM,
 and SIGKILL 3 s after that. When it has exited, the script ends the watcher and signals its own process
 group (sshd makes each session a group of its own, led by the script; a script that leads no group signals
-nothing), which ends what Claude Code left there. Only POSIX ``sh`` and coreutils (``cat``, ``mktemp``,
-``mkfifo``, ``sleep``, ``rm``) are used.
+nothing), which ends what Claude Code left there. Claude Code runs its tools in process groups of their own,
+so that signal does not reach a tool's background process: everything the script started carries
+``RUN_ENV`` (unique to the run: its temporary folder) in its environment, and where the host has ``/proc``
+every process still carrying it is killed last (the same marking Iris's own sweep uses here, which cannot see
+the host; a tool process that clears its environment escapes it). Only POSIX ``sh``, ``grep`` and coreutils
+(``cat``, ``mktemp``, ``mkfifo``, ``sleep``, ``rm``) are used.
 
 The script holds no single quote and no backslash, so every POSIX login shell (and fish) passes it to
 ``sh -c`` unchanged.
@@ -28,9 +32,11 @@ from __future__ import annotations
 
 import shlex
 
-__all__ = ["GRACE_S", "REMOTE_SCRIPT", "remote_command"]
+__all__ = ["GRACE_S", "REMOTE_SCRIPT", "RUN_ENV", "remote_command"]
 
 GRACE_S = 5
+RUN_ENV = "IRIS_REMOTE_RUN"
+"""What marks every process a run of the script started (Claude Code, its tools): killed when it ends."""
 """Seconds Claude Code may take to exit once its stdin has ended before it is terminated."""
 
 REMOTE_SCRIPT = f"""
@@ -72,6 +78,7 @@ cd "$dir" || die "cannot enter the team folder $dir"
 command -v "$cli" >/dev/null 2>&1 || die "Claude Code not found: $cli"
 tmp=$(mktemp -d) || die "mktemp -d failed"
 mkfifo "$tmp/stdin" || die "mkfifo failed in $tmp"
+export {RUN_ENV}="$tmp"
 exec 3<&0
 "$cli" "$@" <"$tmp/stdin" 3<&- &
 cpid=$!
@@ -90,6 +97,11 @@ kill -s TERM "$gpid" 2>/dev/null
 rm -rf "$tmp"
 trap "" TERM
 kill -s TERM -- -$$ 2>/dev/null
+unset {RUN_ENV}
+grep -lF "{RUN_ENV}=$tmp" /proc/[0-9]*/environ 2>/dev/null | while IFS= read -r f; do
+  f=${{f#/proc/}}
+  kill -s KILL "${{f%/environ}}" 2>/dev/null
+done
 exit "$rc"
 """
 """The script the remote ``sh`` runs; see the module's docstring."""
