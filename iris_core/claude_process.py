@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
+import math
 import os
 import signal
 import warnings
@@ -247,6 +248,8 @@ class ClaudeProcess:
                     yield ApiRateLimit(str(message.rate_limit_info.status))
                 elif isinstance(message, ResultMessage):
                     total = message.total_cost_usd or 0.0
+                    if not math.isfinite(total):  # a broken or hostile CLI must not poison the ledger
+                        total = self._cost_total
                     cost, self._cost_total = max(total - self._cost_total, 0.0), total
                     spend, self._model_totals = spend_since(self._model_totals, message.model_usage or {})
                     yield TurnResult(

@@ -8,6 +8,7 @@ out undercounts spend several times over.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,4 +62,7 @@ def spend_since(before: ModelTotals, now: Mapping[str, Any]) -> tuple[tuple[Mode
 
 
 def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    """Return a finite number Claude Code reported, else 0 (a NaN or infinity must not reach the ledger)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
