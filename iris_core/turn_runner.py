@@ -241,11 +241,23 @@ class TurnRunner:
         # The record is bounded like the turn's kept events: the answer is cut to settings.maxResponseBytes
         # (a caller waiting for the turn had all of it from memory), and the entry says it was.
         response, cut = cut_text(turn.response, self._settings.max_response_bytes)
-        await self._write(
-            f"the end of {turn.message_id}", self._finish(turn, response, cut or turn.truncated)
+        # One owned step for the end and the cost: both only queue their rows (the record's and the
+        # ledger's write-behind), which are written together just after the reply goes out.
+        await self._owned(
+            self._record_end(turn, response, cut or turn.truncated), f"record-{turn.message_id}"
         )
+
+    async def _record_end(self, turn: Turn, response: str, truncated: bool) -> None:
+        """Record the turn's end, then its cost; each failure is logged, never raised (see ``_write``)."""
+        try:
+            await self._finish(turn, response, truncated)
+        except Exception as exc:  # noqa: BLE001 - best effort by design, see _write
+            logger.error("could not record the end of %s: %r", turn.message_id, exc)
         if self._on_recorded is not None:
-            await self._write(f"the cost of {turn.message_id}", self._on_recorded(turn))
+            try:
+                await self._on_recorded(turn)
+            except Exception as exc:  # noqa: BLE001 - best effort by design, see _write
+                logger.error("could not record the cost of %s: %r", turn.message_id, exc)
 
     async def _finish(self, turn: Turn, response: str, truncated: bool) -> None:
         await self._store.finish_turn(
