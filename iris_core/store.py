@@ -359,8 +359,10 @@ class HistoryQuery:
         return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
 
 
-WRITE_BEHIND_S = 0.1
-"""How long a write-behind waits after its first pending write before it writes them all."""
+WRITE_BEHIND_S = 0.0
+"""How long a write-behind waits after its first pending write before it writes them all: none beyond the
+loop's next turn, by which the reply that queued it has gone to the transport (measured: waiting longer
+lands the writes in the next message's path, which costs more than batching more rows saves)."""
 
 _INLINE_EVENTS_BYTES = 16_384
 """A turn's events up to this size (proto bytes) are encoded on the event loop: cheaper than a thread trip."""
@@ -370,9 +372,9 @@ class WriteBehind:
     """Writes nobody waits for (a turn's end, an audit row, a cost), run together just after the reply.
 
     A reply must not wait for SQLite, nor share the CPU with it while it goes out: each write of this kind
-    is queued (a list append) and a writer task owned by the file writes the queue ``WRITE_BEHIND_S`` after
-    its first entry, one aiosqlite trip per run of the same statement (``executemany``), in the order
-    queued. Readers of the same file call ``flush`` first, so they always see every write queued before
+    is queued (a list append) and a writer task owned by the file writes the queue once the loop has moved
+    on (``WRITE_BEHIND_S``), one aiosqlite trip per run of the same statement (``executemany``), in the
+    order queued. Readers of the same file call ``flush`` first, so they always see every write queued before
     them; ``aclose`` writes what is left (a graceful stop loses nothing). A failed write is logged and
     dropped, as the direct write it replaces was: the record is best effort, the turn answered from memory.
     """
@@ -431,7 +433,7 @@ class WriteBehind:
             if not self._pending:
                 self._wake.clear()
                 continue
-            await asyncio.sleep(self._delay_s)  # let the reply go out, and gather what follows it
+            await asyncio.sleep(self._delay_s)  # let the reply go out (and gather what follows it)
             self._wake.clear()
             try:
                 await self.flush()
