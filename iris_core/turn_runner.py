@@ -189,6 +189,10 @@ class TurnRunner:
             await turn.end(
                 TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd, usage=event.usage
             )
+        if isinstance(event, TurnResult):
+            # Let the turn's waiters answer (their reply goes out) before this driver goes on to the
+            # bookkeeping that follows a turn: the record, the cost, the end of Claude Code's stream.
+            await asyncio.sleep(0)
 
     def _first_chunk(self, turn: Turn) -> None:
         since_ms = max(now_ms() - turn.created_at, 0)

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ from iris_core.ratelimit import RateLimiter
 
 from .status import abort_with, code_of
 
-__all__ = ["CALL", "CallInfo", "build_interceptors"]
+__all__ = ["CALL", "CallInfo", "OncePerMethod", "build_interceptors"]
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("iris.access")
@@ -333,9 +333,13 @@ class AccessLogInterceptor(_OutcomeInterceptor):
         code: str,
         seconds: float,
     ) -> None:
-        """Write the call's access line."""
+        """Write the call's access line, just after the reply has been handed to the transport.
+
+        The line is built now (its duration ends here) and written on the loop's next turn: formatting it
+        and writing it to the log's stream is no part of the caller's wait.
+        """
         if access_logger.isEnabledFor(logging.INFO):
-            self._log(request, context, info, code, seconds * 1000)
+            asyncio.get_running_loop().call_soon(self._log, request, context, info, code, seconds * 1000)
 
     def _log(
         self,
@@ -448,6 +452,39 @@ class RateLimitInterceptor(_IrisInterceptor):
                 self._metrics.rate_limited("key")
             await info.refuse(context, limited, "rate limited")
         yield
+
+
+class OncePerMethod(grpc.aio.ServerInterceptor):
+    """Runs a chain of interceptors' ``intercept_service`` once per method and reuses the handler it built.
+
+    Every interceptor here wraps the method's handler in the same way for every call (what differs per call,
+    the ``CallInfo``, the span, is made inside the wrapper), so building the wrapped handler again for each
+    call, seven awaits and seven handler objects, is work that can be done once. Only found methods are
+    kept: an unknown method name (any client may send one) is not remembered.
+    """
+
+    def __init__(self, chain: Sequence[grpc.aio.ServerInterceptor]) -> None:
+        self._chain = tuple(chain)
+        self._handlers: dict[str, Handler] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        """Return the method's handler as the chain wraps it (built at its first call)."""
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            return handler
+
+        async def through(index: int, details: grpc.HandlerCallDetails) -> Handler | None:
+            if index == len(self._chain):
+                return await continuation(details)
+            return await self._chain[index].intercept_service(lambda d: through(index + 1, d), details)
+
+        handler = await through(0, handler_call_details)
+        if handler is not None:
+            self._handlers[method] = handler
+        return handler
 
 
 def build_interceptors(
