@@ -64,8 +64,8 @@ class AuditRow:
 class AuditLog(SqliteFile):
     """Appends and reads audit rows.
 
-    A call's row is queued when the call ends (``note``) and written with its neighbours just after the
-    reply (``WriteBehind``); a refusal's, and a key event's, is written before the call answers
+    A call's row is queued when the call ends (``note``) and written with others soon after, off the
+    reply's path (``WriteBehind``); a refusal's, and a key event's, is written before the call answers
     (``record``). ``tail`` sees every row queued before it.
     """
 

@@ -246,7 +246,7 @@ class TurnRunner:
         # (a caller waiting for the turn had all of it from memory), and the entry says it was.
         response, cut = cut_text(turn.response, self._settings.max_response_bytes)
         # One owned step for the end and the cost: both only queue their rows (the record's and the
-        # ledger's write-behind), which are written together just after the reply goes out.
+        # ledger's write-behind), written together later, off the reply's path.
         await self._owned(
             self._record_end(turn, response, cut or turn.truncated), f"record-{turn.message_id}"
         )
@@ -280,6 +280,8 @@ class TurnRunner:
         )
         if truncated:
             await self._store.mark_truncated(turn.message_id)
+        if turn.persist:  # a job's end is durable at once: a crash must not run a finished job again
+            await self._store.flush()
 
     async def _write(self, what: str, write: Coroutine[Any, Any, None]) -> None:
         """Run a record write to its end even if the caller is cancelled; a failure is logged, not raised.

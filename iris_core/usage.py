@@ -119,7 +119,7 @@ class CostLedger(SqliteFile):
         self._noted: OrderedDict[str, None] = OrderedDict()
         """The latest turns noted (bounded), so the record's ``add`` notes only a turn never noted."""
         self._writes = WriteBehind("the cost ledger (usage.db)", lambda: self._conn)
-        """Writes the noted rows just after the reply; GetUsage and the budgets flush first."""
+        """Writes the noted rows soon after, off the reply's path; GetUsage and the budgets flush first."""
 
     async def open(self) -> None:
         """Open usage.db and learn each team's recent turn costs (for estimates)."""
@@ -166,7 +166,7 @@ class CostLedger(SqliteFile):
         await super().aclose()
 
     async def add(self, turn: Turn) -> None:
-        """Queue what ``note`` holds for writing just after the reply (noted as the turn ends)."""
+        """Queue what ``note`` holds for writing soon after (noted as the turn ends)."""
         if turn.message_id not in self._noted:
             self.note(turn)  # a turn that ended before the ledger heard of it
         self._queue()

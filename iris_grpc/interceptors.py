@@ -3,7 +3,7 @@
     Audit  →  Metrics  →  AccessLog  →  Authentication  →  Authorization  →  RateLimit  →  servicer
 
 - **Audit** (outermost) writes a row for every refused credential (before the refusal goes out) and every
-  state-changing call (queued when it ends, written just after), with the outcome: it must see the
+  state-changing call (queued when it ends, written with others soon after), with the outcome: it must see the
   refusals the inner ones make.
 - **Metrics** counts the call by RPC and status code and observes its duration (``iris_grpc_calls_total``,
   ``iris_grpc_call_duration_seconds``). Inside Audit, whose ``CallInfo`` it needs no more than the method's
