@@ -88,7 +88,12 @@ class AuditLog(SqliteFile):
         await super().aclose()
 
     async def flush(self) -> None:
-        """Write the rows queued so far."""
+        """Write the rows queued so far.
+
+        Raises:
+            sqlite3.Error, OSError: they could not be written (they are dropped).
+
+        """
         await self._writes.flush()
 
     def note(
@@ -134,7 +139,7 @@ class AuditLog(SqliteFile):
 
     async def tail(self, *, since_ms: int = 0, limit: int = 100) -> list[AuditRow]:
         """Return the newest ``limit`` rows at or after ``since_ms``, oldest first."""
-        await self._writes.flush()
+        await self._writes.settle()
         async with self._conn.execute(
             "SELECT time, event, key_id, key_name, method, team, outcome, peer, detail FROM audit "
             "WHERE time >= ? ORDER BY id DESC LIMIT ?",

@@ -415,6 +415,16 @@ class WriteBehind:
         if len(self._pending) >= WRITE_BEHIND_MAX:
             self._full.set()
 
+    async def settle(self) -> None:
+        """Write everything queued so far, for a reader: a failed batch is logged, not raised into the read.
+
+        A reader must not fail for a write it did not make (a full disk fails the writes, not the reports).
+        """
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - see above; the rows are lost, and said so
+            logger.error("could not write to %s: %r", self._name, exc)
+
     async def flush(self) -> None:
         """Write everything queued so far (and wait for a batch already being written).
 
@@ -501,8 +511,8 @@ class Store(SqliteFile):
         await super().aclose()
 
     async def flush(self) -> None:
-        """Write the turn ends queued so far (every read of turns does this first)."""
-        await self._writes.flush()
+        """Write the turn ends queued so far (every read of turns does this first); a failure is logged."""
+        await self._writes.settle()
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -632,12 +642,12 @@ class Store(SqliteFile):
         self._writes.add(
             "UPDATE turns SET status = 'queued', started_at = 0 WHERE message_id = ?", (message_id,)
         )
-        await self.flush()  # in order after the turn's queued writes, and written before this returns
+        await self._writes.flush()  # in order after the turn's queued writes, and written before this returns
 
     async def record_attempt(self, message_id: str, attempts: int) -> None:
         """Count a persisted turn's attempt before its prompt is sent, so a crash mid-turn can be rewound."""
         self._writes.add("UPDATE turns SET attempts = ? WHERE message_id = ?", (attempts, message_id))
-        await self.flush()
+        await self._writes.flush()
 
     async def finish_turn(
         self,

@@ -178,7 +178,7 @@ class CostLedger(SqliteFile):
 
     async def _flush(self) -> None:
         self._queue()
-        await self._writes.flush()
+        await self._writes.settle()  # for a reader: a failed write is logged, the read goes on
 
     async def spent(self, column: str, name: str, since_ms: int) -> float:
         """Return the USD spent by one team (``column`` "team") or key ("key") since a time."""
