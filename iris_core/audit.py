@@ -7,9 +7,11 @@ and never a message body.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .clock import now_ms
 from .sqlite_file import SqliteFile
+from .store import WriteBehind
 
 __all__ = ["AuditLog", "AuditRow"]
 
@@ -28,6 +30,11 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time);
 """
+
+_INSERT = (
+    "INSERT INTO audit (time, event, key_id, key_name, method, team, outcome, peer, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +62,55 @@ class AuditRow:
 
 
 class AuditLog(SqliteFile):
-    """Appends and reads audit rows."""
+    """Appends and reads audit rows.
+
+    A call's row is queued when the call ends (``note``) and written with others soon after, off the
+    reply's path (``WriteBehind``); a refusal's, and a key event's, is written before the call answers
+    (``record``). ``tail`` sees every row queued before it.
+    """
 
     schema = _SCHEMA
     private = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._writes = WriteBehind("the audit log (audit.db)", lambda: self._conn)
+
+    async def open(self) -> None:
+        """Open audit.db and start its writer."""
+        await super().open()
+        self._writes.start()
+
+    async def aclose(self) -> None:
+        """Write the rows still queued, then close."""
+        if self._db is not None:
+            await self._writes.aclose()
+        await super().aclose()
+
+    async def flush(self) -> None:
+        """Write the rows queued so far.
+
+        Raises:
+            sqlite3.Error, OSError: they could not be written (they are dropped).
+
+        """
+        await self._writes.flush()
+
+    def note(
+        self,
+        event: str,
+        *,
+        outcome: str,
+        key_id: str = "",
+        key_name: str = "",
+        method: str = "",
+        team: str = "",
+        peer: str = "",
+        detail: str = "",
+    ) -> None:
+        """Queue one row, written just after (nobody waits for it)."""
+        row = (now_ms(), event, key_id, key_name, method, team[:100], outcome, peer[:200], detail[:500])
+        self._writes.add(_INSERT, row)
 
     async def record(
         self,
@@ -72,15 +124,22 @@ class AuditLog(SqliteFile):
         peer: str = "",
         detail: str = "",
     ) -> None:
-        """Append one row."""
-        await self._conn.execute(
-            "INSERT INTO audit (time, event, key_id, key_name, method, team, outcome, peer, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (now_ms(), event, key_id, key_name, method, team[:100], outcome, peer[:200], detail[:500]),
+        """Append one row, written (with any queued before it) when this returns."""
+        self.note(
+            event,
+            outcome=outcome,
+            key_id=key_id,
+            key_name=key_name,
+            method=method,
+            team=team,
+            peer=peer,
+            detail=detail,
         )
+        await self._writes.flush()
 
     async def tail(self, *, since_ms: int = 0, limit: int = 100) -> list[AuditRow]:
         """Return the newest ``limit`` rows at or after ``since_ms``, oldest first."""
+        await self._writes.settle()
         async with self._conn.execute(
             "SELECT time, event, key_id, key_name, method, team, outcome, peer, detail FROM audit "
             "WHERE time >= ? ORDER BY id DESC LIMIT ?",

@@ -372,6 +372,7 @@ class Messages:
                 cost_usd=row.cost_usd,
                 attempts=row.attempts,
             )
+        await self._store.flush()  # the turns closed at start are in the record before Iris serves
 
 
 def _outcome(turn: Turn, status: str, reply: type[Reply]) -> Reply:

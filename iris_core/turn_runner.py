@@ -190,6 +190,10 @@ class TurnRunner:
             await turn.end(
                 TurnStatus.COMPLETED, final_text=event.text, cost_usd=event.cost_usd, usage=event.usage
             )
+        if isinstance(event, TurnResult):
+            # Let the turn's waiters answer (their reply goes out) before this driver goes on to the
+            # bookkeeping that follows a turn: the record, the cost, the end of Claude Code's stream.
+            await asyncio.sleep(0)
 
     def _first_chunk(self, turn: Turn) -> None:
         since_ms = max(now_ms() - turn.created_at, 0)
@@ -242,11 +246,23 @@ class TurnRunner:
         # The record is bounded like the turn's kept events: the answer is cut to settings.maxResponseBytes
         # (a caller waiting for the turn had all of it from memory), and the entry says it was.
         response, cut = cut_text(turn.response, self._settings.max_response_bytes)
-        await self._write(
-            f"the end of {turn.message_id}", self._finish(turn, response, cut or turn.truncated)
+        # One owned step for the end and the cost: both only queue their rows (the record's and the
+        # ledger's write-behind), written together later, off the reply's path.
+        await self._owned(
+            self._record_end(turn, response, cut or turn.truncated), f"record-{turn.message_id}"
         )
+
+    async def _record_end(self, turn: Turn, response: str, truncated: bool) -> None:
+        """Record the turn's end, then its cost; each failure is logged, never raised (see ``_write``)."""
+        try:
+            await self._finish(turn, response, truncated)
+        except Exception as exc:  # noqa: BLE001 - best effort by design, see _write
+            logger.error("could not record the end of %s: %r", turn.message_id, exc)
         if self._on_recorded is not None:
-            await self._write(f"the cost of {turn.message_id}", self._on_recorded(turn))
+            try:
+                await self._on_recorded(turn)
+            except Exception as exc:  # noqa: BLE001 - best effort by design, see _write
+                logger.error("could not record the cost of %s: %r", turn.message_id, exc)
 
     async def _finish(self, turn: Turn, response: str, truncated: bool) -> None:
         await self._store.finish_turn(
@@ -265,6 +281,8 @@ class TurnRunner:
         )
         if truncated:
             await self._store.mark_truncated(turn.message_id)
+        if turn.persist:  # a job's end is durable at once: a crash must not run a finished job again
+            await self._store.flush()
 
     async def _write(self, what: str, write: Coroutine[Any, Any, None]) -> None:
         """Run a record write to its end even if the caller is cancelled; a failure is logged, not raised.

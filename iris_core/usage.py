@@ -19,6 +19,7 @@ from .clock import now_ms
 from .errors import ForbiddenError, ValidationError
 from .spend import ModelSpend
 from .sqlite_file import SqliteFile
+from .store import WriteBehind
 from .turns import Turn, TurnStatus
 
 __all__ = ["DEFAULT_RANGE_MS", "GROUPS", "CostLedger", "utc_day"]
@@ -117,10 +118,13 @@ class CostLedger(SqliteFile):
         """Per team, the costs of its latest reported turns: the estimate of a turn that reported none."""
         self._noted: OrderedDict[str, None] = OrderedDict()
         """The latest turns noted (bounded), so the record's ``add`` notes only a turn never noted."""
+        self._writes = WriteBehind("the cost ledger (usage.db)", lambda: self._conn)
+        """Writes the noted rows soon after, off the reply's path; GetUsage and the budgets flush first."""
 
     async def open(self) -> None:
         """Open usage.db and learn each team's recent turn costs (for estimates)."""
         await super().open()
+        self._writes.start()
         # Only the newest rows, read by the time index: start-up does not grow with the ledger.
         query = (
             "SELECT team, SUM(cost_usd) FROM (SELECT * FROM spend ORDER BY ended_at DESC LIMIT 5000) "
@@ -154,21 +158,27 @@ class CostLedger(SqliteFile):
             return ()
         return (ModelSpend(model=ESTIMATED_MODEL, cost_usd=sum(recent) / len(recent), usage=pb.TokenUsage()),)
 
+    async def aclose(self) -> None:
+        """Write the rows still held, then close."""
+        if self._db is not None:
+            self._queue()
+            await self._writes.aclose()
+        await super().aclose()
+
     async def add(self, turn: Turn) -> None:
-        """Write what ``note`` holds (an ended turn's spend is noted as it ends, then written here)."""
+        """Queue what ``note`` holds for writing soon after (noted as the turn ends)."""
         if turn.message_id not in self._noted:
             self.note(turn)  # a turn that ended before the ledger heard of it
-        await self._flush()
+        self._queue()
+
+    def _queue(self) -> None:
+        rows, self._pending = self._pending, []
+        for row in rows:
+            self._writes.add("INSERT OR REPLACE INTO spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     async def _flush(self) -> None:
-        rows, self._pending = self._pending, []
-        await self._write(rows)
-
-    async def _write(self, rows: list[Row]) -> None:
-        if rows:
-            await self._conn.executemany(
-                "INSERT OR REPLACE INTO spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+        self._queue()
+        await self._writes.settle()  # for a reader: a failed write is logged, the read goes on
 
     async def spent(self, column: str, name: str, since_ms: int) -> float:
         """Return the USD spent by one team (``column`` "team") or key ("key") since a time."""

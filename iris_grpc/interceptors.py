@@ -2,8 +2,9 @@
 
     Audit  →  Metrics  →  AccessLog  →  Authentication  →  Authorization  →  RateLimit  →  servicer
 
-- **Audit** (outermost) writes a row, after the call, for every refused credential and every
-  state-changing call, with the outcome: it must see the refusals the inner ones make.
+- **Audit** (outermost) writes a row for every refused credential (before the refusal goes out) and every
+  state-changing call (queued when it ends, written with others soon after), with the outcome: it must see the
+  refusals the inner ones make.
 - **Metrics** counts the call by RPC and status code and observes its duration (``iris_grpc_calls_total``,
   ``iris_grpc_call_duration_seconds``). Inside Audit, whose ``CallInfo`` it needs no more than the method's
   name, and outside the refusing ones, so a refused call is counted with its code. Absent when
@@ -29,7 +30,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ from iris_core.ratelimit import RateLimiter
 
 from .status import abort_with, code_of
 
-__all__ = ["CALL", "CallInfo", "build_interceptors"]
+__all__ = ["CALL", "CallInfo", "OncePerMethod", "build_interceptors"]
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("iris.access")
@@ -160,7 +161,6 @@ class AuditInterceptor(_IrisInterceptor):
     def __init__(self, permissions: Mapping[str, str], audit: AuditLog) -> None:
         super().__init__(permissions)
         self._audit = audit
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def intercept_service(
         self,
@@ -194,40 +194,50 @@ class AuditInterceptor(_IrisInterceptor):
             outcome = code.name if isinstance(code, grpc.StatusCode) else "CANCELLED"
             raise
         finally:
-            if not info.audited:  # after the reply: written in the background, off the caller's wait
-                self._write_soon(request, info, outcome)
+            if not info.audited:  # after the reply: queued, written with its neighbours off the caller's wait
+                self._note(request, info, outcome)
             # grpc.aio may leave a dropped stream's generator to the event loop, which closes it in a task
             # of its own: the token then belongs to another context, and the call's context dies anyway.
             with contextlib.suppress(ValueError):
                 CALL.reset(token)
 
-    def _write_soon(self, request: Any, info: CallInfo, outcome: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._write(request, info, outcome))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait (bounded) for audit rows still being written; call when the server has stopped."""
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=timeout_s)
+        """Write (bounded) the audit rows still queued; call when the server has stopped."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._audit.flush()
+        except Exception as exc:  # noqa: BLE001 - a failing audit write is logged; the calls already happened
+            logger.error("could not write the queued audit rows: %r", exc)
 
-    async def _write(self, request: Any, info: CallInfo, outcome: str) -> None:
+    def _row(self, request: Any, info: CallInfo, outcome: str) -> dict[str, str] | None:
+        """Return the audit row of a call, or None for one that needs none (allowed, changing nothing)."""
         info.audited = True
         refused = outcome in ("UNAUTHENTICATED", "PERMISSION_DENIED")
         if not refused and info.permission not in STATE_CHANGING:
-            return
+            return None
         team = getattr(request, "to_team", "") or getattr(request, "team", "")
+        return {
+            "event": "auth_failure" if refused else "call",
+            "outcome": outcome,
+            "key_id": info.key.id if info.key else "",
+            "key_name": info.key.name if info.key else "",
+            "method": info.method.rsplit("/", 1)[-1],
+            "team": team if isinstance(team, str) else "",
+            "peer": info.peer,
+            "detail": info.refusal,
+        }
+
+    def _note(self, request: Any, info: CallInfo, outcome: str) -> None:
+        row = self._row(request, info, outcome)
+        if row is not None:
+            self._audit.note(**row)
+
+    async def _write(self, request: Any, info: CallInfo, outcome: str) -> None:
+        row = self._row(request, info, outcome)
+        if row is None:
+            return
         try:
-            await self._audit.record(
-                "auth_failure" if refused else "call",
-                outcome=outcome,
-                key_id=info.key.id if info.key else "",
-                key_name=info.key.name if info.key else "",
-                method=info.method.rsplit("/", 1)[-1],
-                team=team if isinstance(team, str) else "",
-                peer=info.peer,
-                detail=info.refusal,
-            )
+            await self._audit.record(**row)
         except Exception as exc:  # noqa: BLE001 - a failing audit write is logged; the call already happened
             logger.error("could not write the audit row for %s: %r", info.method, exc)
 
@@ -323,9 +333,13 @@ class AccessLogInterceptor(_OutcomeInterceptor):
         code: str,
         seconds: float,
     ) -> None:
-        """Write the call's access line."""
+        """Write the call's access line, just after the reply has been handed to the transport.
+
+        The line is built now (its duration ends here) and written on the loop's next turn: formatting it
+        and writing it to the log's stream is no part of the caller's wait.
+        """
         if access_logger.isEnabledFor(logging.INFO):
-            self._log(request, context, info, code, seconds * 1000)
+            asyncio.get_running_loop().call_soon(self._log, request, context, info, code, seconds * 1000)
 
     def _log(
         self,
@@ -438,6 +452,39 @@ class RateLimitInterceptor(_IrisInterceptor):
                 self._metrics.rate_limited("key")
             await info.refuse(context, limited, "rate limited")
         yield
+
+
+class OncePerMethod(grpc.aio.ServerInterceptor):
+    """Runs a chain of interceptors' ``intercept_service`` once per method and reuses the handler it built.
+
+    Every interceptor here wraps the method's handler in the same way for every call (what differs per call,
+    the ``CallInfo``, the span, is made inside the wrapper), so building the wrapped handler again for each
+    call, seven awaits and seven handler objects, is work that can be done once. Only found methods are
+    kept: an unknown method name (any client may send one) is not remembered.
+    """
+
+    def __init__(self, chain: Sequence[grpc.aio.ServerInterceptor]) -> None:
+        self._chain = tuple(chain)
+        self._handlers: dict[str, Handler] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        """Return the method's handler as the chain wraps it (built at its first call)."""
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            return handler
+
+        async def through(index: int, details: grpc.HandlerCallDetails) -> Handler | None:
+            if index == len(self._chain):
+                return await continuation(details)
+            return await self._chain[index].intercept_service(lambda d: through(index + 1, d), details)
+
+        handler = await through(0, handler_call_details)
+        if handler is not None:
+            self._handlers[method] = handler
+        return handler
 
 
 def build_interceptors(

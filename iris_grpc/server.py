@@ -14,7 +14,7 @@ from iris_client.generated.iris.v1 import iris_pb2
 from iris_core.service import IrisService
 
 from .decoding import add_decoding_servicer
-from .interceptors import AuditInterceptor, build_interceptors
+from .interceptors import AuditInterceptor, OncePerMethod, build_interceptors
 from .method_permissions import method_permissions
 from .servicer import build_servicer
 from .tracing import TracingInterceptor
@@ -72,7 +72,8 @@ async def build_grpc_server(service: IrisService, *, host: str = "127.0.0.1", po
     # is outermost, so its span (continuing the caller's traceparent) covers refusals too and is current in
     # every interceptor (the access line reads its trace id) and in the domain.
     traced = [TracingInterceptor(SERVICE_NAME), *interceptors]
-    server = grpc.aio.server(options=_OPTIONS, interceptors=traced)
+    # The chain is walked once per method, not once per call (OncePerMethod).
+    server = grpc.aio.server(options=_OPTIONS, interceptors=[OncePerMethod(traced)])
     # Not add_IrisServicer_to_server: a payload that is not the request message must be a ValidationError.
     add_decoding_servicer(build_servicer(service.handler), IRIS_SERVICE, server)
     health_servicer = health.aio.HealthServicer()

@@ -11,6 +11,7 @@ same shape either way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, message_factory
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from iris_client.call_errors import CallFailure
@@ -153,27 +155,29 @@ class ToolCalls:
     ) -> dict[str, Any]:
         method = tool.streamed_by
         assert method is not None
-        stream_request = message_factory.GetMessageClass(method.input_type)()
-        json_format.ParseDict(
-            json_format.MessageToDict(request, preserving_proto_field_name=True), stream_request
-        )
-        event_class = message_factory.GetMessageClass(method.output_type)
+        stream_request = _request_classes(method)[0]()
+        _copy_fields(request, stream_request, strict=True)
         stream = self._channel().unary_stream(
-            grpc_path(method), request_serializer=_serialize, response_deserializer=event_class.FromString
+            grpc_path(method),
+            request_serializer=_serialize,
+            response_deserializer=_request_classes(method)[1].FromString,
         )
         call = stream(stream_request, metadata=with_trace_context(caller.metadata), timeout=self._deadline_s)
         reporter = _Reporter(progress, self._heartbeat_s)
-        folded: dict[str, Any] = json_format.MessageToDict(request)
+        # The reply is the request's fields, then the first event's, then the last's (as their JSON was
+        # folded before): copied field by field, with no trip through JSON.
+        reply = tool.reply_class()
+        _copy_fields(request, reply)
         # Not a TaskGroup: the stream's own failure must reach the caller as itself, not in a group.
         beat = asyncio.create_task(reporter.heartbeat(), name=f"mcp-heartbeat-{tool.name}")
         try:
             first = True
             async for event in call:
-                kind, payload = _event(event)
-                if first or kind == "complete":
-                    folded.update(payload)  # the first and last events make the reply
-                    first = False
-                await reporter.report(_describe(kind, payload))
+                kind = event.WhichOneof(event.DESCRIPTOR.oneofs[0].name) or ""
+                if kind and (first or kind == "complete"):  # the first and last events make the reply
+                    _copy_fields(getattr(event, kind), reply, every=True)
+                first = False
+                await reporter.report(_describe_event(event, kind))
         finally:
             call.cancel()  # a no-op once the stream has ended; stops it if this call was cancelled
             beat.cancel()
@@ -181,13 +185,51 @@ class ToolCalls:
             await asyncio.wait({beat})
             if not beat.cancelled() and beat.exception() is not None:
                 logger.warning("progress heartbeat of %s failed", tool.name, exc_info=beat.exception())
-        reply = json_format.ParseDict(folded, tool.reply_class(), ignore_unknown_fields=True)
         return message_to_json(reply)
 
 
-def _event(event: Message) -> tuple[str, dict[str, Any]]:
-    """Return an event's kind (the set field of its oneof) and that field as JSON."""
-    oneof = event.DESCRIPTOR.oneofs[0]
-    kind = event.WhichOneof(oneof.name) or ""
-    payload = message_to_json(getattr(event, kind)) if kind else {}
-    return kind, payload
+@functools.cache
+def _request_classes(method: MethodDescriptor) -> tuple[type[Message], type[Message]]:
+    """Return a method's request and reply classes (looked up once per method, not per call)."""
+    return (
+        message_factory.GetMessageClass(method.input_type),
+        message_factory.GetMessageClass(method.output_type),
+    )
+
+
+def _copy_fields(source: Message, target: Message, *, every: bool = False, strict: bool = False) -> None:
+    """Copy ``source``'s fields into the fields of ``target`` with the same names.
+
+    Only the fields set in ``source`` (a request: its defaults say nothing), or ``every`` field (an event:
+    its defaults are values too). A field ``target`` lacks is skipped, or with ``strict`` refused.
+
+    Raises:
+        ValueError: ``strict`` and ``source`` sets a field that ``target`` has not.
+
+    """
+    fields = target.DESCRIPTOR.fields_by_name
+    pairs = (
+        [(field, getattr(source, field.name)) for field in source.DESCRIPTOR.fields]
+        if every
+        else source.ListFields()
+    )
+    for field, value in pairs:
+        into = fields.get(field.name)
+        if into is None:
+            if strict:
+                raise ValueError(f"{target.DESCRIPTOR.full_name} has no field {field.name}")
+            continue
+        if into.is_repeated:
+            target.ClearField(into.name)
+            getattr(target, into.name).extend(value)
+        elif into.message_type is not None:
+            getattr(target, into.name).CopyFrom(value)
+        else:
+            setattr(target, into.name, value)
+
+
+def _describe_event(event: Message, kind: str) -> str:
+    """Say what one event means (a chunk is its text: no JSON made for the many small events)."""
+    if kind == "chunk":
+        return str(getattr(event, kind).text)
+    return _describe(kind, message_to_json(getattr(event, kind)) if kind else {})

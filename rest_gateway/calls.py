@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -74,6 +75,27 @@ class Endpoint:
     """Where to call it."""
     max_body_bytes: int
     """Bodies past this many bytes are refused with 413."""
+    _callables: dict[str, tuple[grpc.aio.Channel, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The route's multicallable on the live channel: made once per channel, not once per request."""
+
+    def _callable(self, kind: str) -> Any:
+        """Return the route's ``unary_unary`` or ``unary_stream`` callable on the gateway's live channel."""
+        channel = self.channel()
+        made = self._callables.get(kind)
+        if made is None or made[0] is not channel:
+            maker = channel.unary_stream if kind == "stream" else channel.unary_unary
+            made = (
+                channel,
+                maker(
+                    self.route.grpc_path,
+                    request_serializer=_serialize,
+                    response_deserializer=self.route.response_class.FromString,
+                ),
+            )
+            self._callables[kind] = made
+        return made[1]
 
     async def __call__(self, request: Request) -> Response:
         """Serve one request.
@@ -133,22 +155,13 @@ class Endpoint:
             )
         metadata = with_trace_context(metadata, request.headers)  # Iris's span is a child of this request's
         if self.route.server_streaming:
-            stream = self.channel().unary_stream(
-                self.route.grpc_path,
-                request_serializer=_serialize,
-                response_deserializer=self.route.response_class.FromString,
-            )
+            stream = self._callable("stream")
             sse = wants_sse(request.headers.get("accept", ""))
             try:
                 return await stream_response(stream(message, metadata=metadata), sse)
             except grpc.aio.AioRpcError as exc:
                 raise error_from_rpc(exc) from exc
-        unary = self.channel().unary_unary(
-            self.route.grpc_path,
-            request_serializer=_serialize,
-            response_deserializer=self.route.response_class.FromString,
-        )
-        call = unary(message, metadata=metadata)
+        call = self._callable("unary")(message, metadata=metadata)
         try:
             reply = await call
         except grpc.aio.AioRpcError as exc:

@@ -180,7 +180,24 @@ def _field_named(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
 
 
 def _merge(message: Message, field: FieldDescriptor, value: object, shown_as: str) -> None:
-    """Parse one field on its own, so that a bad value is reported against the field that holds it."""
+    """Parse one field on its own, so that a bad value is reported against the field that holds it.
+
+    A non-empty string for a string field (team names, messages: most of what a request carries) is set as
+    it is, which is what parsing it would do, without building a message for it; anything else, and a
+    string protobuf refuses, goes through ``json_format``, whose error names the field.
+    """
+    if (
+        field.type == FieldDescriptor.TYPE_STRING
+        and not field.is_repeated
+        and isinstance(value, str)
+        and value
+    ):
+        try:
+            setattr(message, field.name, value)
+        except (TypeError, ValueError):
+            pass  # parsed below, for the error naming the field
+        else:
+            return
     part = type(message)()
     try:
         json_format.ParseDict({field.json_name: value}, part)
