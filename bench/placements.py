@@ -43,7 +43,7 @@ from iris_client.generated.iris.v1 import iris_pb2 as pb
 from iris_client.generated.iris.v1 import iris_pb2_grpc
 from iris_offline_model import offline_model_env
 
-__all__ = ["concurrent_pairs", "placement_costs", "warm_spares"]
+__all__ = ["concurrent_pairs", "placement_costs", "scale", "scale_table", "warm_spares"]
 
 _HANDSHAKE_PAUSE_S = 1.5
 """Time a spare's process, once it exists, is given to finish starting (Claude Code's start is ~0.3 s)."""
@@ -296,6 +296,65 @@ async def concurrent_pairs(
     finally:
         await stop(server)
     return result
+
+
+async def scale(work: Path, model_url: str, runs: int, pairs: int = 50) -> dict[str, Any]:
+    """Everything above in one run, with a local Ray cluster (a head and two workers) started for it."""
+    from tests.ray.cluster import start_cluster
+
+    cluster = await asyncio.to_thread(start_cluster, 2)
+    try:
+        return {
+            "spares": await warm_spares(work / "spares", model_url, max(runs // 10, 8)),
+            "placements": await placement_costs(work / "placements", model_url, runs, cluster.address),
+            "load": await concurrent_pairs(work / "load", model_url, pairs, cluster.address),
+        }
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+def _row(name: str, s: dict[str, float]) -> str:
+    return f"| {name} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['min']:.1f} |"
+
+
+def scale_table(result: dict[str, Any]) -> list[str]:
+    """The Markdown lines of the speed-and-scale part of docs/performance.md."""
+    sp, pl, load = result["spares"], result["placements"], result["load"]
+    lines = [
+        "",
+        "| New pair's first answer, and where a team runs (SendMessage) | n | p50 ms | p95 ms | min ms |",
+        "|---|---:|---:|---:|---:|",
+        _row("First answer of a new pair, team with a warm spare", sp["spared_first"]),
+        _row("First answer of a new pair, team without spares (a cold start)", sp["cold_first"]),
+        _row("Warm turn of the same run (yardstick)", sp["warm"]),
+        _row("Warm turn, local team", pl["local"]),
+        _row("Warm turn, remote team over SSH (loopback sshd)", pl["ssh"]),
+    ]
+    if "ray" in pl:
+        lines.append(_row("Warm turn, team on Ray (local 2-worker cluster)", pl["ray"]))
+    lines += [
+        "",
+        f"**With a warm spare a new pair's first answer takes {sp['spared_over_warm']:.1f}x a warm turn** "
+        f"(target ≤ 2x: {'met' if sp['spared_over_warm'] <= 2 else 'not met'}); without one, "
+        f"{sp['cold_over_warm']:.1f}x. **SSH adds {pl['ssh_minus_local_paired_ms']:+.1f} ms** to a warm turn "
+        f"(x{pl['ssh_over_local']:.2f} of local)"
+        + (
+            f" and **Ray {pl['ray_minus_local_paired_ms']:+.1f} ms** (x{pl['ray_over_local']:.2f})"
+            if "ray" in pl
+            else ""
+        )
+        + " (medians of paired differences).",
+        "",
+        f"| {load['pairs']} pairs asking at once (processes started first) | wall ms | turns/s "
+        "| `iris serve` CPU ms/turn |",
+        "|---|---:|---:|---:|",
+    ]
+    for placement in ("local", "ray"):
+        if placement in load:
+            r = load[placement]
+            cpu = r["iris_cpu_ms_per_turn"]
+            lines.append(f"| {placement} | {r['wall_ms']:.0f} | {r['turns_per_s']:.1f} | {cpu:.2f} |")
+    return lines
 
 
 async def main() -> None:

@@ -43,6 +43,7 @@ from bench import v1  # noqa: E402
 from bench.clients import client_overheads  # noqa: E402
 from bench.common import children_running, cpu_ms, rss_mb, spawn_logged, stop, summary, timed  # noqa: E402
 from bench.metrics_overhead import metrics_overhead  # noqa: E402
+from bench.placements import scale, scale_table  # noqa: E402
 from bench.tracing import tracing_overhead  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2 as pb  # noqa: E402
 from iris_client.generated.iris.v1 import iris_pb2_grpc  # noqa: E402
@@ -254,6 +255,7 @@ async def measure(
                 extras["clients"] = await client_overheads(
                     f"127.0.0.1:{port}", key_text, max(warm_runs // 2, 20)
                 )
+                extras["scale"] = await scale(work / "scale", model_url, max(warm_runs // 2, 20))
                 half = max(warm_runs // 2, 20)
                 extras["observability"] = {
                     "metrics": await metrics_overhead(work / "metrics-bench", model_url, half),
@@ -444,6 +446,8 @@ def table(result: dict[str, Any]) -> str:
             f"{t['paired_difference_p50_ms']:+.2f} ms** to a warm turn (medians of paired differences; "
             f"{t['exported']['requests']} OTLP exports, {t['exported']['bytes']:,} bytes).",
         ]
+    if "scale" in result:
+        lines += scale_table(result["scale"])
     return "\n".join(lines)
 
 
