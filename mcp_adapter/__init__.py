@@ -5,12 +5,28 @@ It decides nothing. Which RPCs are tools, their names and descriptions come from
 results are the replies as JSON. Authentication, validation and limits happen behind gRPC, so a tool call
 behaves exactly as the same call over REST or a gRPC stub, and fails with the same error body.
 
-Transports: stdio (``iris mcp --from-team NAME``, what Claude Code runs) and streamable HTTP, mounted at
-``/mcp`` on the REST gateway's port by ``iris serve``.
+Transports: stdio (``iris mcp --from-team NAME``, what Claude Code runs; its own small JSON-RPC server) and
+streamable HTTP (the MCP SDK's server), mounted at ``/mcp`` on the REST gateway's port by ``iris serve``.
+``build_server`` is imported on first use, so the stdio adapter never loads the SDK.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .calls import Caller
-from .server import build_server
 from .tools import IrisTool, iris_tools
 
+if TYPE_CHECKING:
+    from .server import build_server
+
 __all__ = ["Caller", "IrisTool", "build_server", "iris_tools"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``build_server`` (and with it the MCP SDK) only when it is asked for."""
+    if name == "build_server":
+        from .server import build_server
+
+        return build_server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

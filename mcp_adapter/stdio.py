@@ -1,17 +1,43 @@
-"""MCP over stdio: what Claude Code runs (``iris mcp --from-team NAME``), one adapter per session."""
+"""MCP over stdio: what Claude Code runs (``iris mcp --from-team NAME``), one adapter per session.
+
+Served by the adapter's own small JSON-RPC server (``stdio_server``), not the MCP SDK's: one of these runs
+per Claude Code session, and the SDK alone would make each hold some 50 MB more.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
-
-from mcp.server.stdio import stdio_server
 
 from iris_client.channels import iris_channel
 
 from .calls import DEFAULT_HEARTBEAT_S, Caller, ToolCalls
-from .server import build_server
+from .stdio_server import MAX_LINE_BYTES, Output, StdioMcpServer
+from .tools import iris_tools
 
 __all__ = ["serve_stdio"]
+
+
+async def _stdio() -> tuple[asyncio.StreamReader, Output]:
+    """Return stdin as a stream and stdout as the server's output, neither blocking the loop.
+
+    A pipe (what an MCP client gives) is read and written by the loop; stdin or stdout redirected from or to a
+    regular file, which the loop cannot watch, is read in a thread and written directly.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except ValueError:
+        data = await asyncio.to_thread(sys.stdin.buffer.read)
+        reader.feed_data(data)
+        reader.feed_eof()
+    try:
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout)
+    except ValueError:
+        return reader, Output(None)
+    return reader, Output(asyncio.StreamWriter(transport, protocol, None, loop))
 
 
 async def serve_stdio(
@@ -28,12 +54,14 @@ async def serve_stdio(
     call names another. Connecting is lazy: the adapter starts, and lists its tools, even before Iris is up.
     """
     channel = iris_channel(target, tls_ca)
-    caller = Caller.with_key(api_key, from_team)
-    server = build_server(
-        ToolCalls(lambda: channel, heartbeat_s=heartbeat_s), lambda ctx: caller, from_team=from_team
+    server = StdioMcpServer(
+        iris_tools(),
+        ToolCalls(lambda: channel, heartbeat_s=heartbeat_s),
+        Caller.with_key(api_key, from_team),
+        from_team=from_team,
     )
     try:
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+        reader, output = await _stdio()
+        await server.serve(reader, output)
     finally:
         await channel.close()
