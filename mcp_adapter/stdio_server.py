@@ -166,7 +166,10 @@ class Output:
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write ``message`` as one line (the lock keeps concurrent calls' lines whole and in order)."""
-        line = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        # A lone surrogate (a client may send one, escaped, and see it echoed) is no UTF-8: it is written as
+        # the JSON escape it came as, never raised here (which would leave its request unanswered).
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        line = text.encode("utf-8", "backslashreplace") + b"\n"
         async with self._lock:
             if self._writer is None:  # stdout is a regular file: writes do not block
                 sys.stdout.buffer.write(line)
@@ -242,7 +245,7 @@ class StdioMcpServer:
         """Handle one line: a request is answered (a tool call in its own task), a notification applied."""
         try:
             message = json.loads(line)
-        except ValueError:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
             await output.send(self._error(None, RpcError(PARSE_ERROR, "Parse error")))
             return
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":

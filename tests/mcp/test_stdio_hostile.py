@@ -1,0 +1,89 @@
+"""The stdio adapter's own JSON-RPC server against a hostile or buggy client: it answers, or refuses, and
+goes on; nothing a client sends crashes it or leaves a request unanswered.
+
+Over a real pipe, to an adapter whose Iris is unreachable (connecting is lazy, so every call it makes fails
+fast with a tool error). The SDK's server refuses the same input with a JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from tests.mcp.test_stdio_wire import INITIALIZE, NO_IRIS, REPO, adapter_argv, exchange, request
+
+
+async def converse(lines: Iterable[bytes], answered: set[Any], timeout_s: float = 30) -> list[dict[str, Any]]:
+    """Send ``lines`` to a fresh adapter, keep its stdin open until every id in ``answered`` has its answer,
+    then close it; return every message it wrote (and check that it exited cleanly)."""
+    adapter = await asyncio.create_subprocess_exec(
+        *adapter_argv(NO_IRIS),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=os.environ,
+    )
+    assert adapter.stdin is not None and adapter.stdout is not None
+    messages: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            adapter.stdin.write(b"".join(lines))
+            waiting = set(answered)
+            while waiting:
+                line = await adapter.stdout.readline()
+                assert line, f"the adapter ended without answering {waiting}"
+                messages.append(json.loads(line))
+                if "result" in messages[-1] or "error" in messages[-1]:
+                    waiting.discard(messages[-1]["id"])
+            adapter.stdin.close()
+            messages += [json.loads(line) for line in (await adapter.stdout.read()).splitlines()]
+            assert await adapter.wait() == 0
+    finally:
+        if adapter.returncode is None:
+            adapter.kill()
+            await adapter.wait()
+    return messages
+
+
+def test_json_nested_too_deep_to_parse_is_a_parse_error_not_a_crash() -> None:
+    """``json.loads`` raises RecursionError (not ValueError) past ~1000 levels; the SDK refuses past 200."""
+    answers = exchange([b"[" * 100_000 + b"\n", b'{"a":' * 5000 + b"\n", request(7, "ping")])
+    assert answers == [
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}},
+        {"jsonrpc": "2.0", "id": 7, "result": {}},
+    ]
+
+
+def test_a_lone_surrogate_echoed_back_is_written_as_its_escape_not_a_crash() -> None:
+    """A ``\\ud800`` escape parses to a str that UTF-8 cannot encode; echoed in an id or an error, it must
+    go back out as the same escape (the client reads back what it sent)."""
+    answers = exchange(
+        [
+            INITIALIZE,
+            b'{"jsonrpc": "2.0", "id": "\\ud800\\\\", "method": "ping"}\n',
+            b'{"jsonrpc": "2.0", "id": 3, "method": "no/such/\\udc00"}\n',
+            request(4, "ping"),
+        ]
+    )
+    assert answers[1:] == [
+        {"jsonrpc": "2.0", "id": "\ud800\\", "result": {}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "error": {"code": -32601, "message": "Method not found", "data": "no/such/\udc00"},
+        },
+        {"jsonrpc": "2.0", "id": 4, "result": {}},
+    ]
+
+
+async def test_a_call_to_a_tool_named_with_a_lone_surrogate_is_answered() -> None:
+    """Its NotFoundError names the tool: it used to fail to encode, and the call was never answered."""
+    call = b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "no\\ud800"}}\n'
+    answers = await converse([INITIALIZE, call], {1, 2})
+    result = next(a for a in answers if a.get("id") == 2)["result"]
+    assert result["isError"] and result["structuredContent"]["error"] == "NotFoundError"
+    assert result["structuredContent"]["details"] == {"tool": "no\ud800"}
