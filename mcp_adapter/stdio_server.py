@@ -24,7 +24,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from opentelemetry import propagate, trace
 
@@ -76,7 +76,7 @@ def _not_found(method: str) -> RpcError:
     return RpcError(METHOD_NOT_FOUND, "Method not found", method)
 
 
-def _valid_id(value: Any) -> bool:
+def _valid_id(value: Any) -> TypeGuard[str | int]:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
@@ -243,9 +243,9 @@ class StdioMcpServer:
 
     async def _receive(self, line: bytes, output: Output) -> None:
         """Handle one line: a request is answered (a tool call in its own task), a notification applied."""
-        try:
-            message = json.loads(line)
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
+        try:  # bytes that are not UTF-8 read as U+FFFD, as the SDK reads them: the request is still answered
+            message = json.loads(line.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
             await output.send(self._error(None, RpcError(PARSE_ERROR, "Parse error")))
             return
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
@@ -289,7 +289,7 @@ class StdioMcpServer:
     def _notified(self, method: str, params: Any) -> None:
         if method == "notifications/cancelled":
             request_id = params.get("requestId") if isinstance(params, Mapping) else None
-            task = self._running.get(request_id) if isinstance(request_id, str | int) else None
+            task = self._running.get(request_id) if _valid_id(request_id) else None  # true is not id 1
             if task is not None:
                 task.cancel()
         elif method == "notifications/initialized":

@@ -87,3 +87,25 @@ async def test_a_call_to_a_tool_named_with_a_lone_surrogate_is_answered() -> Non
     result = next(a for a in answers if a.get("id") == 2)["result"]
     assert result["isError"] and result["structuredContent"]["error"] == "NotFoundError"
     assert result["structuredContent"]["details"] == {"tool": "no\ud800"}
+
+
+def test_bytes_that_are_not_utf8_read_as_replacement_characters_and_the_request_is_answered() -> None:
+    """As the SDK reads them (stdin as UTF-8, ``errors="replace"``): not a parse error without an id."""
+    answers = exchange([b'{"jsonrpc": "2.0", "id": 1, "method": "no/such/\xff"}\n', request(2, "ping")])
+    assert answers == [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "error": {"code": -32601, "message": "Method not found", "data": "no/such/\ufffd"},
+        },
+        {"jsonrpc": "2.0", "id": 2, "result": {}},
+    ]
+
+
+async def test_a_cancel_naming_request_true_does_not_cancel_request_1() -> None:
+    """``true`` is no request id (the SDK drops such a cancel); in Python it equals 1 as a dict key."""
+    call = request(1, "tools/call", name="list_teams")
+    cancel = b'{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": true}}\n'
+    initialize = INITIALIZE.replace(b'"id": 1', b'"id": 0')
+    answers = await converse([initialize, call + cancel], {0, 1})
+    assert next(a for a in answers if a.get("id") == 1)["result"]["isError"]  # Iris is unreachable
