@@ -382,6 +382,7 @@ class StdioMcpServer:
             note = {"progressToken": call.progress_token, "progress": sent, "message": text}
             await output.send({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
 
+        answer: dict[str, Any]
         try:
             with _span(call.name, request_id, call.meta):
                 data, error = await answer_call(
@@ -394,11 +395,14 @@ class StdioMcpServer:
             }
             if self._era == "modern":
                 result = self._modern(result)
-            await output.send({"jsonrpc": "2.0", "id": request_id, "result": result})
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the last guard: a write that failed; the client is most likely gone
-            logger.exception("MCP tool call %s could not be answered", call.name)
+            answer = {"jsonrpc": "2.0", "id": request_id, "result": result}
+        except Exception:  # a bug here must cost the call its result, never its answer (the client waits)
+            logger.exception("MCP tool call %s failed", call.name)
+            answer = self._error(request_id, RpcError(INTERNAL_ERROR, "Internal server error"))
+        try:
+            await output.send(answer)
+        except Exception as exc:  # noqa: BLE001 - a write that failed: the client is most likely gone
+            logger.warning("MCP tool call %s could not be answered: %r", call.name, exc)
 
 
 @contextlib.contextmanager
@@ -407,9 +411,12 @@ def _span(name: str, request_id: str | int, meta: Mapping[str, Any]) -> Iterator
 
     As the SDK's server does, so the gRPC call's trace context (``tracing.with_trace_context``) is its child.
     """
+    # Only strings can be trace headers (a propagator given another type may raise anything), and none is
+    # longer than a baggage header may be (the propagator would log a longer one whole).
+    carrier = {key: value for key, value in meta.items() if isinstance(value, str) and len(value) <= 8192}
     try:
-        context = propagate.extract(dict(meta)) if meta else None
-    except (ValueError, TypeError):
+        context = propagate.extract(carrier) if carrier else None
+    except Exception:  # noqa: BLE001 - a malformed header only costs the call its parent span
         context = None
     if context is not None and not trace.get_current_span(context).get_span_context().is_valid:
         context = None

@@ -109,3 +109,20 @@ async def test_a_cancel_naming_request_true_does_not_cancel_request_1() -> None:
     initialize = INITIALIZE.replace(b'"id": 1', b'"id": 0')
     answers = await converse([initialize, call + cancel], {0, 1})
     assert next(a for a in answers if a.get("id") == 1)["result"]["isError"]  # Iris is unreachable
+
+
+async def test_a_call_whose_meta_carries_trace_headers_of_the_wrong_type_is_answered() -> None:
+    """OpenTelemetry's baggage propagator raised AttributeError on a non-string ``baggage``, and the call was
+    never answered; a header that is not a string (or too long for one) is not a trace header."""
+    initialize = INITIALIZE.replace(b'"id": 1', b'"id": 0')
+    metas: list[dict[str, Any]] = [
+        {"baggage": 5},
+        {"baggage": [1]},
+        {"traceparent": {"a": 1}},
+        {"tracestate": 5, "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        {"baggage": "k=v," * 10_000},
+    ]
+    calls = [request(i, "tools/call", name="list_teams", _meta=meta) for i, meta in enumerate(metas, 1)]
+    answers = await converse([initialize, *calls], set(range(len(metas) + 1)))
+    for i in range(1, len(metas) + 1):
+        assert next(a for a in answers if a.get("id") == i)["result"]["isError"]  # Iris is unreachable
