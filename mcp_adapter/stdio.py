@@ -7,6 +7,8 @@ per Claude Code session, and the SDK alone would make each hold some 50 MB more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -60,8 +62,22 @@ async def serve_stdio(
         Caller.with_key(api_key, from_team),
         from_team=from_team,
     )
+    blocking = _blocking_of((0, 1))
     try:
         reader, output = await _stdio()
         await server.serve(reader, output)
     finally:
         await channel.close()
+        # The loop made stdin and stdout non-blocking: undone, for whoever shares them (a terminal's shell).
+        for fd, was in blocking.items():
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, was)
+
+
+def _blocking_of(fds: tuple[int, ...]) -> dict[int, bool]:
+    """Return whether each open descriptor of ``fds`` is blocking."""
+    blocking = {}
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            blocking[fd] = os.get_blocking(fd)
+    return blocking

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import subprocess
 from collections.abc import Iterable
 from typing import Any
 
@@ -126,3 +128,19 @@ async def test_a_call_whose_meta_carries_trace_headers_of_the_wrong_type_is_answ
     answers = await converse([initialize, *calls], set(range(len(metas) + 1)))
     for i in range(1, len(metas) + 1):
         assert next(a for a in answers if a.get("id") == i)["result"]["isError"]  # Iris is unreachable
+
+
+def test_run_in_a_terminal_the_adapter_leaves_it_blocking() -> None:
+    """asyncio makes stdin and stdout non-blocking, and a terminal's are shared with its shell: left so,
+    the next program there reads EAGAIN. (The SDK reads them blocking, in threads.)"""
+    controller, terminal = pty.openpty()
+    try:
+        adapter = subprocess.Popen(
+            adapter_argv(NO_IRIS), stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL, cwd=REPO
+        )
+        os.write(controller, b"\x04")  # Ctrl-D: the end of its input (the terminal keeps it until read)
+        assert adapter.wait(timeout=30) == 0
+        assert os.get_blocking(terminal)
+    finally:
+        os.close(controller)
+        os.close(terminal)
