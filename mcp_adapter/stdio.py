@@ -68,16 +68,18 @@ async def serve_stdio(
         await server.serve(reader, output)
     finally:
         await channel.close()
-        # The loop made stdin and stdout non-blocking: undone, for whoever shares them (a terminal's shell).
+        # The loop made stdin and stdout non-blocking: undone where a terminal's shell shares them (a pipe is
+        # the client's own, and one still being written to by the loop must not block it now).
         for fd, was in blocking.items():
             with contextlib.suppress(OSError):
                 os.set_blocking(fd, was)
 
 
 def _blocking_of(fds: tuple[int, ...]) -> dict[int, bool]:
-    """Return whether each open descriptor of ``fds`` is blocking."""
+    """Return whether each of ``fds`` that is a terminal is blocking."""
     blocking = {}
     for fd in fds:
         with contextlib.suppress(OSError):
-            blocking[fd] = os.get_blocking(fd)
+            if os.isatty(fd):
+                blocking[fd] = os.get_blocking(fd)
     return blocking
