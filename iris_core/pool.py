@@ -449,7 +449,7 @@ class ProcessPool:
             True if a process was running.
 
         """
-        self._slots.spares.forsake(pair, session_id="")  # a spare promised to the removed session goes too
+        self._slots.spares.forsake(pair)  # a spare promised to the removed session goes too
         state = self._pairs.get(pair)
         if state is None:
             return False

@@ -206,17 +206,18 @@ class WarmSpares:
         logger.info("%s takes a warm spare of %s (process %s)", pair, spare.team, process.pid)
         return process
 
-    def forsake(self, pair: Pair, session_id: str) -> list[asyncio.Task[None | None]]:
+    def forsake(self, pair: Pair, session_id: str | None = None) -> list[asyncio.Task[None | None]]:
         """Stop each spare promised to ``pair`` or started under ``session_id``; return the stops to wait for.
 
-        The pair is starting a process of its own under ``session_id``: no second process may run under
-        it, and a spare promised to the pair is never to be handed to it later (its conversation is empty).
+        With ``session_id`` the pair is starting a process of its own under it: no second process may run
+        under it, and a spare promised to the pair is never to be handed to it later (its conversation is
+        empty). Without it (a reboot or delete removed the pair's session) only the pair's promise goes.
         """
         stops = []
         for spare in list(self._spares):
-            if spare.promised_to == pair or spare.session_id == session_id:
+            if spare.promised_to == pair or (session_id is not None and spare.session_id == session_id):
                 if spare.stop is None:
-                    logger.info("%s starts its own process; stopping a warm spare promised to it", pair)
+                    logger.info("stopping a warm spare promised to %s, which no longer needs it", pair)
                 stops.append(self._stop(spare))
         return stops
 

@@ -20,6 +20,21 @@ from tests.grpc.test_warm_spares import processes_in
 from tests.harness import live_processes_in, process_alive, send, start_iris, status_of, write_config
 
 
+def hold_spare_starts(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make every warm spare's start wait until the returned event is set."""
+    gate = asyncio.Event()
+    real = ProcessSlots._launch_spare
+
+    async def slow_spare(
+        self: ProcessSlots, team: TeamConfig, session_id: str, permission: DeferredPermission
+    ) -> TeamProcess:
+        await gate.wait()
+        return await real(self, team, session_id, permission)
+
+    monkeypatch.setattr(ProcessSlots, "_launch_spare", slow_spare)
+    return gate
+
+
 async def test_a_wake_of_a_new_pair_takes_the_spare_and_the_conversation_survives_a_sleep(
     tmp_path: Path,
 ) -> None:
@@ -41,16 +56,7 @@ async def test_a_wake_of_a_new_pair_takes_the_spare_and_the_conversation_survive
 async def test_a_pair_waiting_for_its_spare_to_start_survives_the_spare_being_evicted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = asyncio.Event()
-    real = ProcessSlots._launch_spare
-
-    async def slow_spare(
-        self: ProcessSlots, team: TeamConfig, session_id: str, permission: DeferredPermission
-    ) -> TeamProcess:
-        await gate.wait()  # a slow start (a remote host, a loaded machine)
-        return await real(self, team, session_id, permission)
-
-    monkeypatch.setattr(ProcessSlots, "_launch_spare", slow_spare)
+    gate = hold_spare_starts(monkeypatch)  # a slow start (a remote host, a loaded machine)
     config = write_config(
         tmp_path, settings={"maxProcesses": 2, "admissionTimeout": 15000}, teams={"alpha": {"warmSpares": 1}}
     )
@@ -79,16 +85,7 @@ async def test_a_pair_waiting_for_its_spare_to_start_survives_the_spare_being_ev
 async def test_a_spare_too_slow_for_its_pair_is_stopped_and_never_handed_over_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = asyncio.Event()
-    real = ProcessSlots._launch_spare
-
-    async def slow_spare(
-        self: ProcessSlots, team: TeamConfig, session_id: str, permission: DeferredPermission
-    ) -> TeamProcess:
-        await gate.wait()  # slower than spawnTimeout: the pair gives up on it and starts its own
-        return await real(self, team, session_id, permission)
-
-    monkeypatch.setattr(ProcessSlots, "_launch_spare", slow_spare)
+    gate = hold_spare_starts(monkeypatch)  # slower than spawnTimeout: the pair gives up and starts its own
     config = write_config(tmp_path, settings={"spawnTimeout": 8000}, teams={"alpha": {"warmSpares": 1}})
     async with start_iris(tmp_path, config) as iris:
         alpha = iris.config.teams["alpha"].path
